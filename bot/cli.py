@@ -1,0 +1,282 @@
+"""The ``csat`` command. Errors are one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from bot.errors import CsatError
+from bot.report_text import change_text
+from bot.requests import SurveyRequest
+from bot.settings import Settings, load_settings
+
+app = typer.Typer(help="csat-bot: CSAT surveys over SMS, Slack, Telegram and the terminal.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
+def _run(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except CsatError as exc:
+        _fail(str(exc))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        _fail(f"{where}: {first['msg']}")
+
+
+def _settings() -> Settings:
+    return _run(load_settings)
+
+
+def _service(settings: Settings | None = None) -> Any:
+    from bot.assembly import build_service
+
+    settings = settings or _settings()
+    return _run(lambda: build_service(settings))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web app (webhooks, API) with the sender loop inside."""
+    import uvicorn
+
+    from bot.web import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    service = _service()
+    out.print(f"channels on: {', '.join(sorted(service.channels))}")
+    out.print(f"database: {service.engine.url.render_as_string(hide_password=True)}")
+    if service.settings.csat_api_token is None:
+        out.print("CSAT_API_TOKEN is not set: /v1/* answers 503 until it is")
+    uvicorn.run(create_app(service, run_sender=True), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    interval: Annotated[float, typer.Option(help="Seconds between passes.")] = 2.0,
+    once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
+) -> None:
+    """Send due surveys and reminders (run as many as you like against PostgreSQL)."""
+    from bot.sender import Sender
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    sender = Sender(_service())
+    if once:
+        report = asyncio.run(sender.run_once())
+        out.print(f"sent {report.sent}, deferred {report.deferred}, retried {report.retried}, "
+                  f"failed {report.failed}, reminders {report.reminded}")
+        return
+    stop = asyncio.Event()
+    try:
+        asyncio.run(sender.run_forever(stop, interval))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def send(
+    channel: Annotated[str, typer.Option(help="sms, slack, telegram or console.")],
+    to: Annotated[str, typer.Option(help="Phone number, Slack user id, Telegram chat id, name.")],
+    interaction: Annotated[str, typer.Option(help="Your ticket/order id (idempotency key).")],
+    survey: Annotated[str, typer.Option()] = "support",
+    agent: Annotated[str | None, typer.Option()] = None,
+    team: Annotated[str | None, typer.Option()] = None,
+    touchpoint: Annotated[str | None, typer.Option()] = None,
+    locale: Annotated[str | None, typer.Option()] = None,
+    delay: Annotated[str, typer.Option(help="e.g. 10m, 2h.")] = "0",
+    customer: Annotated[str | None, typer.Option(help="Customer id for cross-channel throttle.")]
+    = None,
+) -> None:
+    """Schedule a survey (a running serve/worker delivers it)."""
+    request = _run(lambda: SurveyRequest(
+        channel=channel, to=to, interaction_id=interaction, survey=survey, agent=agent,
+        team=team, touchpoint=touchpoint, locale=locale, delay=delay, customer_id=customer,
+    ))
+    service = _service()
+    result = _run(lambda: service.start_survey(request))
+    note = " (already triggered)" if result.duplicate else ""
+    why = f": {result.reason}" if result.reason else ""
+    out.print(f"invitation {result.invitation_id} {result.status}{why}, "
+              f"send at {result.send_at.isoformat()}{note}", markup=False)
+
+
+@app.command()
+def score(
+    query: Annotated[list[str] | None, typer.Argument(help="e.g. today | week by agent | 7d")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON shape.")] = False,
+) -> None:
+    """Show the score: [period] [by dimension]."""
+    service = _service()
+    text = " ".join(query or [])
+    report = _run(lambda: service.scores(service.parse_query(text)))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    print_report(report)
+
+
+def print_report(report: dict[str, Any], console: Console | None = None) -> None:
+    console = console or out
+    period = report["period"]
+    table = Table(title=f"CSAT {period['label']} ({period['timezone']}: "
+                        f"{period['start'][:16]} to {period['end'][:16]})")
+    for column in ("group", "responses", "sent", "rate", "CSAT", "95% CI", "composite",
+                   "mean", "band", "NPS", "CES", "vs previous"):
+        table.add_column(column, justify="left" if column in ("group", "band") else "right")
+    rows = [("overall", report["overall"]), *report["groups"].items()]
+    for name, group in rows:
+        csat = group.get("csat") or {}
+        ci = csat.get("ci95")
+        nps, ces = group.get("nps"), group.get("ces")
+        table.add_row(
+            name + (" (low sample)" if group.get("low_sample") and group["responses"] else ""),
+            str(group["responses"]), str(group["sent"]), _pct(group.get("response_rate")),
+            _pct(csat.get("score")), f"{ci[0]:.1f}-{ci[1]:.1f}" if ci else "-",
+            _pct(csat.get("composite")), _num(csat.get("mean")), csat.get("band") or "-",
+            _signed(nps.get("score"), nps.get("margin")) if nps else "-",
+            _num(ces.get("mean")) if ces else "-",
+            change_text(group) if group["responses"] else "-",
+        )
+    console.print(table)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _signed(value: float | None, margin: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.0f}" + (f" ±{margin:.0f}" if margin is not None else "")
+
+
+@app.command()
+def export(
+    since: Annotated[datetime | None, typer.Option(help="From (UTC), e.g. 2025-03-01.")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Until (UTC, exclusive).")] = None,
+    format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+) -> None:
+    """Export responses, one row per sent survey."""
+    from datetime import UTC
+
+    from bot.web import to_csv
+
+    if format not in ("csv", "jsonl"):
+        _fail("--format must be csv or jsonl")
+    service = _service()
+    rows = _run(lambda: service.responses(
+        since.replace(tzinfo=UTC) if since else None,
+        until.replace(tzinfo=UTC) if until else None,
+        limit=10_000_000,
+    ))
+    text = to_csv(rows) if format == "csv" else "".join(json.dumps(r) + "\n" for r in rows)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"{len(rows)} rows written to {output}", markup=False)
+
+
+@app.command()
+def forget(
+    channel: Annotated[str, typer.Argument(help="sms, slack, telegram or console.")],
+    address: Annotated[str, typer.Argument(help="The respondent's address on that channel.")],
+) -> None:
+    """Erase a respondent's address, comments and raw messages (ratings stay, unlinked)."""
+    service = _service()
+    count = _run(lambda: service.forget(channel, address))
+    out.print(f"erased; {count} survey(s) unlinked")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations to CSAT_DATABASE_URL."""
+    from storage.db import upgrade
+
+    settings = _settings()
+    _run(lambda: upgrade(settings.csat_database_url))
+    out.print("database is up to date")
+
+
+@app.command()
+def chat(
+    name: Annotated[str, typer.Option(help="Who you are (your console address).")] = "you",
+    survey: Annotated[str, typer.Option()] = "support",
+    locale: Annotated[str | None, typer.Option(help="en, nl, nb, de, es, zh.")] = None,
+    agent: Annotated[str, typer.Option()] = "demo-agent",
+) -> None:
+    """Be the customer: get a survey in the terminal and answer it."""
+    from anyio import to_thread
+
+    from bot.assembly import build_service
+    from bot.sender import Sender
+    from channels.console import ConsoleChannel, render
+
+    def show(text: str) -> None:
+        out.print(f"[bold cyan]bot>[/] {text}", highlight=False)
+
+    settings = _settings()
+    service = _run(lambda: build_service(settings, {"console": ConsoleChannel(write=show)}))
+    chosen = _run(lambda: service.survey(survey))
+    service.surveys[survey] = replace(chosen, throttle=timedelta(0), sample_rate=1.0)
+    request = _run(lambda: SurveyRequest(
+        channel="console", to=name, interaction_id=f"chat-{uuid.uuid4().hex[:8]}",
+        survey=survey, agent=agent, touchpoint="demo", locale=locale,
+    ))
+
+    async def converse() -> None:
+        await to_thread.run_sync(lambda: service.start_survey(request))
+        await Sender(service).run_once()
+        out.print("[dim](type your answer; an empty line or Ctrl-D ends)[/]")
+        while True:
+            try:
+                text = await to_thread.run_sync(lambda: input("you> "))
+            except EOFError:
+                break
+            if not text.strip():
+                break
+            result = await to_thread.run_sync(lambda: service.handle_text("console", name, text))
+            for reply in result.replies:
+                show(render(reply))
+            if result.closed or result.reason in ("late", "no_open_survey"):
+                break
+        out.print("[dim]see the result with: csat score today[/]")
+
+    _run(lambda: asyncio.run(converse()))
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,264 @@
+"""The conversation as a pure function: ``step(survey, state, event, context) -> Transition``.
+
+No I/O and no clock of its own, so every path of a survey conversation is tested directly and the
+service only loads state, calls ``step`` and stores the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.channel import Button, OutboundMessage
+from bot.parsing import Rating, Reprompt, parse_rating
+from bot.surveys import Question, Survey
+from bot.texts import SKIP_WORDS, message
+
+MAX_REPROMPTS = 2
+OPEN = "sent"
+COMPLETED = "completed"
+CLOSED_STATES = frozenset({"completed", "expired", "cancelled", "skipped", "failed", "unparsed"})
+_CORRECTION_MAX_LEN = 16
+
+
+@dataclass(frozen=True)
+class State:
+    status: str
+    question_index: int
+    reprompts: int
+    expires_at: datetime | None
+    answers: Mapping[str, int | None]
+
+
+@dataclass(frozen=True)
+class TextReply:
+    text: str
+
+
+@dataclass(frozen=True)
+class ButtonReply:
+    question_id: str
+    value: int
+
+
+Event = TextReply | ButtonReply
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    locale: str
+    brand: str
+    invitation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """One answer to upsert: a rating (``value``) or a comment (``comment``)."""
+
+    question: Question
+    value: int | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Transition:
+    status: str
+    question_index: int
+    reprompts: int
+    reason: str
+    records: tuple[Record, ...] = ()
+    replies: tuple[OutboundMessage, ...] = ()
+    parsed_value: int | None = None
+    closed: bool = field(default=False)
+
+
+def question_message(
+    survey: Survey, index: int, ctx: Context, *, prefix: str = "", kind: str = "survey"
+) -> OutboundMessage:
+    """The message that asks question ``index``: text, buttons for scored questions, a hint."""
+    question = survey.questions[index]
+    text = question.text(ctx.locale, survey.fallback_locale, ctx.brand)
+    if prefix:
+        text = f"{prefix}{text}"
+    if question.scale is None:
+        hint = None if question.required else message("comment_optional_hint", ctx.locale)
+        return OutboundMessage(
+            text=text,
+            hint=hint,
+            invitation_id=ctx.invitation_id,
+            question_id=question.id,
+            question_kind=question.kind,
+            kind=kind,
+        )
+    scale = question.scale
+    buttons = tuple(
+        Button(label=str(v), value=v) for v in range(scale.minimum, scale.maximum + 1)
+    )
+    return OutboundMessage(
+        text=text,
+        buttons=buttons,
+        hint=message("reply_hint", ctx.locale, min=scale.minimum, max=scale.maximum),
+        invitation_id=ctx.invitation_id,
+        question_id=question.id,
+        question_kind=question.kind,
+        kind=kind,
+    )
+
+
+def _say(ctx: Context, key: str, **values: object) -> OutboundMessage:
+    return OutboundMessage(text=message(key, ctx.locale, **values), invitation_id=ctx.invitation_id)
+
+
+def _is_open(state: State, now: datetime) -> bool:
+    return state.expires_at is None or now < state.expires_at
+
+
+def _last_scored(survey: Survey, before: int) -> int | None:
+    for index in range(min(before, len(survey.questions) - 1), -1, -1):
+        if survey.questions[index].scale is not None:
+            return index
+    return None
+
+
+def _same(state: State, reason: str, replies: tuple[OutboundMessage, ...] = ()) -> Transition:
+    return Transition(
+        status=state.status,
+        question_index=state.question_index,
+        reprompts=state.reprompts,
+        reason=reason,
+        replies=replies,
+    )
+
+
+def _after_answer(
+    survey: Survey, state: State, index: int, answers: Mapping[str, int | None], ctx: Context,
+    record: Record, reason: str,
+) -> Transition:
+    nxt = survey.next_question(index, answers)
+    question = survey.questions[index]
+    if nxt is None:
+        return Transition(
+            status=COMPLETED, question_index=index, reprompts=0, reason=reason,
+            records=(record,), replies=(_say(ctx, "thanks"),), parsed_value=record.value,
+            closed=True,
+        )
+    prefix = ""
+    if question.scale is not None and record.value is not None:
+        prefix = message("thanks_rating", ctx.locale, value=record.value, max=question.scale.maximum)
+        prefix += " "
+    follow_up = question_message(survey, nxt, ctx, prefix=prefix, kind="reply")
+    return Transition(
+        status=OPEN, question_index=nxt, reprompts=0, reason=reason, records=(record,),
+        replies=(follow_up,), parsed_value=record.value,
+    )
+
+
+def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Transition | None:
+    """A bare rating after the rating question was answered replaces it (latest counts)."""
+    if isinstance(event, ButtonReply):
+        index = next((i for i, q in enumerate(survey.questions) if q.id == event.question_id), None)
+        if index is None:
+            return None
+        question = survey.questions[index]
+        if question.scale is None or not question.scale.contains(event.value):
+            return None
+        value = event.value
+    else:
+        text = event.text.strip()
+        if len(text) > _CORRECTION_MAX_LEN:
+            return None
+        index = _last_scored(survey, state.question_index if state.status == OPEN else 99)
+        if index is None or survey.questions[index].id not in state.answers:
+            return None
+        question = survey.questions[index]
+        assert question.scale is not None
+        parsed = parse_rating(text, question.scale.minimum, question.scale.maximum)
+        if not isinstance(parsed, Rating):
+            return None
+        value = parsed.value
+    if survey.questions[index].id not in state.answers:
+        return None
+    return Transition(
+        status=state.status, question_index=state.question_index, reprompts=state.reprompts,
+        reason="correction", records=(Record(question, value=value),),
+        replies=(_say(ctx, "correction", value=value, max=question.scale.maximum),),
+        parsed_value=value,
+    )
+
+
+def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition:
+    """Advance one reply. Never raises for any text."""
+    if not _is_open(state, ctx.now) or state.status in ("expired", "cancelled"):
+        return _same(state, "late", (_say(ctx, "closed"),))
+    if state.status not in (OPEN, COMPLETED):
+        return _same(state, "closed", (_say(ctx, "closed"),))
+
+    correction = _correction(survey, state, event, ctx)
+    if correction is not None and (
+        state.status == COMPLETED
+        or survey.questions[state.question_index].scale is None
+        or isinstance(event, ButtonReply)
+        and event.question_id != survey.questions[state.question_index].id
+    ):
+        return correction
+    if state.status == COMPLETED:
+        return _same(state, "after_completion", (_say(ctx, "already_answered"),))
+
+    index = state.question_index
+    question = survey.questions[index]
+    if isinstance(event, ButtonReply):
+        if event.question_id != question.id or question.scale is None:
+            return _same(state, "stale_button", (_say(ctx, "already_answered"),))
+        if not question.scale.contains(event.value):
+            return _same(state, "invalid_button")
+        answers = {**state.answers, question.id: event.value}
+        return _after_answer(
+            survey, state, index, answers, ctx, Record(question, value=event.value), "rating"
+        )
+
+    text = event.text.strip()
+    if question.scale is None:
+        if not question.required and text.casefold().strip(".! ") in SKIP_WORDS:
+            return Transition(
+                status=COMPLETED, question_index=index, reprompts=0, reason="comment_skipped",
+                replies=(_say(ctx, "thanks"),), closed=True,
+            )
+        if not text:
+            return _same(state, "empty_comment")
+        answers = {**state.answers, question.id: None}
+        return _after_answer(
+            survey, state, index, answers, ctx, Record(question, comment=text[:4000]), "comment"
+        )
+
+    scale = question.scale
+    parsed = parse_rating(text, scale.minimum, scale.maximum)
+    if isinstance(parsed, Rating):
+        answers = {**state.answers, question.id: parsed.value}
+        return _after_answer(
+            survey, state, index, answers, ctx, Record(question, value=parsed.value), "rating"
+        )
+    assert isinstance(parsed, Reprompt)
+    if state.reprompts >= MAX_REPROMPTS:
+        return Transition(
+            status="unparsed", question_index=index, reprompts=state.reprompts,
+            reason="unparsed", replies=(_say(ctx, "unparsed_final"),), closed=True,
+        )
+    hint = message(f"reprompt_{parsed.reason}", ctx.locale, min=scale.minimum, max=scale.maximum)
+    return Transition(
+        status=OPEN, question_index=index, reprompts=state.reprompts + 1,
+        reason=f"reprompt:{parsed.reason}",
+        replies=(
+            OutboundMessage(
+                text=hint,
+                buttons=tuple(
+                    Button(str(v), v) for v in range(scale.minimum, scale.maximum + 1)
+                ),
+                invitation_id=ctx.invitation_id,
+                question_id=question.id,
+                question_kind=question.kind,
+                hint="",
+            ),
+        ),
+    )

@@ -1,0 +1,57 @@
+"""Score reports as text: a short GSM-7 summary (SMS, chat) and lines for the terminal table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def change_text(group: Mapping[str, Any]) -> str:
+    previous = group.get("previous")
+    if not previous or previous.get("change") is None:
+        return "no previous data"
+    change = float(previous["change"])
+    sign = "+" if change >= 0 else "-"
+    note = "significant" if previous.get("significant") else "not significant"
+    return f"{sign}{abs(change):.1f} pts vs previous ({note})"
+
+
+def group_line(group: Mapping[str, Any]) -> str:
+    """One line: CSAT %, interval, n, change; or NPS/CES when those are the questions asked."""
+    responses = int(group.get("responses") or 0)
+    if responses == 0:
+        return f"no responses yet ({group.get('sent', 0)} sent)"
+    parts: list[str] = []
+    csat = group.get("csat")
+    if csat and csat.get("score") is not None:
+        lo, hi = csat.get("ci95") or (None, None)
+        interval = f" [{lo:.0f}-{hi:.0f}]" if lo is not None and hi is not None else ""
+        parts.append(f"CSAT {_pct(csat['score'])}{interval}")
+    nps = group.get("nps")
+    if nps and nps.get("score") is not None:
+        margin = nps.get("margin")
+        parts.append(f"NPS {nps['score']:+.0f}" + (f" +/-{margin:.0f}" if margin else ""))
+    ces = group.get("ces")
+    if ces and ces.get("mean") is not None:
+        parts.append(f"CES {ces['mean']:.2f}")
+    parts.append(f"n={responses}")
+    if group.get("low_sample"):
+        parts.append("low sample")
+    parts.append(change_text(group))
+    return ", ".join(parts)
+
+
+def short_summary(report: Mapping[str, Any], limit: int = 6) -> str:
+    """A few lines that fit a couple of SMS segments; names the zone."""
+    period = report["period"]
+    lines = [f"Score {period['label']} ({period['timezone']}): {group_line(report['overall'])}"]
+    groups: Mapping[str, Any] = report.get("groups") or {}
+    for name in list(groups)[:limit]:
+        lines.append(f"{name}: {group_line(groups[name])}")
+    if len(groups) > limit:
+        lines.append(f"+{len(groups) - limit} more")
+    return "\n".join(lines)

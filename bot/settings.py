@@ -1,0 +1,141 @@
+"""Settings from the environment or a ``.env`` file (PRODUCT §6).
+
+Secrets are ``SecretStr`` so they never reach a log or a repr. A channel is on when its settings are
+present; a half-configured channel is a start-up error naming the missing key, because a silently
+disabled channel would lose surveys without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+
+CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # channel: (keys that all must be set, keys of which one is enough)
+    "sms": (("twilio_account_sid", "twilio_auth_token"), ("twilio_messaging_service_sid", "twilio_from_number")),
+    "slack": (("slack_signing_secret",), ("slack_bot_token", "slack_client_id", "slack_app_token")),
+    "telegram": (("telegram_bot_token",), ()),
+}
+
+
+@dataclass(frozen=True)
+class Lead:
+    channel: str
+    address: str
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    csat_database_url: str = "sqlite:///csat.db"
+    csat_timezone: str = "UTC"
+    csat_default_region: str = "US"
+    csat_public_url: str | None = None
+    csat_api_token: SecretStr | None = None
+    csat_leads: str = ""
+    csat_brand: str = "our team"
+    csat_contact: str = ""
+    csat_surveys_file: str | None = None
+    csat_hash_key: SecretStr | None = None
+    csat_retention_days: int = Field(default=90, ge=1)
+    csat_max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    csat_sender_interval: float = Field(default=2.0, gt=0)
+    csat_quiet_start: str = "09:00"
+    csat_quiet_end: str = "20:00"
+
+    csat_alert_below: int = 2
+    slack_alert_channel: str | None = None
+    telegram_alert_chat: str | None = None
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_messaging_service_sid: str | None = None
+    twilio_from_number: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+
+    @field_validator("csat_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("csat_database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
+            raise ValueError("expected sqlite:///path or postgresql://user@host/db")
+        return value
+
+    @field_validator("csat_quiet_start", "csat_quiet_end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        parts = value.split(":")
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise ValueError("expected HH:MM")
+        if not (0 <= int(parts[0]) <= 24 and 0 <= int(parts[1]) < 60):
+            raise ValueError("expected HH:MM")
+        return value
+
+    def leads(self) -> frozenset[Lead]:
+        found: set[Lead] = set()
+        for item in self.csat_leads.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            channel, sep, address = item.partition(":")
+            if not sep or not address.strip():
+                raise ConfigError(f"CSAT_LEADS: {item!r} is not channel:address")
+            found.add(Lead(channel.strip().lower(), address.strip()))
+        return frozenset(found)
+
+    def enabled_channels(self) -> list[str]:
+        """Channels whose settings are present; raises ConfigError for a half-set one."""
+        enabled = ["console"]
+        for channel, (required, one_of) in CHANNEL_KEYS.items():
+            present = [k for k in (*required, *one_of) if getattr(self, k)]
+            if not present:
+                continue
+            missing = [k for k in required if not getattr(self, k)]
+            if missing:
+                raise ConfigError(
+                    f"{missing[0].upper()} is required when {present[0].upper()} is set "
+                    f"({channel} channel half-configured)"
+                )
+            if one_of and not any(getattr(self, k) for k in one_of):
+                names = " or ".join(k.upper() for k in one_of)
+                raise ConfigError(f"{names} is required for the {channel} channel")
+            enabled.append(channel)
+        return enabled
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning pydantic's report into one ConfigError naming the key."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{key}: {first['msg']}") from exc
+    settings.enabled_channels()
+    settings.leads()
+    return settings

@@ -1,0 +1,332 @@
+"""The bot's own messages (hints, re-prompts, thanks, opt-out confirmations) in every locale.
+
+Everything except Chinese is written in the GSM-7 alphabet: a single character outside it
+(a curly quote, an em dash, an emoji, a Spanish "ó") switches the whole SMS to UCS-2, which
+cuts a segment from 160 to 70 characters and so can double or triple the cost of a message.
+That is why the Spanish texts are phrased to avoid á, í, ó and ú rather than misspelled, and
+why keywords (STOP, START, SKIP) stay ASCII. Chinese goes out as UCS-2 regardless.
+
+Dutch uses the informal "je", German the formal "Sie" and Spanish "usted" (Spain's "ha
+recibido" perfect), which is what customers of a support desk expect in each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from bot.surveys import normalise_locale
+
+__all__ = [
+    "GSM7_CHARS",
+    "MESSAGE_KEYS",
+    "SKIP_WORDS",
+    "is_gsm7",
+    "is_skip",
+    "message",
+    "translations",
+]
+
+_DEFAULT_LOCALE = "en"
+
+_GSM7_BASIC = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM7_EXTENSION = "^{}\\[~]|€"
+
+GSM7_CHARS: frozenset[str] = frozenset(_GSM7_BASIC + _GSM7_EXTENSION)
+"""Characters an SMS can carry in the GSM 03.38 default alphabet, including the extension table
+(each extension character costs two septets, but keeps the message out of UCS-2)."""
+
+
+def is_gsm7(text: str) -> bool:
+    """Whether ``text`` can go out as a GSM-7 SMS rather than the far shorter UCS-2 segments."""
+    return all(char in GSM7_CHARS for char in text)
+
+
+_MESSAGES: dict[str, dict[str, str]] = {
+    "reply_hint": {
+        "en": "Reply with a number from {min} to {max}.",
+        "nl": "Antwoord met een getal van {min} tot en met {max}.",
+        "nb": "Svar med et tall fra {min} til {max}.",
+        "de": "Antworten Sie mit einer Zahl von {min} bis {max}.",
+        "es": "Responda con una nota del {min} al {max}.",
+        "zh": "请回复{min}到{max}之间的数字。",
+    },
+    "reprompt": {
+        "en": "Sorry, I didn't catch that. Please reply with one number from {min} to {max}.",
+        "nl": "Sorry, dat begreep ik niet. Antwoord met één getal van {min} tot en met {max}.",
+        "nb": "Beklager, det forsto jeg ikke. Svar med ett tall fra {min} til {max}.",
+        "de": "Entschuldigung, das habe ich nicht verstanden. Bitte antworten Sie mit einer "
+        "Zahl von {min} bis {max}.",
+        "es": "Perdone, no lo he entendido. Responda con una sola nota del {min} al {max}.",
+        "zh": "抱歉，我没有看懂。请回复一个{min}到{max}之间的数字。",
+    },
+    "reprompt_out_of_range": {
+        "en": "That number is outside the scale. Please pick a number from {min} to {max}.",
+        "nl": "Dat getal valt buiten de schaal. Kies een getal van {min} tot en met {max}.",
+        "nb": "Det tallet er utenfor skalaen. Velg et tall fra {min} til {max}.",
+        "de": "Diese Zahl liegt außerhalb der Skala. Bitte wählen Sie eine Zahl von {min} "
+        "bis {max}.",
+        "es": "Ese valor queda fuera de la escala. Elija una nota del {min} al {max}.",
+        "zh": "这个数字超出了范围。请选择{min}到{max}之间的数字。",
+    },
+    "reprompt_range_given": {
+        "en": "Please pick just one number from {min} to {max}, not a range.",
+        "nl": "Kies één getal van {min} tot en met {max}, geen bereik.",
+        "nb": "Velg ett enkelt tall fra {min} til {max}, ikke et intervall.",
+        "de": "Bitte wählen Sie eine einzelne Zahl von {min} bis {max}, keinen Bereich.",
+        "es": "Elija una sola nota del {min} al {max}, no un rango.",
+        "zh": "请只选择一个{min}到{max}之间的数字，不要回复范围。",
+    },
+    "reprompt_decimal": {
+        "en": "Whole numbers only, please: reply with a number from {min} to {max}.",
+        "nl": "Alleen hele getallen graag: antwoord met een getal van {min} tot en met {max}.",
+        "nb": "Bare hele tall, takk: svar med et tall fra {min} til {max}.",
+        "de": "Bitte nur ganze Zahlen: Antworten Sie mit einer Zahl von {min} bis {max}.",
+        "es": "Sin decimales, por favor: responda con una nota entera del {min} al {max}.",
+        "zh": "请只回复整数：{min}到{max}之间的数字。",
+    },
+    "reprompt_multiple_numbers": {
+        "en": "I saw more than one number. Please reply with just one, from {min} to {max}.",
+        "nl": "Ik zie meer dan één getal. Antwoord met één getal van {min} tot en met {max}.",
+        "nb": "Jeg ser mer enn ett tall. Svar med bare ett tall fra {min} til {max}.",
+        "de": "Ich sehe mehr als eine Zahl. Bitte antworten Sie mit nur einer Zahl von {min} "
+        "bis {max}.",
+        "es": "Ha enviado varios valores. Responda con uno solo, del {min} al {max}.",
+        "zh": "您回复了多个数字。请只回复一个{min}到{max}之间的数字。",
+    },
+    "reprompt_wrong_denominator": {
+        "en": "This survey uses a scale of {min} to {max}. Please reply with a number in that "
+        "range.",
+        "nl": "We gebruiken hier een schaal van {min} tot en met {max}. Antwoord met een getal "
+        "binnen die schaal.",
+        "nb": "Denne undersøkelsen bruker en skala fra {min} til {max}. Svar med et tall "
+        "innenfor den skalaen.",
+        "de": "Diese Umfrage verwendet eine Skala von {min} bis {max}. Bitte antworten Sie mit "
+        "einer Zahl in diesem Bereich.",
+        "es": "Esta encuesta usa una escala del {min} al {max}. Responda con una nota dentro "
+        "de ese rango.",
+        "zh": "本调查使用{min}到{max}的评分。请回复这个范围内的数字。",
+    },
+    "reprompt_no_number": {
+        "en": "I couldn't find a number in your reply. Please reply with a number from {min} "
+        "to {max}.",
+        "nl": "Ik zie geen getal in je antwoord. Antwoord met een getal van {min} tot en met "
+        "{max}.",
+        "nb": "Jeg fant ikke noe tall i svaret ditt. Svar med et tall fra {min} til {max}.",
+        "de": "Ich konnte in Ihrer Antwort keine Zahl finden. Bitte antworten Sie mit einer "
+        "Zahl von {min} bis {max}.",
+        "es": "No veo ninguna nota en su respuesta. Responda con una nota del {min} al {max}.",
+        "zh": "您的回复中没有数字。请回复{min}到{max}之间的数字。",
+    },
+    "reprompt_empty": {
+        "en": "Your reply was empty. Please reply with a number from {min} to {max}.",
+        "nl": "Je antwoord was leeg. Antwoord met een getal van {min} tot en met {max}.",
+        "nb": "Svaret ditt var tomt. Svar med et tall fra {min} til {max}.",
+        "de": "Ihre Antwort war leer. Bitte antworten Sie mit einer Zahl von {min} bis {max}.",
+        "es": "Su respuesta no contiene texto. Responda con una nota del {min} al {max}.",
+        "zh": "您的回复是空的。请回复{min}到{max}之间的数字。",
+    },
+    "thanks": {
+        "en": "Thank you for your feedback!",
+        "nl": "Bedankt voor je feedback!",
+        "nb": "Takk for tilbakemeldingen!",
+        "de": "Vielen Dank für Ihr Feedback!",
+        "es": "¡Muchas gracias por sus comentarios!",
+        "zh": "感谢您的反馈！",
+    },
+    "thanks_rating": {
+        "en": "Thanks! You rated us {value} out of {max}.",
+        "nl": "Bedankt! Je gaf ons een {value} uit {max}.",
+        "nb": "Takk! Du ga oss {value} av {max}.",
+        "de": "Danke! Sie haben uns mit {value} von {max} bewertet.",
+        "es": "¡Gracias! Nos ha dado un {value} de {max}.",
+        "zh": "谢谢！您给我们打了{value}分（满分{max}分）。",
+    },
+    "correction": {
+        "en": "Got it, we've changed your rating to {value} out of {max}.",
+        "nl": "Duidelijk, we hebben je score aangepast naar een {value} uit {max}.",
+        "nb": "Notert! Vi har endret vurderingen din til {value} av {max}.",
+        "de": "Alles klar, wir haben Ihre Bewertung auf {value} von {max} geändert.",
+        "es": "Entendido, hemos cambiado su nota a un {value} de {max}.",
+        "zh": "好的，我们已将您的评分改为{value}分（满分{max}分）。",
+    },
+    "already_answered": {
+        "en": "You've already answered this survey. Thank you!",
+        "nl": "Je hebt deze vragenlijst al ingevuld. Bedankt!",
+        "nb": "Du har allerede svart på denne undersøkelsen. Takk!",
+        "de": "Sie haben diese Umfrage bereits beantwortet. Vielen Dank!",
+        "es": "Ya ha respondido a esta encuesta. ¡Gracias!",
+        "zh": "您已经回答过本次调查，谢谢！",
+    },
+    "comment_optional_hint": {
+        "en": "(Optional: reply SKIP to skip this question.)",
+        "nl": "(Optioneel: antwoord OVERSLAAN om deze vraag over te slaan.)",
+        "nb": "(Valgfritt: svar HOPP OVER for å hoppe over spørsmålet.)",
+        "de": "(Optional: Antworten Sie WEITER, um die Frage zu überspringen.)",
+        "es": "(Opcional: responda OMITIR para saltar esta pregunta.)",
+        "zh": "（选填：回复“跳过”即可跳过此问题。）",
+    },
+    "closed": {
+        "en": "This survey has closed. Thank you anyway!",
+        "nl": "Deze vragenlijst is gesloten. Toch bedankt!",
+        "nb": "Denne undersøkelsen er avsluttet. Takk likevel!",
+        "de": "Diese Umfrage ist bereits beendet. Trotzdem vielen Dank!",
+        "es": "Esta encuesta ya se ha cerrado. ¡Gracias de todos modos!",
+        "zh": "本次调查已结束。仍然感谢您的参与！",
+    },
+    "no_open_survey": {
+        "en": "There is no open survey for you right now.",
+        "nl": "Er staat op dit moment geen vragenlijst voor je open.",
+        "nb": "Du har ingen åpen undersøkelse akkurat nå.",
+        "de": "Für Sie ist derzeit keine Umfrage offen.",
+        "es": "Ahora mismo no tiene ninguna encuesta abierta.",
+        "zh": "您目前没有待填写的调查。",
+    },
+    "opted_out": {
+        "en": "You're unsubscribed from {brand} surveys and won't get more. Reply START to "
+        "resubscribe.",
+        "nl": "Je bent afgemeld voor vragenlijsten van {brand} en krijgt er geen meer. "
+        "Antwoord START om je weer aan te melden.",
+        "nb": "Du er meldt av undersøkelser fra {brand} og får ikke flere. Svar START for å "
+        "melde deg på igjen.",
+        "de": "Sie sind von den Umfragen von {brand} abgemeldet und erhalten keine weiteren. "
+        "Antworten Sie START, um sich wieder anzumelden.",
+        "es": "Se ha dado de baja de las encuestas de {brand} y no le enviaremos ninguna otra. "
+        "Responda START para volver a darse de alta.",
+        "zh": "您已退订{brand}的调查，今后不会再收到。回复 START 可重新订阅。",
+    },
+    "opted_in": {
+        "en": "You're subscribed to {brand} surveys again. Reply STOP to unsubscribe.",
+        "nl": "Je bent weer aangemeld voor vragenlijsten van {brand}. Antwoord STOP om je af "
+        "te melden.",
+        "nb": "Du er meldt på undersøkelser fra {brand} igjen. Svar STOP for å melde deg av.",
+        "de": "Sie erhalten wieder Umfragen von {brand}. Antworten Sie STOP, um sich abzumelden.",
+        "es": "Vuelve a estar dado de alta en las encuestas de {brand}. Responda STOP para "
+        "darse de baja.",
+        "zh": "您已重新订阅{brand}的调查。回复 STOP 可退订。",
+    },
+    "help": {
+        "en": "{brand} customer surveys. Reply with a number to answer, STOP to unsubscribe. "
+        "Contact: {contact}",
+        "nl": "Klantonderzoek van {brand}. Antwoord met een getal om te reageren, of STOP om "
+        "je af te melden. Contact: {contact}",
+        "nb": "Kundeundersøkelser fra {brand}. Send et tall for å svare, eller STOP for å "
+        "melde deg av. Kontakt: {contact}",
+        "de": "Kundenumfragen von {brand}. Antworten Sie mit einer Zahl oder mit STOP, um "
+        "sich abzumelden. Kontakt: {contact}",
+        "es": "Encuestas a clientes de {brand}. Responda con una nota para contestar, o STOP "
+        "para darse de baja. Contacto: {contact}",
+        "zh": "{brand}客户调查。回复数字即可作答，回复 STOP 可退订。联系方式：{contact}",
+    },
+    "reminder_prefix": {
+        "en": "Reminder: ",
+        "nl": "Herinnering: ",
+        "nb": "Påminnelse: ",
+        "de": "Erinnerung: ",
+        "es": "Recordatorio: ",
+        "zh": "提醒：",
+    },
+    "unparsed_final": {
+        "en": "Thanks, we've noted your reply.",
+        "nl": "Bedankt, we hebben je antwoord genoteerd.",
+        "nb": "Takk, vi har notert svaret ditt.",
+        "de": "Danke, wir haben Ihre Antwort notiert.",
+        "es": "Gracias, hemos tomado nota de su respuesta.",
+        "zh": "谢谢，我们已记录您的回复。",
+    },
+    "not_a_lead": {
+        "en": "Sorry, scores are only available to team leads.",
+        "nl": "Sorry, scores zijn alleen beschikbaar voor teamleads.",
+        "nb": "Beklager, resultatene er bare tilgjengelige for teamledere.",
+        "de": "Entschuldigung, die Ergebnisse sind nur für Teamleitungen verfügbar.",
+        "es": "Lo sentimos, los resultados solo los pueden ver los jefes de equipo.",
+        "zh": "抱歉，只有团队主管才能查看评分。",
+    },
+    "stop_hint": {
+        "en": "Reply STOP to opt out.",
+        "nl": "Antwoord STOP om je af te melden.",
+        "nb": "Svar STOP for å melde deg av.",
+        "de": "Antworten Sie STOP zum Abmelden.",
+        "es": "Responda STOP para darse de baja.",
+        "zh": "回复 STOP 退订。",
+    },
+}
+
+MESSAGE_KEYS: frozenset[str] = frozenset(_MESSAGES)
+
+SKIP_WORDS: frozenset[str] = frozenset(
+    {
+        # Every locale accepts the English word, so a hint read in one language and answered
+        # in another still works. "no"/"nee"/"nei"/"nein" are safe because only an optional
+        # question ever treats a reply as a skip.
+        "skip",
+        "no",
+        "none",
+        "nothing",
+        "pass",
+        "n/a",
+        "-",
+        "overslaan",
+        "nee",
+        "geen",
+        "niets",
+        "hopp over",
+        "hopp",
+        "nei",
+        "ingen",
+        "ingenting",
+        "weiter",
+        "überspringen",
+        "nein",
+        "nichts",
+        "keine",
+        "omitir",
+        "saltar",
+        "nada",
+        "跳过",
+        "跳過",
+        "不",
+        "不用",
+        "没有",
+        "無",
+        "无",
+    }
+)
+"""Replies that mean "skip this optional question", casefolded; compare with :func:`is_skip`."""
+
+_TRAILING_PUNCTUATION = " \t\r\n.!。！,，"
+
+
+def is_skip(reply: str) -> bool:
+    """Whether ``reply`` declines an optional question, tolerating case and closing punctuation
+    ("Skip.", "NEE!", "跳过。") so a polite skip is not stored as a comment."""
+    cleaned = " ".join(reply.casefold().split()).strip(_TRAILING_PUNCTUATION)
+    return cleaned in SKIP_WORDS
+
+
+class _KeepMissing(dict[str, object]):
+    """Leaves an unfilled placeholder visible instead of raising, so a caller that forgets a
+    value sends a slightly odd message rather than none at all."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def message(key: str, locale: str | None, **values: object) -> str:
+    """The system message ``key`` in ``locale``, falling back to English.
+
+    An unknown key raises :class:`KeyError` because it can only be a programming error.
+    """
+    translations = _MESSAGES[key]
+    code = normalise_locale(locale)
+    template = translations.get(code or _DEFAULT_LOCALE) or translations[_DEFAULT_LOCALE]
+    return template.format_map(_KeepMissing(values))
+
+
+def translations(key: str) -> Mapping[str, str]:
+    """Every locale's template for ``key``, read-only, without fallback: for checks that each
+    translation exists and fits the SMS alphabet, and for tools that list the catalogue."""
+    return MappingProxyType(_MESSAGES[key])

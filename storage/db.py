@@ -1,0 +1,101 @@
+"""Engine set-up and migrations.
+
+SQLite runs in WAL mode with a busy timeout so the web app and the sender loop can write without
+"database is locked" errors; PostgreSQL is reached through psycopg 3 with the same URL setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+from bot.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept the URLs people write (``postgres://``, ``postgresql://``) and pick psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return normalise_url(url).startswith("sqlite")
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    url = normalise_url(url)
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            raise ConfigError("CSAT_DATABASE_URL: in-memory SQLite is not supported; name a file")
+    else:
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = pool_size
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except Exception as exc:  # SQLAlchemy raises several types for a bad URL
+        raise ConfigError(f"CSAT_DATABASE_URL: {exc}") from exc
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Bring the schema to the newest revision (``csat db upgrade``)."""
+    engine = create_engine(normalise_url(url), poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            config = _alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def is_current(engine: Engine) -> bool:
+    script = ScriptDirectory.from_config(_alembic_config(str(engine.url)))
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_heads()
+    return set(current) == set(script.get_heads())
+
+
+def prepare(url: str) -> Engine:
+    """Engine for serving: migrates SQLite itself, asks for ``csat db upgrade`` on PostgreSQL."""
+    engine = make_engine(url)
+    if is_sqlite(url):
+        upgrade(url)
+    elif not is_current(engine):
+        raise ConfigError(
+            "CSAT_DATABASE_URL: the database schema is not up to date; run `csat db upgrade`"
+        )
+    return engine

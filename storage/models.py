@@ -1,0 +1,141 @@
+"""Tables. State lives only here, so any number of web and sender processes can share one database.
+
+Answers copy the invitation's dimensions (channel, agent, team, touchpoint, survey, locale): they
+are fixed at trigger time, and having them on the answer row lets a score be one indexed range scan
+over one table instead of a join.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Setting(SQLModel, table=True):
+    """Small key/value facts the database owns (the generated pseudonym key)."""
+
+    __tablename__ = "csat_setting"
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(max_length=512)
+
+
+class Respondent(SQLModel, table=True):
+    __tablename__ = "respondent"
+    __table_args__ = (UniqueConstraint("channel", "address_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address_hash: str = Field(max_length=64)
+    address: str | None = Field(default=None, max_length=255)
+    locale: str | None = Field(default=None, max_length=16)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    erased_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
+class Suppression(SQLModel, table=True):
+    """Opted-out addresses, kept as HMAC only so the list survives erasure."""
+
+    __tablename__ = "suppression"
+    channel: str = Field(primary_key=True, max_length=16)
+    address_hash: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitation"
+    __table_args__ = (
+        UniqueConstraint("interaction_id", "survey"),
+        Index("ix_invitation_due", "status", "send_at"),
+        Index("ix_invitation_throttle", "throttle_key", "created_at"),
+        Index("ix_invitation_sent_at", "sent_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    interaction_id: str = Field(max_length=200)
+    survey: str = Field(max_length=64)
+    survey_version: str = Field(max_length=32)
+    channel: str = Field(max_length=16)
+    respondent_id: int | None = Field(default=None, foreign_key="respondent.id", index=True)
+    throttle_key: str | None = Field(default=None, max_length=64)
+    agent: str | None = Field(default=None, max_length=200)
+    team: str | None = Field(default=None, max_length=200)
+    touchpoint: str | None = Field(default=None, max_length=200)
+    locale: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    send_at: datetime = Field(sa_column=_utc(nullable=False))
+    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+    expires_at: datetime | None = Field(default=None, sa_column=_utc())
+    remind_at: datetime | None = Field(default=None, sa_column=_utc())
+    responded_at: datetime | None = Field(default=None, sa_column=_utc())
+    closed_at: datetime | None = Field(default=None, sa_column=_utc())
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    provider_message_id: str | None = Field(default=None, max_length=128, index=True)
+    delivery_status: str | None = Field(default=None, max_length=32)
+    question_index: int = 0
+    reprompts: int = 0
+    claim_token: str | None = Field(default=None, max_length=36)
+    claimed_until: datetime | None = Field(default=None, sa_column=_utc())
+    version: int = 0
+
+
+class Answer(SQLModel, table=True):
+    __tablename__ = "answer"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "question_id"),
+        Index(
+            "ix_answer_scores",
+            "answered_at", "kind", "scale_min", "scale_max", "value", "positive", "negative",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="invitation.id")
+    question_id: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    value: int | None = None
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    scale_min: int | None = None
+    scale_max: int | None = None
+    positive: bool = False
+    negative: bool = False
+    answered_at: datetime = Field(sa_column=_utc(nullable=False))
+    channel: str = Field(max_length=16)
+    agent: str | None = Field(default=None, max_length=200)
+    team: str | None = Field(default=None, max_length=200)
+    touchpoint: str | None = Field(default=None, max_length=200)
+    survey: str = Field(max_length=64)
+    locale: str = Field(max_length=16)
+
+
+class InboundMessage(SQLModel, table=True):
+    """Every reply as received: raw text, parsed value and reason code.
+
+    The UNIQUE provider id turns provider retries into no-ops; ``reply`` keeps what we answered so a
+    retried webhook gets the same answer.
+    """
+
+    __tablename__ = "inbound_message"
+    __table_args__ = (UniqueConstraint("channel", "provider_message_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=128)
+    respondent_id: int | None = Field(default=None, foreign_key="respondent.id")
+    invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
+    raw_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    parsed_value: int | None = None
+    reason: str = Field(max_length=64)
+    reply: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    received_at: datetime = Field(sa_column=_utc(nullable=False, index=True))

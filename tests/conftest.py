@@ -1,0 +1,112 @@
+"""Fixtures: a real database (SQLite always, PostgreSQL when CSAT_TEST_DATABASE_URL is set), a
+controllable clock, and the service wired to in-memory and console channels."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.service import Service
+from bot.settings import Settings
+from bot.surveys import builtin_surveys
+from channels.memory import MemoryChannel
+from storage.db import make_engine, upgrade
+
+PG_URL = os.environ.get("CSAT_TEST_DATABASE_URL")
+TABLES = ("inbound_message", "answer", "invitation", "suppression", "respondent", "csat_setting")
+_migrated: set[str] = set()
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> datetime:
+        self.now += timedelta(**kwargs)
+        return self.now
+
+
+def _database_params() -> list[object]:
+    pg = pytest.param(
+        "postgresql",
+        marks=pytest.mark.skipif(
+            not PG_URL,
+            reason="PostgreSQL half: set CSAT_TEST_DATABASE_URL=postgresql://... to run it",
+        ),
+    )
+    return ["sqlite", pg]
+
+
+@pytest.fixture(params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'csat.db'}"
+        upgrade(url)
+        yield url
+        return
+    assert PG_URL is not None
+    if PG_URL not in _migrated:
+        engine = make_engine(PG_URL)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        upgrade(PG_URL)
+        _migrated.add(PG_URL)
+    engine = make_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield PG_URL
+
+
+@pytest.fixture
+def db_engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2025, 6, 10, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        csat_database_url=database_url,
+        csat_api_token="test-token",
+        csat_leads="memory:lead-1,console:boss",
+        csat_brand="Acme",
+        csat_timezone="Europe/Amsterdam",
+    )
+
+
+@pytest.fixture
+def memory() -> MemoryChannel:
+    return MemoryChannel()
+
+
+@pytest.fixture
+def service(
+    settings: Settings, db_engine: Engine, memory: MemoryChannel, clock: Clock
+) -> Service:
+    return Service(
+        settings=settings,
+        engine=db_engine,
+        surveys=builtin_surveys(),
+        channels={"memory": memory},
+        clock=clock,
+        rng=random.Random(7),
+    )
