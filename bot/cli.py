@@ -146,25 +146,35 @@ def score(
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
     console = console or out
     period = report["period"]
-    table = Table(title=f"CSAT {period['label']} ({period['timezone']}: "
-                        f"{period['start'][:16]} to {period['end'][:16]})")
-    for column in ("group", "responses", "sent", "rate", "CSAT", "95% CI", "composite",
-                   "mean", "band", "NPS", "CES", "vs previous"):
-        table.add_column(column, justify="left" if column in ("group", "band") else "right")
     rows = [("overall", report["overall"]), *report["groups"].items()]
+    has_nps = any(group.get("nps") for _, group in rows)
+    has_ces = any(group.get("ces") for _, group in rows)
+    table = Table(title=f"CSAT {period['label']} ({period['timezone']})")
+    table.add_column(report.get("by") or "group", no_wrap=True)
+    for column in ("n", "sent", "rate", "CSAT", "95% CI", "comp.", "mean", "band"):
+        table.add_column(column, justify="left" if column == "band" else "right")
+    if has_nps:
+        table.add_column("NPS", justify="right")
+    if has_ces:
+        table.add_column("CES", justify="right")
+    table.add_column("vs previous")
     for name, group in rows:
         csat = group.get("csat") or {}
         ci = csat.get("ci95")
-        nps, ces = group.get("nps"), group.get("ces")
-        table.add_row(
+        cells = [
             name + (" (low sample)" if group.get("low_sample") and group["responses"] else ""),
             str(group["responses"]), str(group["sent"]), _pct(group.get("response_rate")),
-            _pct(csat.get("score")), f"{ci[0]:.1f}-{ci[1]:.1f}" if ci else "-",
+            _pct(csat.get("score")), f"{ci[0]:.0f}-{ci[1]:.0f}" if ci else "-",
             _pct(csat.get("composite")), _num(csat.get("mean")), csat.get("band") or "-",
-            _signed(nps.get("score"), nps.get("margin")) if nps else "-",
-            _num(ces.get("mean")) if ces else "-",
-            change_text(group) if group["responses"] else "-",
-        )
+        ]
+        if has_nps:
+            nps = group.get("nps")
+            cells.append(_signed(nps.get("score"), nps.get("margin")) if nps else "-")
+        if has_ces:
+            ces = group.get("ces")
+            cells.append(_num(ces.get("mean")) if ces else "-")
+        cells.append(change_text(group) if group["responses"] else "-")
+        table.add_row(*cells)
     console.print(table)
 
 
