@@ -25,9 +25,7 @@ def default_channels(settings: Settings) -> dict[str, Channel]:
     return channels
 
 
-def build_service(
-    settings: Settings, channels: Mapping[str, Channel] | None = None
-) -> Service:
+def build_service(settings: Settings, channels: Mapping[str, Channel] | None = None) -> Service:
     engine = prepare(settings.csat_database_url)
     return Service(
         settings=settings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
@@ -23,8 +24,11 @@ from bot.report_text import change_text
 from bot.requests import SurveyRequest
 from bot.settings import Settings, load_settings
 
-app = typer.Typer(help="csat-bot: CSAT surveys over SMS, Slack, Telegram and the terminal.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="csat-bot: CSAT surveys over SMS, Slack, Telegram and the terminal.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 out = Console()
@@ -52,11 +56,26 @@ def _settings() -> Settings:
     return _run(load_settings)
 
 
-def _service(settings: Settings | None = None) -> Any:
+_opened: list[Any] = []
+
+
+def _service(settings: Settings | None = None, channels: dict[str, Any] | None = None) -> Any:
+    """The service for one command; its engine is disposed when the command ends."""
     from bot.assembly import build_service
 
     settings = settings or _settings()
-    return _run(lambda: build_service(settings))
+    service = _run(lambda: build_service(settings, channels))
+    _opened.append(service.engine)
+    return service
+
+
+@app.callback()
+def _cleanup(ctx: typer.Context) -> None:
+    def dispose() -> None:
+        while _opened:
+            _opened.pop().dispose()
+
+    ctx.call_on_close(dispose)
 
 
 @app.command()
@@ -90,14 +109,14 @@ def worker(
     sender = Sender(_service())
     if once:
         report = asyncio.run(sender.run_once())
-        out.print(f"sent {report.sent}, deferred {report.deferred}, retried {report.retried}, "
-                  f"failed {report.failed}, reminders {report.reminded}")
+        out.print(
+            f"sent {report.sent}, deferred {report.deferred}, retried {report.retried}, "
+            f"failed {report.failed}, reminders {report.reminded}"
+        )
         return
     stop = asyncio.Event()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(sender.run_forever(stop, interval))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -111,26 +130,41 @@ def send(
     touchpoint: Annotated[str | None, typer.Option()] = None,
     locale: Annotated[str | None, typer.Option()] = None,
     delay: Annotated[str, typer.Option(help="e.g. 10m, 2h.")] = "0",
-    customer: Annotated[str | None, typer.Option(help="Customer id for cross-channel throttle.")]
-    = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Customer id for cross-channel throttle.")
+    ] = None,
 ) -> None:
     """Schedule a survey (a running serve/worker delivers it)."""
-    request = _run(lambda: SurveyRequest(
-        channel=channel, to=to, interaction_id=interaction, survey=survey, agent=agent,
-        team=team, touchpoint=touchpoint, locale=locale, delay=delay, customer_id=customer,
-    ))
+    request = _run(
+        lambda: SurveyRequest(
+            channel=channel,
+            to=to,
+            interaction_id=interaction,
+            survey=survey,
+            agent=agent,
+            team=team,
+            touchpoint=touchpoint,
+            locale=locale,
+            delay=delay,
+            customer_id=customer,
+        )
+    )
     service = _service()
     result = _run(lambda: service.start_survey(request))
     note = " (already triggered)" if result.duplicate else ""
     why = f": {result.reason}" if result.reason else ""
-    out.print(f"invitation {result.invitation_id} {result.status}{why}, "
-              f"send at {result.send_at.isoformat()}{note}", markup=False)
+    out.print(
+        f"invitation {result.invitation_id} {result.status}{why}, "
+        f"send at {result.send_at.isoformat()}{note}",
+        markup=False,
+    )
 
 
 @app.command()
 def score(
-    query: Annotated[list[str] | None, typer.Argument(help="e.g. today | week by agent | 7d")]
-    = None,
+    query: Annotated[
+        list[str] | None, typer.Argument(help="e.g. today | week by agent | 7d")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The API's JSON shape.")] = False,
 ) -> None:
     """Show the score: [period] [by dimension]."""
@@ -163,9 +197,14 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         ci = csat.get("ci95")
         cells = [
             name + (" (low sample)" if group.get("low_sample") and group["responses"] else ""),
-            str(group["responses"]), str(group["sent"]), _pct(group.get("response_rate")),
-            _pct(csat.get("score")), f"{ci[0]:.0f}-{ci[1]:.0f}" if ci else "-",
-            _pct(csat.get("composite")), _num(csat.get("mean")), csat.get("band") or "-",
+            str(group["responses"]),
+            str(group["sent"]),
+            _pct(group.get("response_rate")),
+            _pct(csat.get("score")),
+            f"{ci[0]:.0f}-{ci[1]:.0f}" if ci else "-",
+            _pct(csat.get("composite")),
+            _num(csat.get("mean")),
+            csat.get("band") or "-",
         ]
         if has_nps:
             nps = group.get("nps")
@@ -207,11 +246,13 @@ def export(
     if format not in ("csv", "jsonl"):
         _fail("--format must be csv or jsonl")
     service = _service()
-    rows = _run(lambda: service.responses(
-        since.replace(tzinfo=UTC) if since else None,
-        until.replace(tzinfo=UTC) if until else None,
-        limit=10_000_000,
-    ))
+    rows = _run(
+        lambda: service.responses(
+            since.replace(tzinfo=UTC) if since else None,
+            until.replace(tzinfo=UTC) if until else None,
+            limit=10_000_000,
+        )
+    )
     text = to_csv(rows) if format == "csv" else "".join(json.dumps(r) + "\n" for r in rows)
     if output is None:
         sys.stdout.write(text)
@@ -251,7 +292,6 @@ def chat(
     """Be the customer: get a survey in the terminal and answer it."""
     from anyio import to_thread
 
-    from bot.assembly import build_service
     from bot.sender import Sender
     from channels.console import ConsoleChannel, render
 
@@ -259,13 +299,20 @@ def chat(
         out.print(f"[bold cyan]bot>[/] {text}", highlight=False)
 
     settings = _settings()
-    service = _run(lambda: build_service(settings, {"console": ConsoleChannel(write=show)}))
+    service = _service(settings, {"console": ConsoleChannel(write=show)})
     chosen = _run(lambda: service.survey(survey))
     service.surveys[survey] = replace(chosen, throttle=timedelta(0), sample_rate=1.0)
-    request = _run(lambda: SurveyRequest(
-        channel="console", to=name, interaction_id=f"chat-{uuid.uuid4().hex[:8]}",
-        survey=survey, agent=agent, touchpoint="demo", locale=locale,
-    ))
+    request = _run(
+        lambda: SurveyRequest(
+            channel="console",
+            to=name,
+            interaction_id=f"chat-{uuid.uuid4().hex[:8]}",
+            survey=survey,
+            agent=agent,
+            touchpoint="demo",
+            locale=locale,
+        )
+    )
 
     async def converse() -> None:
         await to_thread.run_sync(lambda: service.start_survey(request))
@@ -278,7 +325,7 @@ def chat(
                 break
             if not text.strip():
                 break
-            result = await to_thread.run_sync(lambda: service.handle_text("console", name, text))
+            result = await to_thread.run_sync(service.handle_text, "console", name, text)
             for reply in result.replies:
                 show(render(reply))
             if result.closed or result.reason in ("late", "no_open_survey"):

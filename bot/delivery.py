@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 BASE = timedelta(seconds=30)
@@ -10,6 +11,11 @@ CAP = timedelta(hours=1)
 
 def backoff(attempt: int, retry_after: float | None = None) -> timedelta:
     """Delay before try number ``attempt + 1`` (``attempt`` counts failures so far, from 1)."""
+    longest = CAP * 6
     if retry_after is not None and retry_after >= 0:
-        return min(timedelta(seconds=retry_after), CAP * 6)
-    return min(BASE * (2 ** max(attempt - 1, 0)), CAP)
+        if not math.isfinite(retry_after) or retry_after >= longest.total_seconds():
+            return longest
+        return timedelta(seconds=retry_after)
+    exponent = min(max(attempt - 1, 0), 16)  # 30 s * 2**16 is far past the cap; no overflow
+    delay: timedelta = BASE * (2**exponent)
+    return min(delay, CAP)

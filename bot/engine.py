@@ -13,13 +13,14 @@ from datetime import datetime
 from bot.channel import Button, OutboundMessage
 from bot.parsing import Rating, Reprompt, parse_rating
 from bot.surveys import Question, Survey
-from bot.texts import SKIP_WORDS, message
+from bot.texts import is_skip, message
 
 MAX_REPROMPTS = 2
 OPEN = "sent"
 COMPLETED = "completed"
 CLOSED_STATES = frozenset({"completed", "expired", "cancelled", "skipped", "failed", "unparsed"})
 _CORRECTION_MAX_LEN = 16
+MAX_RATING_REPLY = 500  # a rating is short; longer text is re-prompted without parsing it all
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,7 @@ def question_message(
             kind=kind,
         )
     scale = question.scale
-    buttons = tuple(
-        Button(label=str(v), value=v) for v in range(scale.minimum, scale.maximum + 1)
-    )
+    buttons = tuple(Button(label=str(v), value=v) for v in range(scale.minimum, scale.maximum + 1))
     return OutboundMessage(
         text=text,
         buttons=buttons,
@@ -133,25 +132,42 @@ def _same(state: State, reason: str, replies: tuple[OutboundMessage, ...] = ()) 
 
 
 def _after_answer(
-    survey: Survey, state: State, index: int, answers: Mapping[str, int | None], ctx: Context,
-    record: Record, reason: str,
+    survey: Survey,
+    state: State,
+    index: int,
+    answers: Mapping[str, int | None],
+    ctx: Context,
+    record: Record,
+    reason: str,
 ) -> Transition:
     nxt = survey.next_question(index, answers)
     question = survey.questions[index]
     if nxt is None:
         return Transition(
-            status=COMPLETED, question_index=index, reprompts=0, reason=reason,
-            records=(record,), replies=(_say(ctx, "thanks"),), parsed_value=record.value,
+            status=COMPLETED,
+            question_index=index,
+            reprompts=0,
+            reason=reason,
+            records=(record,),
+            replies=(_say(ctx, "thanks"),),
+            parsed_value=record.value,
             closed=True,
         )
     prefix = ""
     if question.scale is not None and record.value is not None:
-        prefix = message("thanks_rating", ctx.locale, value=record.value, max=question.scale.maximum)
+        prefix = message(
+            "thanks_rating", ctx.locale, value=record.value, max=question.scale.maximum
+        )
         prefix += " "
     follow_up = question_message(survey, nxt, ctx, prefix=prefix, kind="reply")
     return Transition(
-        status=OPEN, question_index=nxt, reprompts=0, reason=reason, records=(record,),
-        replies=(follow_up,), parsed_value=record.value,
+        status=OPEN,
+        question_index=nxt,
+        reprompts=0,
+        reason=reason,
+        records=(record,),
+        replies=(follow_up,),
+        parsed_value=record.value,
     )
 
 
@@ -180,11 +196,26 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
         value = parsed.value
     if survey.questions[index].id not in state.answers:
         return None
+    status, question_index, closed = state.status, state.question_index, False
+    replies = [_say(ctx, "correction", value=value, max=question.scale.maximum)]
+    if state.status == OPEN:
+        # The new rating may change whether the pending follow-up applies at all.
+        answers = {**state.answers, question.id: value}
+        pending = survey.next_question(index, answers)
+        if pending is None:
+            status, closed = COMPLETED, True
+        elif pending != state.question_index:
+            question_index = pending
+            replies.append(question_message(survey, pending, ctx, kind="reply"))
     return Transition(
-        status=state.status, question_index=state.question_index, reprompts=state.reprompts,
-        reason="correction", records=(Record(question, value=value),),
-        replies=(_say(ctx, "correction", value=value, max=question.scale.maximum),),
+        status=status,
+        question_index=question_index,
+        reprompts=state.reprompts,
+        reason="correction",
+        records=(Record(question, value=value),),
+        replies=tuple(replies),
         parsed_value=value,
+        closed=closed,
     )
 
 
@@ -199,8 +230,10 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     if correction is not None and (
         state.status == COMPLETED
         or survey.questions[state.question_index].scale is None
-        or isinstance(event, ButtonReply)
-        and event.question_id != survey.questions[state.question_index].id
+        or (
+            isinstance(event, ButtonReply)
+            and event.question_id != survey.questions[state.question_index].id
+        )
     ):
         return correction
     if state.status == COMPLETED:
@@ -220,10 +253,14 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
 
     text = event.text.strip()
     if question.scale is None:
-        if not question.required and text.casefold().strip(".! ") in SKIP_WORDS:
+        if not question.required and is_skip(text):
             return Transition(
-                status=COMPLETED, question_index=index, reprompts=0, reason="comment_skipped",
-                replies=(_say(ctx, "thanks"),), closed=True,
+                status=COMPLETED,
+                question_index=index,
+                reprompts=0,
+                reason="comment_skipped",
+                replies=(_say(ctx, "thanks"),),
+                closed=True,
             )
         if not text:
             return _same(state, "empty_comment")
@@ -233,7 +270,11 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
         )
 
     scale = question.scale
-    parsed = parse_rating(text, scale.minimum, scale.maximum)
+    parsed = (
+        parse_rating(text, scale.minimum, scale.maximum)
+        if len(text) <= MAX_RATING_REPLY
+        else Reprompt("no_number")
+    )
     if isinstance(parsed, Rating):
         answers = {**state.answers, question.id: parsed.value}
         return _after_answer(
@@ -242,19 +283,23 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     assert isinstance(parsed, Reprompt)
     if state.reprompts >= MAX_REPROMPTS:
         return Transition(
-            status="unparsed", question_index=index, reprompts=state.reprompts,
-            reason="unparsed", replies=(_say(ctx, "unparsed_final"),), closed=True,
+            status="unparsed",
+            question_index=index,
+            reprompts=state.reprompts,
+            reason="unparsed",
+            replies=(_say(ctx, "unparsed_final"),),
+            closed=True,
         )
     hint = message(f"reprompt_{parsed.reason}", ctx.locale, min=scale.minimum, max=scale.maximum)
     return Transition(
-        status=OPEN, question_index=index, reprompts=state.reprompts + 1,
+        status=OPEN,
+        question_index=index,
+        reprompts=state.reprompts + 1,
         reason=f"reprompt:{parsed.reason}",
         replies=(
             OutboundMessage(
                 text=hint,
-                buttons=tuple(
-                    Button(str(v), v) for v in range(scale.minimum, scale.maximum + 1)
-                ),
+                buttons=tuple(Button(str(v), v) for v in range(scale.minimum, scale.maximum + 1)),
                 invitation_id=ctx.invitation_id,
                 question_id=question.id,
                 question_kind=question.kind,

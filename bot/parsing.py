@@ -111,6 +111,10 @@ _TOKEN_RE: Final = re.compile(
     rf"|(?P<other>.)",
     re.DOTALL,
 )
+_ASCII_RUN_RE: Final = re.compile(r"([\x00-\x7f]+)")
+_ASCII_CLEANUP: Final = str.maketrans(
+    {c: (" " if c.isspace() else None) for c in map(chr, range(0x80)) if not c.isprintable()}
+)
 _FOLD_EXTRA: Final = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "đ": "d"})
 
 
@@ -123,6 +127,16 @@ class _Token:
 
 
 def _append_plain(segment: str, out: list[str], tags: list[str]) -> None:
+    for run in _ASCII_RUN_RE.split(segment):
+        if run.isascii():
+            plain = run.translate(_ASCII_CLEANUP).lower()
+            out.append(plain)
+            tags.append(_PLAIN * len(plain))
+        else:
+            _append_unicode(run, out, tags)
+
+
+def _append_unicode(segment: str, out: list[str], tags: list[str]) -> None:
     for ch in segment:
         if ch.isspace():
             out.append(" ")
@@ -527,6 +541,8 @@ class _Reader:
     def _denominator_at(self, at: int) -> tuple[int, str] | None:
         if self._kind(at) == "other" and self._text(at) in _SLASHES and self._is_value(at + 1):
             return at + 1, "fraction"
+        if self._kind(at) != "word":
+            return None
         for phrase in _OUT_OF_PHRASES:
             end = at + len(phrase)
             words = tuple(

@@ -26,8 +26,8 @@ def _open_in(zone: ZoneInfo, moment: datetime, hours: QuietHours) -> bool:
 def next_send_time(now: datetime, zones: Sequence[str], hours: QuietHours | None) -> datetime:
     """``now`` when the window is open everywhere; else the next minute it is.
 
-    Zones whose windows never overlap (e.g. UTC+14 with UTC-10) fall back to the first zone alone,
-    so a survey is deferred, never dropped.
+    Zones whose windows never overlap (e.g. Asia/Kolkata with America/Regina) fall back to the
+    first zone alone, so a survey is deferred, never dropped.
     """
     if hours is None or not zones:
         return now

@@ -8,6 +8,7 @@ worked, failed for now, or failed for good.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from typing import Any
 
 from anyio import to_thread
 from sqlalchemy import update
+from sqlmodel import col
 
 from bot.channel import Channel, OutboundMessage
 from bot.delivery import backoff
@@ -24,7 +26,7 @@ from bot.quiet_hours import next_send_time
 from bot.service import Service
 from bot.texts import message
 from storage.models import Invitation, Respondent
-from storage.queries import Claim, claim_due
+from storage.queries import Claim, changed, claim_due
 
 log = logging.getLogger("csat.sender")
 
@@ -65,7 +67,8 @@ class Sender:
                     continue
                 respondent = (
                     session.get(Respondent, invitation.respondent_id)
-                    if invitation.respondent_id is not None else None
+                    if invitation.respondent_id is not None
+                    else None
                 )
                 jobs.append(Job(claim, invitation, respondent.address if respondent else None))
         return jobs
@@ -73,29 +76,36 @@ class Sender:
     def _finish(self, job: Job, **values: Any) -> bool:
         """Write the outcome only if this worker still holds the claim."""
         with self.service.session() as session:
-            result = session.execute(
+            result = changed(
+                session,
                 update(Invitation)
                 .where(
-                    Invitation.id == job.claim.invitation_id,  # type: ignore[arg-type]
-                    Invitation.claim_token == job.claim.token,  # type: ignore[arg-type]
+                    col(Invitation.id) == job.claim.invitation_id,
+                    col(Invitation.claim_token) == job.claim.token,
                 )
-                .values(claim_token=None, claimed_until=None,
-                        version=Invitation.version + 1, **values),
-                execution_options={"synchronize_session": False},
+                .values(
+                    claim_token=None,
+                    claimed_until=None,
+                    version=col(Invitation.version) + 1,
+                    **values,
+                ),
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result)
 
     def _message(self, job: Job) -> OutboundMessage | None:
         inv = job.invitation
         survey = self.service.surveys.get(inv.survey)
         if survey is None or survey.version != inv.survey_version:
             return None
-        ctx = Context(now=self.service.clock(), locale=inv.locale,
-                      brand=self.service.settings.csat_brand, invitation_id=inv.id)
+        ctx = Context(
+            now=self.service.clock(),
+            locale=inv.locale,
+            brand=self.service.settings.csat_brand,
+            invitation_id=inv.id,
+        )
         if job.claim.reminder:
             prefix = message("reminder_prefix", inv.locale)
-            return question_message(survey, inv.question_index, ctx, prefix=prefix,
-                                    kind="reminder")
+            return question_message(survey, inv.question_index, ctx, prefix=prefix, kind="reminder")
         return question_message(survey, 0, ctx)
 
     async def run_once(self) -> SendReport:
@@ -114,8 +124,13 @@ class Sender:
         now = service.clock()
         outbound = self._message(job)
         if channel is None or job.address is None or outbound is None:
-            why = ("channel not enabled" if channel is None else
-                   "respondent erased" if job.address is None else "survey definition changed")
+            why = (
+                "channel not enabled"
+                if channel is None
+                else "respondent erased"
+                if job.address is None
+                else "survey definition changed"
+            )
             await to_thread.run_sync(
                 lambda: self._finish(job, status="failed", reason=why, closed_at=now)
             )
@@ -150,8 +165,13 @@ class Sender:
         remind_at = now + survey.reminder_after if survey.reminder_after else None
         await to_thread.run_sync(
             lambda: self._finish(
-                job, status="sent", sent_at=now, expires_at=now + expiry, remind_at=remind_at,
-                provider_message_id=result.provider_message_id, attempts=inv.attempts + 1,
+                job,
+                status="sent",
+                sent_at=now,
+                expires_at=now + expiry,
+                remind_at=remind_at,
+                provider_message_id=result.provider_message_id,
+                attempts=inv.attempts + 1,
                 last_error=None,
             )
         )
@@ -162,7 +182,11 @@ class Sender:
             return self.service.is_suppressed(session, channel, address)
 
     async def _transient(
-        self, job: Job, exc: TransientSendError, max_attempts: int, now: datetime,
+        self,
+        job: Job,
+        exc: TransientSendError,
+        max_attempts: int,
+        now: datetime,
         report: SendReport,
     ) -> None:
         attempts = job.invitation.attempts + 1
@@ -172,8 +196,14 @@ class Sender:
             return
         if attempts >= max_attempts:
             await to_thread.run_sync(
-                lambda: self._finish(job, status="failed", attempts=attempts, last_error=error,
-                                     reason="gave up after retries", closed_at=now)
+                lambda: self._finish(
+                    job,
+                    status="failed",
+                    attempts=attempts,
+                    last_error=error,
+                    reason="gave up after retries",
+                    closed_at=now,
+                )
             )
             report.failed += 1
             return
@@ -197,8 +227,12 @@ class Sender:
             return
         await to_thread.run_sync(
             lambda: self._finish(
-                job, status="failed", attempts=job.invitation.attempts + 1, last_error=error,
-                reason="opted out" if exc.opted_out else "delivery failed", closed_at=now,
+                job,
+                status="failed",
+                attempts=job.invitation.attempts + 1,
+                last_error=error,
+                reason="opted out" if exc.opted_out else "delivery failed",
+                closed_at=now,
             )
         )
         report.failed += 1
@@ -217,7 +251,5 @@ class Sender:
                 log.exception("sender pass failed; retrying")
                 if report.claimed >= self.batch:
                     continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
-            except TimeoutError:
-                pass

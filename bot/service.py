@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot import engine as conv
 from bot.channel import Button, Channel, OutboundMessage
@@ -35,6 +35,7 @@ from bot.surveys import Survey, normalise_locale
 from bot.texts import message
 from storage import queries
 from storage.models import Answer, InboundMessage, Invitation, Respondent, Setting, Suppression
+from storage.queries import changed
 
 log = logging.getLogger("csat.service")
 
@@ -164,7 +165,9 @@ class Service:
             return row.value.encode()
 
     def pseudonym(self, channel: str, address: str) -> str:
-        return hmac.new(self.hash_key(), f"{channel}:{address}".encode(), hashlib.sha256).hexdigest()
+        return hmac.new(
+            self.hash_key(), f"{channel}:{address}".encode(), hashlib.sha256
+        ).hexdigest()
 
     def _respondent(self, session: Session, channel: str, address: str) -> Respondent:
         found = self._find_respondent(session, channel, address)
@@ -174,8 +177,9 @@ class Service:
                 found.erased_at = None
             return found
         digest = self.pseudonym(channel, address)
-        row = Respondent(channel=channel, address_hash=digest, address=address,
-                         created_at=self.clock())
+        row = Respondent(
+            channel=channel, address_hash=digest, address=address, created_at=self.clock()
+        )
         try:
             with session.begin_nested():
                 session.add(row)
@@ -188,8 +192,8 @@ class Service:
         digest = self.pseudonym(channel, address)
         return session.scalars(
             select(Respondent).where(
-                Respondent.channel == channel,  # type: ignore[arg-type]
-                Respondent.address_hash == digest,  # type: ignore[arg-type]
+                col(Respondent.channel) == channel,
+                col(Respondent.address_hash) == digest,
             )
         ).first()
 
@@ -203,8 +207,10 @@ class Service:
         return self.start_surveys([request])[0]
 
     def start_surveys(self, requests: Sequence[SurveyRequest]) -> list[TriggerResult]:
-        """Schedule surveys; all or none of a batch. Repeats of (interaction_id, survey) are no-ops."""
-        prepared = [self._prepare(r, i if len(requests) > 1 else None) for i, r in enumerate(requests)]
+        """Schedule surveys, all or none of a batch; a repeated interaction+survey is a no-op."""
+        prepared = [
+            self._prepare(r, i if len(requests) > 1 else None) for i, r in enumerate(requests)
+        ]
         seen: set[tuple[str, str]] = set()
         for request, _, _ in prepared:
             key = (request.interaction_id, request.survey)
@@ -241,8 +247,8 @@ class Service:
     ) -> TriggerResult:
         existing = session.scalars(
             select(Invitation).where(
-                Invitation.interaction_id == request.interaction_id,  # type: ignore[arg-type]
-                Invitation.survey == request.survey,  # type: ignore[arg-type]
+                col(Invitation.interaction_id) == request.interaction_id,
+                col(Invitation.survey) == request.survey,
             )
         ).first()
         if existing is not None:
@@ -286,10 +292,12 @@ class Service:
         if survey.throttle <= timedelta(0):
             return False
         recent = session.scalar(
-            select(func.count()).select_from(Invitation).where(
-                Invitation.throttle_key == key,  # type: ignore[arg-type]
-                Invitation.status.in_(LIVE),  # type: ignore[attr-defined]
-                Invitation.created_at > now - survey.throttle,  # type: ignore[arg-type,operator]
+            select(func.count())
+            .select_from(Invitation)
+            .where(
+                col(Invitation.throttle_key) == key,
+                col(Invitation.status).in_(LIVE),
+                col(Invitation.created_at) > now - survey.throttle,
             )
         )
         return bool(recent)
@@ -310,11 +318,9 @@ class Service:
     def cancel(self, interaction_id: str, survey: str | None = None) -> int:
         """Cancel unanswered surveys of an interaction (the ticket was reopened)."""
         with self.session() as session:
-            statement = select(Invitation).where(
-                Invitation.interaction_id == interaction_id  # type: ignore[arg-type]
-            )
+            statement = select(Invitation).where(col(Invitation.interaction_id) == interaction_id)
             if survey is not None:
-                statement = statement.where(Invitation.survey == survey)  # type: ignore[arg-type]
+                statement = statement.where(col(Invitation.survey) == survey)
             rows = list(session.scalars(statement))
             if not rows:
                 raise NotFound(f"no survey for interaction {interaction_id!r}")
@@ -354,7 +360,11 @@ class Service:
     ) -> InboundResult:
         event = conv.ButtonReply(question_id=question_id, value=value)
         return self._converse(
-            channel, address, event, f"[button {question_id}={value}]", provider_message_id,
+            channel,
+            address,
+            event,
+            f"[button {question_id}={value}]",
+            provider_message_id,
             invitation_id=invitation_id,
         )
 
@@ -365,27 +375,41 @@ class Service:
             return None
         seen = session.scalars(
             select(InboundMessage).where(
-                InboundMessage.channel == channel,  # type: ignore[arg-type]
-                InboundMessage.provider_message_id == provider_message_id,  # type: ignore[arg-type]
+                col(InboundMessage.channel) == channel,
+                col(InboundMessage.provider_message_id) == provider_message_id,
             )
         ).first()
         if seen is None:
             return None
         return InboundResult(
-            replies=_decode(seen.reply), reason=seen.reason, duplicate=True,
+            replies=_decode(seen.reply),
+            reason=seen.reason,
+            duplicate=True,
             invitation_id=seen.invitation_id,
         )
 
     def _log_inbound(
-        self, session: Session, channel: str, provider_message_id: str | None,
-        respondent_id: int | None, invitation_id: int | None, raw: str, reason: str,
-        parsed: int | None, replies: Sequence[OutboundMessage],
+        self,
+        session: Session,
+        channel: str,
+        provider_message_id: str | None,
+        respondent_id: int | None,
+        invitation_id: int | None,
+        raw: str,
+        reason: str,
+        parsed: int | None,
+        replies: Sequence[OutboundMessage],
     ) -> None:
         session.add(
             InboundMessage(
-                channel=channel, provider_message_id=provider_message_id,
-                respondent_id=respondent_id, invitation_id=invitation_id, raw_text=raw[:4000],
-                parsed_value=parsed, reason=reason, reply=_encode(replies),
+                channel=channel,
+                provider_message_id=provider_message_id,
+                respondent_id=respondent_id,
+                invitation_id=invitation_id,
+                raw_text=raw[:4000],
+                parsed_value=parsed,
+                reason=reason,
+                reply=_encode(replies),
                 received_at=self.clock(),
             )
         )
@@ -395,31 +419,34 @@ class Service:
         self, session: Session, respondent: Respondent, invitation_id: int | None
     ) -> Invitation | None:
         statement = select(Invitation).where(
-            Invitation.respondent_id == respondent.id,  # type: ignore[arg-type]
-            Invitation.sent_at.is_not(None),  # type: ignore[union-attr]
+            col(Invitation.respondent_id) == respondent.id,
+            col(Invitation.sent_at).is_not(None),
         )
         if invitation_id is not None:
-            return session.scalars(statement.where(Invitation.id == invitation_id)).first()  # type: ignore[arg-type]
+            return session.scalars(statement.where(col(Invitation.id) == invitation_id)).first()
         now = self.clock()
         open_row = session.scalars(
             statement.where(
-                Invitation.status == "sent",  # type: ignore[arg-type]
-                or_(Invitation.expires_at.is_(None), Invitation.expires_at > now),  # type: ignore[union-attr,operator]
-            ).order_by(Invitation.sent_at.desc())  # type: ignore[union-attr]
+                col(Invitation.status) == "sent",
+                or_(col(Invitation.expires_at).is_(None), col(Invitation.expires_at) > now),
+            ).order_by(col(Invitation.sent_at).desc())
         ).first()
         if open_row is not None:
             return open_row
-        return session.scalars(statement.order_by(Invitation.sent_at.desc())).first()  # type: ignore[union-attr]
+        return session.scalars(statement.order_by(col(Invitation.sent_at).desc())).first()
 
     def _answers(self, session: Session, invitation_id: int) -> dict[str, int | None]:
-        rows = session.scalars(
-            select(Answer).where(Answer.invitation_id == invitation_id)  # type: ignore[arg-type]
-        )
+        rows = session.scalars(select(Answer).where(col(Answer.invitation_id) == invitation_id))
         return {row.question_id: row.value for row in rows}
 
     def _converse(
-        self, channel: str, address: str, event: conv.Event, raw: str,
-        provider_message_id: str | None, invitation_id: int | None = None,
+        self,
+        channel: str,
+        address: str,
+        event: conv.Event,
+        raw: str,
+        provider_message_id: str | None,
+        invitation_id: int | None = None,
     ) -> InboundResult:
         for _ in range(5):
             try:
@@ -438,8 +465,14 @@ class Service:
         raise InvalidInput("the survey changed while the reply was recorded; please retry")
 
     def _converse_once(
-        self, session: Session, channel: str, address: str, event: conv.Event, raw: str,
-        provider_message_id: str | None, invitation_id: int | None,
+        self,
+        session: Session,
+        channel: str,
+        address: str,
+        event: conv.Event,
+        raw: str,
+        provider_message_id: str | None,
+        invitation_id: int | None,
     ) -> InboundResult:
         dup = self._duplicate(session, channel, provider_message_id)
         if dup is not None:
@@ -454,44 +487,60 @@ class Service:
             return InboundResult(replies=(reply,), reason="no_open_survey")
         survey = self.surveys.get(invitation.survey)
         ctx = conv.Context(
-            now=self.clock(), locale=invitation.locale, brand=self.settings.csat_brand,
+            now=self.clock(),
+            locale=invitation.locale,
+            brand=self.settings.csat_brand,
             invitation_id=invitation.id,
         )
         if survey is None or survey.version != invitation.survey_version:
             transition = conv.Transition(
-                status=invitation.status, question_index=invitation.question_index,
-                reprompts=invitation.reprompts, reason="survey_changed",
+                status=invitation.status,
+                question_index=invitation.question_index,
+                reprompts=invitation.reprompts,
+                reason="survey_changed",
                 replies=(OutboundMessage(text=message("closed", invitation.locale)),),
             )
             survey = None
         else:
             state = conv.State(
-                status=invitation.status, question_index=invitation.question_index,
-                reprompts=invitation.reprompts, expires_at=invitation.expires_at,
+                status=invitation.status,
+                question_index=invitation.question_index,
+                reprompts=invitation.reprompts,
+                expires_at=invitation.expires_at,
                 answers=self._answers(session, invitation.id),
             )
             transition = conv.step(survey, state, event, ctx)
         self._log_inbound(
-            session, channel, provider_message_id, respondent.id, invitation.id, raw,
-            transition.reason, transition.parsed_value, transition.replies,
+            session,
+            channel,
+            provider_message_id,
+            respondent.id,
+            invitation.id,
+            raw,
+            transition.reason,
+            transition.parsed_value,
+            transition.replies,
         )
         alerts = self._apply(session, invitation, transition, ctx.now)
         return InboundResult(
-            replies=transition.replies, reason=transition.reason,
-            invitation_id=invitation.id, alerts=alerts, closed=transition.closed,
+            replies=transition.replies,
+            reason=transition.reason,
+            invitation_id=invitation.id,
+            alerts=alerts,
+            closed=transition.closed,
         )
 
     def _apply(
         self, session: Session, invitation: Invitation, transition: conv.Transition, now: datetime
     ) -> tuple[Alert, ...]:
         assert invitation.id is not None
-        changed = (
+        moved = (
             transition.status != invitation.status
             or transition.question_index != invitation.question_index
             or transition.reprompts != invitation.reprompts
             or transition.records
         )
-        if not changed:
+        if not moved:
             return ()
         values: dict[str, Any] = {
             "status": transition.status,
@@ -505,35 +554,45 @@ class Service:
             values["closed_at"] = now
         if transition.status == "unparsed":
             values["reason"] = "unparsed reply"
-        result = session.execute(
+        result = changed(
+            session,
             update(Invitation)
-            .where(Invitation.id == invitation.id, Invitation.version == invitation.version)  # type: ignore[arg-type]
+            .where(
+                col(Invitation.id) == invitation.id, col(Invitation.version) == invitation.version
+            )
             .values(**values),
-            execution_options={"synchronize_session": False},
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result != 1:
             raise _Conflict
         alerts: list[Alert] = []
         for record in transition.records:
             self._upsert_answer(session, invitation, record, now)
             scale = record.question.scale
             if (
-                scale is not None and record.value is not None
+                scale is not None
+                and record.value is not None
                 and record.value <= self.settings.csat_alert_below
                 and record.question.kind in ("csat", "csat10")
             ):
                 alerts.append(
                     Alert(
-                        invitation_id=invitation.id, interaction_id=invitation.interaction_id,
-                        channel=invitation.channel, agent=invitation.agent,
-                        survey=invitation.survey, value=record.value, scale_max=scale.maximum,
+                        invitation_id=invitation.id,
+                        interaction_id=invitation.interaction_id,
+                        channel=invitation.channel,
+                        agent=invitation.agent,
+                        survey=invitation.survey,
+                        value=record.value,
+                        scale_max=scale.maximum,
                         comment=None,
                     )
                 )
         for alert in alerts:
             log.warning(
-                "low score %s/%s for %s (agent %s)", alert.value, alert.scale_max,
-                alert.interaction_id, alert.agent,
+                "low score %s/%s for %s (agent %s)",
+                alert.value,
+                alert.scale_max,
+                alert.interaction_id,
+                alert.agent,
             )
             for sink in self.alert_sinks:
                 sink(alert)
@@ -547,14 +606,20 @@ class Service:
         scale = question.scale
         existing = session.scalars(
             select(Answer).where(
-                Answer.invitation_id == invitation.id,  # type: ignore[arg-type]
-                Answer.question_id == question.id,  # type: ignore[arg-type]
+                col(Answer.invitation_id) == invitation.id,
+                col(Answer.question_id) == question.id,
             )
         ).first()
         row = existing or Answer(
-            invitation_id=invitation.id, question_id=question.id, kind=question.kind,
-            answered_at=now, channel=invitation.channel, agent=invitation.agent,
-            team=invitation.team, touchpoint=invitation.touchpoint, survey=invitation.survey,
+            invitation_id=invitation.id,
+            question_id=question.id,
+            kind=question.kind,
+            answered_at=now,
+            channel=invitation.channel,
+            agent=invitation.agent,
+            team=invitation.team,
+            touchpoint=invitation.touchpoint,
+            survey=invitation.survey,
             locale=invitation.locale,
         )
         row.value = record.value
@@ -586,15 +651,24 @@ class Service:
             else:
                 replies = (self._text("help", respondent.locale),)
             self._log_inbound(
-                session, channel, provider_message_id, respondent.id, None, raw,
-                f"keyword:{keyword}", None, replies,
+                session,
+                channel,
+                provider_message_id,
+                respondent.id,
+                None,
+                raw,
+                f"keyword:{keyword}",
+                None,
+                replies,
             )
             return InboundResult(replies=replies, reason=f"keyword:{keyword}")
 
     def _text(self, key: str, locale: str | None) -> OutboundMessage:
         return OutboundMessage(
             text=message(
-                key, locale, brand=self.settings.csat_brand,
+                key,
+                locale,
+                brand=self.settings.csat_brand,
                 contact=self.settings.csat_contact or self.settings.csat_brand,
             )
         )
@@ -607,7 +681,9 @@ class Service:
         if session.get(Suppression, key) is not None:
             return ()
         session.add(
-            Suppression(channel=channel, address_hash=key[1], reason=reason, created_at=self.clock())
+            Suppression(
+                channel=channel, address_hash=key[1], reason=reason, created_at=self.clock()
+            )
         )
         self._close_open(session, channel, address, "opted out")
         respondent = self._find_respondent(session, channel, address)
@@ -623,26 +699,31 @@ class Service:
             with self.session() as own:
                 self.opt_in(channel, address, session=own)
             return
-        session.execute(
+        changed(
+            session,
             delete(Suppression).where(
-                Suppression.channel == channel,  # type: ignore[arg-type]
-                Suppression.address_hash == self.pseudonym(channel, address),  # type: ignore[arg-type]
-            )
+                col(Suppression.channel) == channel,
+                col(Suppression.address_hash) == self.pseudonym(channel, address),
+            ),
         )
 
     def _close_open(self, session: Session, channel: str, address: str, reason: str) -> None:
         respondent = self._find_respondent(session, channel, address)
         if respondent is None:
             return
-        session.execute(
+        changed(
+            session,
             update(Invitation)
             .where(
-                Invitation.respondent_id == respondent.id,  # type: ignore[arg-type]
-                Invitation.status.in_(("scheduled", "sent")),  # type: ignore[attr-defined]
+                col(Invitation.respondent_id) == respondent.id,
+                col(Invitation.status).in_(("scheduled", "sent")),
             )
-            .values(status="cancelled", reason=reason, closed_at=self.clock(),
-                    version=Invitation.version + 1),
-            execution_options={"synchronize_session": False},
+            .values(
+                status="cancelled",
+                reason=reason,
+                closed_at=self.clock(),
+                version=col(Invitation.version) + 1,
+            ),
         )
 
     # -- scores ---------------------------------------------------------------------------
@@ -670,8 +751,11 @@ class Service:
                 overall_buckets, overall_sent = now_buckets, now_sent
                 prev_overall_b, prev_overall_s = prev_buckets, prev_sent
 
-        def counts(buckets: Mapping[str | None, Sequence[Any]],
-                   sent: Mapping[str | None, tuple[int, int]], key: str | None) -> Counts:
+        def counts(
+            buckets: Mapping[str | None, Sequence[Any]],
+            sent: Mapping[str | None, tuple[int, int]],
+            key: str | None,
+        ) -> Counts:
             s, r = sent.get(key, (0, 0))
             return Counts(sent=s, responded=r, buckets=tuple(buckets.get(key, ())))
 
@@ -727,18 +811,18 @@ class Service:
     ) -> list[dict[str, Any]]:
         """One row per sent invitation with its answers, for export."""
         with self.session() as session:
-            statement = select(Invitation).where(Invitation.status != "skipped")  # type: ignore[arg-type]
+            statement = select(Invitation).where(col(Invitation.status) != "skipped")
             if since is not None:
-                statement = statement.where(Invitation.created_at >= since)  # type: ignore[arg-type,operator]
+                statement = statement.where(col(Invitation.created_at) >= since)
             if until is not None:
-                statement = statement.where(Invitation.created_at < until)  # type: ignore[arg-type,operator]
-            invitations = list(session.scalars(statement.order_by(Invitation.id).limit(limit)))  # type: ignore[arg-type]
+                statement = statement.where(col(Invitation.created_at) < until)
+            invitations = list(session.scalars(statement.order_by(col(Invitation.id)).limit(limit)))
             ids = [i.id for i in invitations]
             answers: dict[int, list[Answer]] = {}
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 for answer in session.scalars(
-                    select(Answer).where(Answer.invitation_id.in_(chunk))  # type: ignore[attr-defined]
+                    select(Answer).where(col(Answer.invitation_id).in_(chunk))
                 ):
                     answers.setdefault(answer.invitation_id, []).append(answer)
         rows: list[dict[str, Any]] = []
@@ -747,29 +831,31 @@ class Service:
             by_question = {a.question_id: a for a in answers.get(inv.id, [])}
             rating = next((a for a in by_question.values() if a.value is not None), None)
             comment = next((a.comment for a in by_question.values() if a.comment), None)
-            rows.append({
-                "invitation_id": inv.id,
-                "interaction_id": inv.interaction_id,
-                "survey": inv.survey,
-                "survey_version": inv.survey_version,
-                "channel": inv.channel,
-                "agent": inv.agent,
-                "team": inv.team,
-                "touchpoint": inv.touchpoint,
-                "locale": inv.locale,
-                "status": inv.status,
-                "reason": inv.reason,
-                "delivery_status": inv.delivery_status,
-                "last_error": inv.last_error,
-                "created_at": inv.created_at.isoformat(),
-                "sent_at": inv.sent_at.isoformat() if inv.sent_at else None,
-                "responded_at": inv.responded_at.isoformat() if inv.responded_at else None,
-                "question": rating.question_id if rating else None,
-                "kind": rating.kind if rating else None,
-                "rating": rating.value if rating else None,
-                "scale_max": rating.scale_max if rating else None,
-                "comment": comment,
-            })
+            rows.append(
+                {
+                    "invitation_id": inv.id,
+                    "interaction_id": inv.interaction_id,
+                    "survey": inv.survey,
+                    "survey_version": inv.survey_version,
+                    "channel": inv.channel,
+                    "agent": inv.agent,
+                    "team": inv.team,
+                    "touchpoint": inv.touchpoint,
+                    "locale": inv.locale,
+                    "status": inv.status,
+                    "reason": inv.reason,
+                    "delivery_status": inv.delivery_status,
+                    "last_error": inv.last_error,
+                    "created_at": inv.created_at.isoformat(),
+                    "sent_at": inv.sent_at.isoformat() if inv.sent_at else None,
+                    "responded_at": inv.responded_at.isoformat() if inv.responded_at else None,
+                    "question": rating.question_id if rating else None,
+                    "kind": rating.kind if rating else None,
+                    "rating": rating.value if rating else None,
+                    "scale_max": rating.scale_max if rating else None,
+                    "comment": comment,
+                }
+            )
         return rows
 
     def forget(self, channel: str, address: str) -> int:
@@ -784,30 +870,37 @@ class Service:
             respondent = self._find_respondent(session, channel, address)
             if respondent is None:
                 raise NotFound(f"no respondent {channel}:{address}")
-            invitations = list(session.scalars(
-                select(Invitation.id).where(Invitation.respondent_id == respondent.id)  # type: ignore[call-overload]
-            ))
-            if invitations:
-                session.execute(
-                    update(Answer).where(Answer.invitation_id.in_(invitations))  # type: ignore[attr-defined]
-                    .values(comment=None), execution_options={"synchronize_session": False},
+            invitations = list(
+                session.scalars(
+                    select(col(Invitation.id)).where(col(Invitation.respondent_id) == respondent.id)
                 )
-            session.execute(
-                update(Invitation).where(Invitation.respondent_id == respondent.id)  # type: ignore[arg-type]
+            )
+            changed(
+                session,
+                update(Answer)
+                .where(col(Answer.invitation_id).in_(invitations))
+                .values(comment=None),
+            )
+            changed(
+                session,
+                update(Invitation)
+                .where(
+                    col(Invitation.id).in_(invitations),
+                    col(Invitation.status).in_(("scheduled", "sent")),
+                )
+                .values(status="cancelled", reason="erased", closed_at=self.clock()),
+            )
+            changed(
+                session,
+                update(Invitation)
+                .where(col(Invitation.id).in_(invitations))
                 .values(respondent_id=None, throttle_key=None),
-                execution_options={"synchronize_session": False},
             )
-            session.execute(
-                update(Invitation).where(
-                    Invitation.id.in_(invitations),  # type: ignore[union-attr]
-                    Invitation.status.in_(("scheduled", "sent")),  # type: ignore[attr-defined]
-                ).values(status="cancelled", reason="erased", closed_at=self.clock()),
-                execution_options={"synchronize_session": False},
-            )
-            session.execute(
-                update(InboundMessage).where(InboundMessage.respondent_id == respondent.id)  # type: ignore[arg-type]
+            changed(
+                session,
+                update(InboundMessage)
+                .where(col(InboundMessage.respondent_id) == respondent.id)
                 .values(raw_text=None, reply=None, respondent_id=None),
-                execution_options={"synchronize_session": False},
             )
             session.delete(respondent)
             return len(invitations)
@@ -816,27 +909,30 @@ class Service:
         """Drop raw inbound text past the retention period."""
         cutoff = self.clock() - timedelta(days=self.settings.csat_retention_days)
         with self.session() as session:
-            result = session.execute(
+            result = changed(
+                session,
                 update(InboundMessage)
-                .where(InboundMessage.received_at < cutoff, InboundMessage.raw_text.is_not(None))  # type: ignore[arg-type,operator,union-attr]
+                .where(
+                    col(InboundMessage.received_at) < cutoff,
+                    col(InboundMessage.raw_text).is_not(None),
+                )
                 .values(raw_text=None, reply=None),
-                execution_options={"synchronize_session": False},
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return result
 
     def expire_due(self) -> int:
         now = self.clock()
         with self.session() as session:
-            result = session.execute(
+            result = changed(
+                session,
                 update(Invitation)
                 .where(
-                    Invitation.status == "sent",  # type: ignore[arg-type]
-                    Invitation.expires_at <= now,  # type: ignore[operator]
+                    col(Invitation.status) == "sent",
+                    col(Invitation.expires_at) <= now,
                 )
-                .values(status="expired", closed_at=now, version=Invitation.version + 1),
-                execution_options={"synchronize_session": False},
+                .values(status="expired", closed_at=now, version=col(Invitation.version) + 1),
             )
-            return int(result.rowcount)  # type: ignore[attr-defined]
+            return result
 
 
 class _Conflict(Exception):

@@ -16,12 +16,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
 
-CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # channel: (keys that all must be set, keys of which one is enough)
-    "sms": (("twilio_account_sid", "twilio_auth_token"), ("twilio_messaging_service_sid", "twilio_from_number")),
-    "slack": (("slack_signing_secret",), ("slack_bot_token", "slack_client_id", "slack_app_token")),
-    "telegram": (("telegram_bot_token",), ()),
+CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    # channel: (keys that all must be set, keys of which one is enough, keys that only go along)
+    "sms": (
+        ("twilio_account_sid", "twilio_auth_token"),
+        ("twilio_messaging_service_sid", "twilio_from_number"),
+        (),
+    ),
+    "slack": (
+        ("slack_signing_secret",),
+        ("slack_bot_token", "slack_client_id"),
+        ("slack_app_token", "slack_client_secret"),
+    ),
+    "telegram": (("telegram_bot_token",), (), ("telegram_webhook_secret",)),
 }
+PAIRS = (("slack_client_id", "slack_client_secret"),)
 
 
 @dataclass(frozen=True)
@@ -111,8 +120,12 @@ class Settings(BaseSettings):
     def enabled_channels(self) -> list[str]:
         """Channels whose settings are present; raises ConfigError for a half-set one."""
         enabled = ["console"]
-        for channel, (required, one_of) in CHANNEL_KEYS.items():
-            present = [k for k in (*required, *one_of) if getattr(self, k)]
+        for first, second in PAIRS:
+            if bool(getattr(self, first)) != bool(getattr(self, second)):
+                have, lacking = (first, second) if getattr(self, first) else (second, first)
+                raise ConfigError(f"{lacking.upper()} is required when {have.upper()} is set")
+        for channel, (required, one_of, extra) in CHANNEL_KEYS.items():
+            present = [k for k in (*required, *one_of, *extra) if getattr(self, k)]
             if not present:
                 continue
             missing = [k for k in required if not getattr(self, k)]

@@ -297,7 +297,7 @@ SKIP_WORDS: frozenset[str] = frozenset(
 )
 """Replies that mean "skip this optional question", casefolded; compare with :func:`is_skip`."""
 
-_TRAILING_PUNCTUATION = " \t\r\n.!。！,，"
+_TRAILING_PUNCTUATION = " \t\r\n.!?。！？,，"
 
 
 def is_skip(reply: str) -> bool:

@@ -76,15 +76,22 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.triggered = Counter(
-            "csat_surveys_triggered_total", "Survey triggers by outcome",
-            ["channel", "status"], registry=self.registry,
+            "csat_surveys_triggered_total",
+            "Survey triggers by outcome",
+            ["channel", "status"],
+            registry=self.registry,
         )
         self.replies = Counter(
-            "csat_replies_total", "Inbound replies by channel and reason",
-            ["channel", "reason"], registry=self.registry,
+            "csat_replies_total",
+            "Inbound replies by channel and reason",
+            ["channel", "reason"],
+            registry=self.registry,
         )
         self.sends = Counter(
-            "csat_sends_total", "Sender outcomes", ["outcome"], registry=self.registry,
+            "csat_sends_total",
+            "Sender outcomes",
+            ["outcome"],
+            registry=self.registry,
         )
 
 
@@ -137,8 +144,9 @@ def create_app(service: Service, *, run_sender: bool = False) -> FastAPI:
         if scheme.lower() != "bearer" or not secrets.compare_digest(
             value.strip().encode(), token.get_secret_value().encode()
         ):
-            raise HTTPException(401, "missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
 
     guarded = [Depends(require_token)]
 
@@ -166,8 +174,10 @@ def create_app(service: Service, *, run_sender: bool = False) -> FastAPI:
 
     @app.delete("/v1/surveys/{interaction_id}", dependencies=guarded)
     def cancel(interaction_id: str, survey: str | None = None) -> dict[str, Any]:
-        return {"interaction_id": interaction_id,
-                "cancelled": service.cancel(interaction_id, survey)}
+        return {
+            "interaction_id": interaction_id,
+            "cancelled": service.cancel(interaction_id, survey),
+        }
 
     @app.get("/v1/scores", dependencies=guarded)
     def scores(
@@ -226,9 +236,27 @@ def _describe(errors: Any) -> str:
 
 
 CSV_COLUMNS = (
-    "invitation_id", "interaction_id", "survey", "survey_version", "channel", "agent", "team",
-    "touchpoint", "locale", "status", "reason", "delivery_status", "last_error", "created_at",
-    "sent_at", "responded_at", "question", "kind", "rating", "scale_max", "comment",
+    "invitation_id",
+    "interaction_id",
+    "survey",
+    "survey_version",
+    "channel",
+    "agent",
+    "team",
+    "touchpoint",
+    "locale",
+    "status",
+    "reason",
+    "delivery_status",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "responded_at",
+    "question",
+    "kind",
+    "rating",
+    "scale_max",
+    "comment",
 )
 
 
@@ -246,4 +274,3 @@ def _csv_safe(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return value
-

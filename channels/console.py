@@ -43,4 +43,8 @@ class ConsoleChannel:
 
 
 def render(outbound: OutboundMessage) -> str:
-    return plain_text(outbound)
+    """Text plus the buttons as a numbered scale, the fallback for a channel without buttons."""
+    text = plain_text(outbound)
+    if outbound.buttons:
+        text += "\n" + " ".join(f"[{button.label}]" for button in outbound.buttons)
+    return text

@@ -96,7 +96,13 @@ class Answer(SQLModel, table=True):
         UniqueConstraint("invitation_id", "question_id"),
         Index(
             "ix_answer_scores",
-            "answered_at", "kind", "scale_min", "scale_max", "value", "positive", "negative",
+            "answered_at",
+            "kind",
+            "scale_min",
+            "scale_max",
+            "value",
+            "positive",
+            "negative",
         ),
     )
 

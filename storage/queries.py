@@ -10,15 +10,24 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Executable, and_, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from bot.scoring import Bucket
 from storage.models import Answer, Invitation
 
 NONE_GROUP = "(none)"
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE/DELETE without ORM synchronisation and say how many rows it touched."""
+    result = session.execute(statement, execution_options={"synchronize_session": False})
+    return int(cast("CursorResult[Any]", result).rowcount)
+
+
 SCORED_KINDS = ("csat", "csat10", "nps", "ces")
 
 
@@ -34,16 +43,21 @@ def answer_buckets(
 ) -> dict[str | None, list[Bucket]]:
     group = _dimension(Answer, by)
     columns: list[Any] = [
-        Answer.kind, Answer.scale_min, Answer.scale_max, Answer.value,
-        Answer.positive, Answer.negative, func.count(),
+        col(Answer.kind),
+        col(Answer.scale_min),
+        col(Answer.scale_max),
+        col(Answer.value),
+        col(Answer.positive),
+        col(Answer.negative),
+        func.count(),
     ]
     if group is not None:
         columns.insert(0, group.label("grp"))
     statement = (
         select(*columns)
-        .where(Answer.answered_at >= start, Answer.answered_at < end)  # type: ignore[arg-type]
-        .where(Answer.kind.in_(SCORED_KINDS))  # type: ignore[attr-defined]
-        .where(Answer.value.is_not(None))  # type: ignore[union-attr]
+        .where(col(Answer.answered_at) >= start, col(Answer.answered_at) < end)
+        .where(col(Answer.kind).in_(SCORED_KINDS))
+        .where(col(Answer.value).is_not(None))
         .group_by(*columns[:-1])
     )
     result: dict[str | None, list[Bucket]] = defaultdict(list)
@@ -53,8 +67,13 @@ def answer_buckets(
         kind, lo, hi, value, positive, negative, count = values[1:] if group is not None else values
         result[key].append(
             Bucket(
-                kind=kind, scale_min=lo, scale_max=hi, value=value,
-                positive=bool(positive), negative=bool(negative), count=count,
+                kind=kind,
+                scale_min=lo,
+                scale_max=hi,
+                value=value,
+                positive=bool(positive),
+                negative=bool(negative),
+                count=count,
             )
         )
     return dict(result)
@@ -68,16 +87,16 @@ def sent_counts(
 ) -> dict[str | None, tuple[int, int]]:
     """(sent, responded) per group for invitations sent in the period, undelivered ones excluded."""
     group = _dimension(Invitation, by)
-    responded = func.count(Invitation.responded_at)  # type: ignore[arg-type]
+    responded = func.count(col(Invitation.responded_at))
     columns: list[Any] = [func.count(), responded]
     if group is not None:
         columns.insert(0, group.label("grp"))
     statement = select(*columns).where(
-        Invitation.sent_at >= start,  # type: ignore[operator]
-        Invitation.sent_at < end,  # type: ignore[operator]
+        col(Invitation.sent_at) >= start,
+        col(Invitation.sent_at) < end,
         or_(
-            Invitation.delivery_status.is_(None),  # type: ignore[union-attr]
-            Invitation.delivery_status.not_in(UNDELIVERED),  # type: ignore[union-attr]
+            col(Invitation.delivery_status).is_(None),
+            col(Invitation.delivery_status).not_in(UNDELIVERED),
         ),
     )
     if group is not None:
@@ -99,9 +118,7 @@ class Claim:
     reminder: bool
 
 
-def claim_due(
-    session: Session, now: datetime, lease_until: datetime, limit: int
-) -> list[Claim]:
+def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
     """Atomically take up to ``limit`` due sends and reminders for this worker.
 
     On PostgreSQL the candidate rows are locked ``FOR UPDATE SKIP LOCKED`` so concurrent workers
@@ -109,32 +126,32 @@ def claim_due(
     claim is a lease: a worker that dies leaves rows that become claimable again at ``lease_until``.
     """
     free = or_(
-        Invitation.claimed_until.is_(None),  # type: ignore[union-attr]
-        Invitation.claimed_until < now,  # type: ignore[operator]
+        col(Invitation.claimed_until).is_(None),
+        col(Invitation.claimed_until) < now,
     )
-    due_send = and_(Invitation.status == "scheduled", Invitation.send_at <= now)  # type: ignore[arg-type]
+    due_send = and_(col(Invitation.status) == "scheduled", col(Invitation.send_at) <= now)
     due_reminder = and_(
-        Invitation.status == "sent",
-        Invitation.remind_at <= now,  # type: ignore[operator]
-        Invitation.responded_at.is_(None),  # type: ignore[union-attr]
+        col(Invitation.status) == "sent",
+        col(Invitation.remind_at) <= now,
+        col(Invitation.responded_at).is_(None),
     )
     candidates = (
-        select(Invitation.id)
+        select(col(Invitation.id))
         .where(or_(due_send, due_reminder), free)
-        .order_by(Invitation.send_at)
+        .order_by(col(Invitation.send_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
     token = str(uuid.uuid4())
     session.execute(
         update(Invitation)
-        .where(Invitation.id.in_(candidates.scalar_subquery()), free)  # type: ignore[union-attr]
+        .where(col(Invitation.id).in_(candidates.scalar_subquery()), free)
         .values(claim_token=token, claimed_until=lease_until),
         execution_options={"synchronize_session": False},
     )
     rows = session.execute(
-        select(Invitation.id, Invitation.status).where(
-            Invitation.claim_token == token
+        select(col(Invitation.id), col(Invitation.status)).where(
+            col(Invitation.claim_token) == token
         )
     )
-    return [Claim(int(r[0]), token, r[1] == "sent") for r in rows]
+    return [Claim(int(r[0] or 0), token, r[1] == "sent") for r in rows]

@@ -13,7 +13,9 @@ def deliver(service: Service) -> SendReport:
     return asyncio.run(Sender(service).run_once())
 
 
-def trigger(service: Service, to: str = "cust-1", interaction: str = "T-1", **extra: object) -> TriggerResult:
+def trigger(
+    service: Service, to: str = "cust-1", interaction: str = "T-1", **extra: object
+) -> TriggerResult:
     fields: dict[str, object] = {"channel": "memory", "to": to, "interaction_id": interaction}
     fields.update(extra)
     return service.start_survey(SurveyRequest.model_validate(fields))

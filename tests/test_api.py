@@ -83,7 +83,10 @@ def test_batch_is_all_or_nothing(api: Api, service: Service) -> None:
     [
         ({"channel": "memory", "to": "U1"}, "interaction_id"),
         ({"channel": "fax", "to": "U1", "interaction_id": "T"}, "not enabled"),
-        ({"channel": "memory", "to": "U1", "interaction_id": "T", "survey": "nope"}, "unknown survey"),
+        (
+            {"channel": "memory", "to": "U1", "interaction_id": "T", "survey": "nope"},
+            "unknown survey",
+        ),
         ({"channel": "memory", "to": "U1", "interaction_id": "T", "delay": "soon"}, "delay"),
         ({"channel": "memory", "to": "U1", "interaction_id": "T", "delay": -5}, "delay"),
         ({"channel": "memory", "to": "U1", "interaction_id": "T", "colour": "red"}, "colour"),
@@ -168,8 +171,12 @@ def test_scores_export_and_forget(api: Api, service: Service, memory: MemoryChan
     assert erased.status_code == 200 and erased.json()["invitations_unlinked"] == 1
     with Session(service.engine) as session:
         assert session.scalars(select(Respondent.address)).all() == ["U1"]  # type: ignore[call-overload]
-        comments = session.scalars(select(Answer.comment).where(Answer.comment.is_not(None))).all()  # type: ignore[call-overload,union-attr]
-        raws = session.scalars(select(InboundMessage.raw_text).where(InboundMessage.raw_text.is_not(None))).all()  # type: ignore[call-overload,union-attr]
+        comments = session.scalars(
+            select(Answer.comment).where(Answer.comment.is_not(None))  # type: ignore[call-overload,union-attr]
+        ).all()
+        raws = session.scalars(
+            select(InboundMessage.raw_text).where(InboundMessage.raw_text.is_not(None))  # type: ignore[call-overload,union-attr]
+        ).all()
     assert len(comments) == 1 and len(raws) == 2
     again = api.request("GET", "/v1/scores", headers=AUTH).json()
     assert again["overall"]["csat"]["responses"] == 2

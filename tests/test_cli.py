@@ -31,7 +31,8 @@ def test_chat_then_score(env: dict[str, str]) -> None:
     assert "Acme" in chat.output
     assert "1 tot en met 5" in chat.output
     lines = chat.output.splitlines()
-    assert sum("bot>" in line for line in lines) == 4, chat.output  # question, re-prompt, follow-up, thanks
+    # question, re-prompt, follow-up, thanks
+    assert sum("bot>" in line for line in lines) == 4, chat.output
     score = runner.invoke(app, ["score", "today", "--json"], env=env)
     assert score.exit_code == 0, score.output
     report = json.loads(score.output)
@@ -72,7 +73,9 @@ def test_send_export_forget(env: dict[str, str], tmp_path: Path) -> None:
         (["export", "--format", "xml"], "csv or jsonl"),
     ],
 )
-def test_errors_are_one_line_and_exit_2(env: dict[str, str], args: list[str], fragment: str) -> None:
+def test_errors_are_one_line_and_exit_2(
+    env: dict[str, str], args: list[str], fragment: str
+) -> None:
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 2, result.output
     assert fragment in result.output

@@ -168,7 +168,9 @@ def test_permanent_failure_recorded_and_opt_out_suppresses(
     assert trigger(service, interaction="T-2").reason == "opted out"
 
 
-def test_reminder_sent_once_when_unanswered(service: Service, memory: MemoryChannel, clock: Clock) -> None:
+def test_reminder_sent_once_when_unanswered(
+    service: Service, memory: MemoryChannel, clock: Clock
+) -> None:
     from dataclasses import replace
     from datetime import timedelta
 
@@ -192,3 +194,10 @@ def test_cancel_before_answer(service: Service, memory: MemoryChannel) -> None:
     assert service.cancel("T-1") == 1
     deliver(service)
     assert memory.outbox == []
+
+
+def test_very_long_reply_is_reprompted_quickly(service: Service, memory: MemoryChannel) -> None:
+    trigger(service)
+    deliver(service)
+    result = service.handle_text("memory", "cust-1", "5 " + "great service " * 5000)
+    assert result.reason == "reprompt:no_number"

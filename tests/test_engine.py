@@ -345,6 +345,32 @@ def test_the_skip_word_each_hint_names_skips(locale: str, word: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("locale", "reply"),
+    [
+        ("en", "Skip,"),
+        ("en", "skip?"),
+        ("en", "SKIP ,"),
+        ("en", "No!"),
+        ("nl", "Overslaan!"),
+        ("nl", "nee."),
+        ("de", "Weiter."),
+        ("es", "Omitir,"),
+        ("zh", "跳过。"),
+        ("zh", "跳过！"),
+        ("zh", "不用，"),
+        ("zh", "没有。"),
+    ],
+)
+def test_skip_word_with_punctuation_skips(locale: str, reply: str) -> None:
+    result = step(SUPPORT, AT_COMMENT, TextReply(reply), ctx(locale))
+    assert result.reason == "comment_skipped"
+    assert result.status == "completed" and result.closed
+    assert result.records == ()
+    assert result.parsed_value is None
+    assert texts(result) == [message("thanks", locale)]
+
+
+@pytest.mark.parametrize(
     "comment",
     [
         "The agent was very helpful",
@@ -384,7 +410,7 @@ def test_empty_comment_changes_nothing(reply: str) -> None:
     assert result.replies == ()
 
 
-@pytest.mark.parametrize("reply", ["skip", "no", "nee", "-"])
+@pytest.mark.parametrize("reply", ["skip", "no", "nee", "-", "Skip.", "跳过。"])
 def test_required_comment_takes_skip_words_as_the_comment(reply: str) -> None:
     at_why = state(index=1, answers={"grade": 3})
     result = step(GRADE, at_why, TextReply(reply), ctx())
@@ -536,6 +562,106 @@ def test_correction_uses_the_question_scale_and_language() -> None:
     result = step(CES, at_comment, TextReply("6"), ctx())
     assert result.reason == "correction"
     assert result.records == (Record(CES_Q, value=6),)
+
+
+@pytest.mark.parametrize("event", [TextReply("7"), ButtonReply("ces", 7)])
+def test_ces_correction_that_removes_the_comment_completes(event: Event) -> None:
+    at_comment = state(index=1, answers={"ces": 2})
+    result = step(CES, at_comment, event, ctx())
+    assert result.reason == "correction"
+    assert result.status == "completed" and result.closed
+    assert result.question_index == 1
+    assert result.records == (Record(CES_Q, value=7),)
+    assert result.parsed_value == 7
+    assert texts(result) == [message("correction", "en", value=7, max=7)]
+
+    done = apply(at_comment, result)
+    assert done.answers == {"ces": 7}
+    late_comment = step(CES, done, TextReply("Too many forms"), ctx())
+    assert late_comment.reason == "after_completion"
+    assert late_comment.records == ()
+
+
+@pytest.mark.parametrize(("value", "still_asked"), [(v, v <= 4) for v in range(1, 8)])
+def test_ces_correction_at_the_comment_follows_the_condition(value: int, still_asked: bool) -> None:
+    result = step(CES, state(index=1, answers={"ces": 2}), TextReply(str(value)), ctx())
+    assert result.reason == "correction"
+    assert result.records == (Record(CES_Q, value=value),)
+    assert result.question_index == 1
+    assert texts(result) == [message("correction", "en", value=value, max=7)]
+    if still_asked:
+        assert result.status == "sent" and not result.closed
+    else:
+        assert result.status == "completed" and result.closed
+
+
+@pytest.mark.parametrize(
+    ("survey", "before", "event", "record"),
+    [
+        (GRADE, state(index=1, answers={"grade": 3}), TextReply("8"), Record(GRADE_Q, value=8)),
+        (
+            GRADE,
+            state(index=1, answers={"grade": 3}),
+            ButtonReply("grade", 6),
+            Record(GRADE_Q, value=6),
+        ),
+        (
+            NPS_AFTER_CSAT,
+            state(index=1, answers={"csat": 5}),
+            ButtonReply("csat", 2),
+            Record(CSAT_Q, value=2),
+        ),
+        (
+            NPS_AFTER_CSAT,
+            state(index=1, answers={"csat": 4}),
+            ButtonReply("csat", 3),
+            Record(CSAT_Q, value=3),
+        ),
+    ],
+    ids=["grade_text", "grade_button", "csat_then_nps_2", "csat_then_nps_3"],
+)
+def test_required_follow_up_disappears_after_a_correction(
+    survey: Survey, before: State, event: Event, record: Record
+) -> None:
+    assert survey.questions[1].required
+    result = step(survey, before, event, ctx())
+    assert result.reason == "correction"
+    assert result.status == "completed" and result.closed
+    assert result.records == (record,)
+    assert result.parsed_value == record.value
+    scale = record.question.scale
+    assert scale is not None
+    assert texts(result) == [message("correction", "en", value=record.value, max=scale.maximum)]
+
+    done = apply(before, result)
+    after = step(survey, done, TextReply("It was fine in the end"), ctx())
+    assert after.reason == "after_completion"
+    assert after.records == ()
+
+
+@pytest.mark.parametrize(
+    ("survey", "done", "event", "value"),
+    [
+        (CES, state("completed", 0, answers={"ces": 7}), TextReply("2"), 2),
+        (CES, state("completed", 0, answers={"ces": 7}), ButtonReply("ces", 1), 1),
+        (GRADE, state("completed", 0, answers={"grade": 9}), TextReply("3"), 3),
+        (NPS_AFTER_CSAT, state("completed", 0, answers={"csat": 2}), ButtonReply("csat", 5), 5),
+    ],
+    ids=["ces_text", "ces_button", "grade", "csat_then_nps"],
+)
+def test_correction_after_completion_never_reopens(
+    survey: Survey, done: State, event: Event, value: int
+) -> None:
+    # The new rating would ask the follow-up, but a finished survey stays finished.
+    assert survey.next_question(0, {survey.questions[0].id: value}) == 1
+    result = step(survey, done, event, ctx())
+    assert result.reason == "correction"
+    assert result.status == "completed"
+    assert result.question_index == 0
+    assert result.records == (Record(survey.questions[0], value=value),)
+    scale = survey.questions[0].scale
+    assert scale is not None
+    assert texts(result) == [message("correction", "en", value=value, max=scale.maximum)]
 
 
 @pytest.mark.parametrize("reply", ["thanks again!", "9", "0", "10/10", "3-4", "", "skip"])
@@ -872,3 +998,6 @@ def test_conversations_stay_valid_reply_after_reply(survey: Survey, replies: lis
         current = apply(current, result)
         if current.status == "sent" and current.question_index == 1:
             assert survey.questions[0].id in current.answers
+            condition = survey.questions[1].ask_if
+            if condition is not None:
+                assert condition.holds(current.answers.get(condition.question_id))

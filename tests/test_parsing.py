@@ -512,9 +512,7 @@ def test_every_number_on_the_scale_reads_back(data: st.DataObject, scale: tuple[
 @given(n=st.integers(-1000, 1000), scale=scales)
 def test_any_integer_is_either_its_rating_or_out_of_range(n: int, scale: tuple[int, int]) -> None:
     minimum, maximum = scale
-    expected = (
-        Rating(n, "digits") if minimum <= n <= maximum else Reprompt("out_of_range")
-    )
+    expected = Rating(n, "digits") if minimum <= n <= maximum else Reprompt("out_of_range")
     assert parse_rating(str(n), minimum, maximum) == expected
 
 

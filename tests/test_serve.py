@@ -24,7 +24,11 @@ def _free_port() -> int:
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = _free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_"))
+        },
         "CSAT_DATABASE_URL": f"sqlite:///{tmp_path / 'csat.db'}",
         "CSAT_API_TOKEN": "t0ken",
         "CSAT_SENDER_INTERVAL": "0.2",

@@ -1,0 +1,100 @@
+"""Delivery rules of the core that channels only parametrise: quiet hours, giving up, versions,
+retention, and the console channel's text rendering."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, time
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.channel import ChannelTraits, QuietHours
+from bot.errors import TransientSendError
+from bot.requests import SurveyRequest
+from bot.service import Service
+from bot.surveys import Question
+from channels.console import ConsoleChannel
+from channels.memory import MemoryChannel, with_quiet_hours
+from storage.models import InboundMessage, Invitation
+from tests.conftest import Clock
+from tests.helpers import deliver, trigger
+
+
+def _invitation(service: Service) -> Invitation:
+    with Session(service.engine) as session:
+        return session.scalars(select(Invitation)).one()
+
+
+def test_send_outside_the_window_is_deferred_to_its_start(
+    service: Service, memory: MemoryChannel, clock: Clock
+) -> None:
+    with_quiet_hours(memory, QuietHours(start=time(9), end=time(20)))
+    memory.zones["night-owl"] = ["America/New_York"]
+    clock.now = datetime(2025, 6, 10, 3, 0, tzinfo=UTC)  # 23:00 in New York
+    trigger(service, to="night-owl")
+    assert deliver(service).deferred == 1
+    assert memory.outbox == []
+    row = _invitation(service)
+    assert row.status == "scheduled"
+    assert row.send_at == datetime(2025, 6, 10, 13, 0, tzinfo=UTC)  # 09:00 EDT
+    clock.now = datetime(2025, 6, 10, 13, 0, tzinfo=UTC)
+    assert deliver(service).sent == 1
+
+
+def test_gives_up_after_max_attempts(service: Service, memory: MemoryChannel, clock: Clock) -> None:
+    memory.traits = ChannelTraits(
+        supports_buttons=True, default_expiry=memory.traits.default_expiry, max_attempts=3
+    )
+    trigger(service)
+    for _ in range(3):
+        memory.fail_next(TransientSendError("down", code="503"))
+        deliver(service)
+        clock.advance(hours=2)
+    row = _invitation(service)
+    assert (row.status, row.attempts, row.reason) == ("failed", 3, "gave up after retries")
+    assert "503" in (row.last_error or "")
+
+
+def test_changed_survey_never_reinterprets_an_old_invitation(
+    service: Service, memory: MemoryChannel
+) -> None:
+    trigger(service)
+    deliver(service)
+    old = service.surveys["support"]
+    first: Question = old.questions[0]
+    service.surveys["support"] = replace(
+        old, questions=(replace(first, texts={"en": "Rate us 1-5"}), *old.questions[1:])
+    )
+    assert service.surveys["support"].version != old.version
+    reply = service.handle_text("memory", "cust-1", "5")
+    assert reply.reason == "survey_changed"
+    with Session(service.engine) as session:
+        assert session.scalars(select(InboundMessage.parsed_value)).all() == [None]  # type: ignore[call-overload]
+
+
+def test_raw_text_is_blanked_after_retention(
+    service: Service, memory: MemoryChannel, clock: Clock
+) -> None:
+    trigger(service)
+    deliver(service)
+    service.handle_text("memory", "cust-1", "4")
+    clock.advance(days=89)
+    assert service.purge_raw() == 0
+    clock.advance(days=2)
+    assert service.purge_raw() == 1
+    with Session(service.engine) as session:
+        message = session.scalars(select(InboundMessage)).one()
+    assert message.raw_text is None and message.parsed_value == 4
+
+
+def test_console_renders_buttons_as_a_numbered_scale(service: Service) -> None:
+    lines: list[str] = []
+    service.channels["console"] = ConsoleChannel(write=lines.append)
+    service.start_survey(
+        SurveyRequest(channel="console", to="ann", interaction_id="T-9")
+    )
+    deliver(service)
+    assert len(lines) == 1
+    assert "[1] [2] [3] [4] [5]" in lines[0]
+    assert "Acme" in lines[0]

@@ -1,0 +1,91 @@
+"""Settings: every key documented, errors that name the key, channels on/off/half-set."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.errors import ConfigError
+from bot.settings import Lead, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_")):
+            monkeypatch.delenv(key)
+
+
+def test_env_example_lists_every_setting() -> None:
+    text = (ROOT / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s?([A-Z][A-Z0-9_]+)=", text, re.MULTILINE))
+    expected = {name.upper() for name in Settings.model_fields}
+    assert expected - documented == set()
+    assert documented - expected == set()
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings()
+    assert settings.csat_database_url == "sqlite:///csat.db"
+    assert settings.enabled_channels() == ["console"]
+    assert settings.csat_api_token is None
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"CSAT_TIMEZONE": "Mars/Base"}, "CSAT_TIMEZONE"),
+        ({"CSAT_DATABASE_URL": "mysql://x"}, "CSAT_DATABASE_URL"),
+        ({"CSAT_QUIET_START": "9am"}, "CSAT_QUIET_START"),
+        ({"CSAT_RETENTION_DAYS": "0"}, "CSAT_RETENTION_DAYS"),
+        ({"CSAT_LEADS": "slack"}, "CSAT_LEADS"),
+        ({"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "x"},
+         "TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER"),
+        ({"TWILIO_AUTH_TOKEN": "x", "TWILIO_FROM_NUMBER": "+15005550006"}, "TWILIO_ACCOUNT_SID"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"TELEGRAM_WEBHOOK_SECRET": "s"}, "TELEGRAM_BOT_TOKEN"),
+        ({"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"}, "SLACK_CLIENT_SECRET"),
+        ({"SLACK_APP_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"},
+         "SLACK_BOT_TOKEN or SLACK_CLIENT_ID"),
+    ],
+)
+def test_errors_name_the_key(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], key: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings()
+    assert key in str(raised.value)
+
+
+def test_complete_channels_are_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC1")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tw-s3cr3t-value")
+    monkeypatch.setenv("TWILIO_FROM_NUMBER", "+15005550006")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:abc")
+    settings = load_settings()
+    assert settings.enabled_channels() == ["console", "sms", "slack", "telegram"]
+    assert "tw-s3cr3t-value" not in repr(settings)
+
+
+def test_leads_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CSAT_LEADS", " slack:U123 , telegram:4242,sms:+31612345678,")
+    assert load_settings().leads() == {
+        Lead("slack", "U123"), Lead("telegram", "4242"), Lead("sms", "+31612345678"),
+    }
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("CSAT_BRAND=Acme\nCSAT_TIMEZONE=Europe/Oslo\n")
+    settings = load_settings()
+    assert (settings.csat_brand, settings.csat_timezone) == ("Acme", "Europe/Oslo")
