@@ -1,11 +1,12 @@
-"""Wiring: settings → store → surveys → channels → service. The one place that knows all parts."""
+"""Wiring: settings -> adapters -> store -> service. The one place that knows every part."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bot.channel import Channel
+from bot.hub import ChannelAdapter
 from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import Survey, builtin_surveys, load_surveys
@@ -18,18 +19,26 @@ def surveys_from(settings: Settings) -> dict[str, Survey]:
     return builtin_surveys()
 
 
-def default_channels(settings: Settings) -> dict[str, Channel]:
-    from channels.console import ConsoleChannel
+def build_adapters(settings: Settings) -> list[ChannelAdapter]:
+    """One adapter per enabled channel (imports stay lazy so an unused SDK is never loaded)."""
+    from channels.console import ConsoleAdapter
 
-    channels: dict[str, Channel] = {"console": ConsoleChannel()}
-    return channels
+    adapters: list[ChannelAdapter] = [ConsoleAdapter()]
+    return adapters
 
 
-def build_service(settings: Settings, channels: Mapping[str, Channel] | None = None) -> Service:
+def build_service(
+    settings: Settings,
+    channels: Mapping[str, Channel] | None = None,
+    adapters: Sequence[ChannelAdapter] | None = None,
+) -> Service:
     engine = prepare(settings.csat_database_url)
+    if channels is None:
+        found = adapters if adapters is not None else build_adapters(settings)
+        channels = {adapter.channel.name: adapter.channel for adapter in found}
     return Service(
         settings=settings,
         engine=engine,
         surveys=surveys_from(settings),
-        channels=dict(channels) if channels is not None else default_channels(settings),
+        channels=dict(channels),
     )

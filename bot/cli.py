@@ -86,15 +86,19 @@ def serve(
     """Run the web app (webhooks, API) with the sender loop inside."""
     import uvicorn
 
+    from bot.assembly import build_adapters
     from bot.web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    service = _service()
+    settings = _settings()
+    adapters = _run(lambda: build_adapters(settings))
+    service = _service(settings, {a.channel.name: a.channel for a in adapters})
     out.print(f"channels on: {', '.join(sorted(service.channels))}")
     out.print(f"database: {service.engine.url.render_as_string(hide_password=True)}")
     if service.settings.csat_api_token is None:
         out.print("CSAT_API_TOKEN is not set: /v1/* answers 503 until it is")
-    uvicorn.run(create_app(service, run_sender=True), host=host, port=port, log_level="info")
+    app = create_app(service, adapters=adapters, run_sender=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 @app.command()

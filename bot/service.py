@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from bot import engine as conv
+from bot.alerts import ALERT_KINDS, Alert
 from bot.channel import Button, Channel, OutboundMessage
 from bot.errors import InvalidInput, NotAllowed, NotFound
 from bot.parsing import parse_keyword, parse_score_request
@@ -60,18 +61,6 @@ class TriggerResult:
         data = asdict(self)
         data["send_at"] = self.send_at.isoformat()
         return data
-
-
-@dataclass(frozen=True)
-class Alert:
-    invitation_id: int
-    interaction_id: str
-    channel: str
-    agent: str | None
-    survey: str
-    value: int
-    scale_max: int
-    comment: str | None
 
 
 @dataclass(frozen=True)
@@ -115,7 +104,6 @@ class Service:
         self.rng = rng or random.Random()
         self.leads = settings.leads()
         self._hash_key: bytes | None = None
-        self.alert_sinks: list[Callable[[Alert], None]] = []
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -564,29 +552,45 @@ class Service:
         )
         if result != 1:
             raise _Conflict
-        alerts: list[Alert] = []
         for record in transition.records:
             self._upsert_answer(session, invitation, record, now)
-            scale = record.question.scale
-            if (
-                scale is not None
-                and record.value is not None
-                and record.value <= self.settings.csat_alert_below
-                and record.question.kind in ("csat", "csat10")
-            ):
-                alerts.append(
-                    Alert(
-                        invitation_id=invitation.id,
-                        interaction_id=invitation.interaction_id,
-                        channel=invitation.channel,
-                        agent=invitation.agent,
-                        survey=invitation.survey,
-                        value=record.value,
-                        scale_max=scale.maximum,
-                        comment=None,
+        return self._alerts(session, invitation, transition.records)
+
+    def _alerts(
+        self, session: Session, invitation: Invitation, records: Sequence[conv.Record]
+    ) -> tuple[Alert, ...]:
+        """An alert when a low rating arrives, and again when its comment follows."""
+        assert invitation.id is not None
+        alerts: list[Alert] = []
+        for record in records:
+            rating: tuple[int | None, int | None] | None = None
+            comment = None
+            if record.question.kind in ALERT_KINDS and record.question.scale is not None:
+                rating = (record.value, record.question.scale.maximum)
+            elif record.comment is not None:
+                comment = record.comment
+                row = session.execute(
+                    select(col(Answer.value), col(Answer.scale_max)).where(
+                        col(Answer.invitation_id) == invitation.id,
+                        col(Answer.kind).in_(ALERT_KINDS),
                     )
-                )
-        for alert in alerts:
+                ).first()
+                rating = (row[0], row[1]) if row is not None else None
+            if rating is None:
+                continue
+            value, scale_max = rating
+            if value is None or scale_max is None or value > self.settings.csat_alert_below:
+                continue
+            alert = Alert(
+                invitation_id=invitation.id,
+                interaction_id=invitation.interaction_id,
+                channel=invitation.channel,
+                agent=invitation.agent,
+                survey=invitation.survey,
+                value=value,
+                scale_max=scale_max,
+                comment=comment,
+            )
             log.warning(
                 "low score %s/%s for %s (agent %s)",
                 alert.value,
@@ -594,8 +598,7 @@ class Service:
                 alert.interaction_id,
                 alert.agent,
             )
-            for sink in self.alert_sinks:
-                sink(alert)
+            alerts.append(alert)
         return tuple(alerts)
 
     def _upsert_answer(

@@ -11,19 +11,21 @@ import contextlib
 import csv
 import io
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.errors import CsatError, InvalidInput, NotAllowed, NotFound
+from bot.hub import ChannelAdapter, Hub
+from bot.metrics import Metrics
 from bot.requests import SurveyRequest
 from bot.sender import Sender
 from bot.service import Service
@@ -72,53 +74,46 @@ def _too_large(limit: int) -> JSONResponse:
     return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.triggered = Counter(
-            "csat_surveys_triggered_total",
-            "Survey triggers by outcome",
-            ["channel", "status"],
-            registry=self.registry,
-        )
-        self.replies = Counter(
-            "csat_replies_total",
-            "Inbound replies by channel and reason",
-            ["channel", "reason"],
-            registry=self.registry,
-        )
-        self.sends = Counter(
-            "csat_sends_total",
-            "Sender outcomes",
-            ["outcome"],
-            registry=self.registry,
-        )
-
-
-def create_app(service: Service, *, run_sender: bool = False) -> FastAPI:
-    """The whole HTTP surface; with ``run_sender`` the delivery loop runs inside the app."""
+def create_app(
+    service: Service, *, adapters: Sequence[ChannelAdapter] = (), run_sender: bool = False
+) -> FastAPI:
+    """The whole HTTP surface: the API, and each adapter's webhook routes. With ``run_sender``
+    the delivery loop runs inside the app."""
     metrics = Metrics()
     sender = Sender(service)
+    sinks = [a.alert_sink for a in adapters if a.alert_sink is not None]
+    hub = Hub(service, sinks, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
-        if run_sender:
-            task = asyncio.create_task(
-                sender.run_forever(stop, service.settings.csat_sender_interval)
-            )
+        started: list[ChannelAdapter] = []
         try:
+            for adapter in adapters:
+                await adapter.start(hub)
+                started.append(adapter)
+            if run_sender:
+                task = asyncio.create_task(
+                    sender.run_forever(stop, service.settings.csat_sender_interval)
+                )
             yield
         finally:
             stop.set()
             if task is not None:
                 await task
+            for adapter in reversed(started):
+                await adapter.stop()
 
     app = FastAPI(title="csat-bot", version="0.1.0", lifespan=lifespan)
     app.state.service = service
     app.state.metrics = metrics
     app.state.sender = sender
+    app.state.hub = hub
+    for adapter in adapters:
+        router = adapter.routes(hub)
+        if router is not None:
+            app.include_router(router)
 
     @app.exception_handler(CsatError)
     async def _csat_error(_: Request, exc: CsatError) -> JSONResponse:

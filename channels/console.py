@@ -10,9 +10,15 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.channel import ChannelTraits, OutboundMessage, SendResult, plain_text
 from bot.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from bot.hub import Hub
 
 CONSOLE_TRAITS = ChannelTraits(
     supports_buttons=False, default_expiry=timedelta(days=7), keywords=True
@@ -40,6 +46,23 @@ class ConsoleChannel:
     async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
         self.write(render(outbound))
         return SendResult(provider_message_id=f"console-{next(self._ids)}")
+
+
+@dataclass
+class ConsoleAdapter:
+    """The console needs no webhook: replies come from ``csat chat``'s prompt."""
+
+    channel: ConsoleChannel = field(default_factory=ConsoleChannel)
+    alert_sink: None = None
+
+    def routes(self, hub: Hub) -> APIRouter | None:
+        return None
+
+    async def start(self, hub: Hub) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
 
 def render(outbound: OutboundMessage) -> str:

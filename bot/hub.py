@@ -1,0 +1,97 @@
+"""What channel adapters talk to: the service's use cases, run off the event loop, with alerts
+posted and metrics counted in one place so no adapter repeats that plumbing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from anyio import to_thread
+
+from bot.alerts import AlertSink, dispatch
+from bot.metrics import Metrics
+from bot.service import InboundResult, Service
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from bot.channel import Channel
+
+T = TypeVar("T")
+
+
+class Hub:
+    def __init__(
+        self, service: Service, sinks: Sequence[AlertSink] = (), metrics: Metrics | None = None
+    ) -> None:
+        self.service = service
+        self.sinks = list(sinks)
+        self.metrics = metrics or Metrics()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await to_thread.run_sync(fn, *args)
+
+    async def _finish(self, channel: str, result: InboundResult) -> InboundResult:
+        if not result.duplicate:
+            self.metrics.replies.labels(channel, result.reason.split(":")[0]).inc()
+            if result.alerts:
+                self.metrics.alerts.labels(channel).inc(len(result.alerts))
+                await dispatch(self.sinks, result.alerts)
+        return result
+
+    async def text(
+        self, channel: str, address: str, text: str, provider_message_id: str | None = None
+    ) -> InboundResult:
+        """A typed reply (keywords, SCORE from leads, survey answers)."""
+        result = await self.run(
+            self.service.handle_text, channel, address, text, provider_message_id
+        )
+        return await self._finish(channel, result)
+
+    async def button(
+        self,
+        channel: str,
+        address: str,
+        invitation_id: int,
+        question_id: str,
+        value: int,
+        provider_message_id: str | None = None,
+    ) -> InboundResult:
+        """A tapped button (Slack block action, Telegram callback query)."""
+        result = await self.run(
+            self.service.handle_button,
+            channel,
+            address,
+            invitation_id,
+            question_id,
+            value,
+            provider_message_id,
+        )
+        return await self._finish(channel, result)
+
+    async def scores_for(self, channel: str, address: str, query: str) -> dict[str, Any]:
+        """Leads only: raises NotAllowed for anyone else, InvalidInput for a bad query."""
+        return await self.run(self.service.scores_for, channel, address, query)
+
+    async def opt_out(self, channel: str, address: str, reason: str) -> bool:
+        return await self.run(self.service.opt_out, channel, address, reason)
+
+
+class ChannelAdapter(Protocol):
+    """One channel's parts: the outbound :class:`Channel`, its webhook routes, an alert sink.
+
+    ``start``/``stop`` run in the app's lifespan (e.g. to initialise an SDK client, or to run a
+    long-polling loop when there is no public URL).
+    """
+
+    @property
+    def channel(self) -> Channel: ...
+
+    @property
+    def alert_sink(self) -> AlertSink | None: ...
+
+    def routes(self, hub: Hub) -> APIRouter | None: ...
+
+    async def start(self, hub: Hub) -> None: ...
+
+    async def stop(self) -> None: ...

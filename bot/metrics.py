@@ -1,0 +1,25 @@
+"""Prometheus counters, one registry per app so several apps (and tests) never collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.triggered = Counter(
+            "csat_surveys_triggered_total",
+            "Survey triggers by channel and outcome",
+            ["channel", "status"],
+            registry=self.registry,
+        )
+        self.replies = Counter(
+            "csat_replies_total",
+            "Inbound replies by channel and reason",
+            ["channel", "reason"],
+            registry=self.registry,
+        )
+        self.alerts = Counter(
+            "csat_alerts_total", "Low-score alerts raised", ["channel"], registry=self.registry
+        )
