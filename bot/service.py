@@ -36,7 +36,7 @@ from bot.surveys import Survey, normalise_locale
 from bot.texts import message
 from storage import queries
 from storage.models import Answer, InboundMessage, Invitation, Respondent, Setting, Suppression
-from storage.queries import changed
+from storage.queries import UNDELIVERED, changed
 
 log = logging.getLogger("csat.service")
 
@@ -83,6 +83,19 @@ def _decode(raw: str | None) -> tuple[OutboundMessage, ...]:
         OutboundMessage(**{**item, "buttons": tuple(Button(**b) for b in item["buttons"])})
         for item in items
     )
+
+
+DELIVERY_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "read": 5,
+}
 
 
 class Service:
@@ -728,6 +741,58 @@ class Service:
                 version=col(Invitation.version) + 1,
             ),
         )
+
+    # -- delivery receipts ------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        channel: str,
+        provider_message_id: str,
+        status: str,
+        error: str | None = None,
+        *,
+        opted_out: bool = False,
+    ) -> bool:
+        """Apply a provider's delivery receipt to the survey message it is about.
+
+        Receipts arrive out of order, so the status only moves forward (queued -> sent ->
+        delivered/undelivered/failed -> read). An undelivered survey is closed as failed and no
+        longer counts as sent. Returns whether anything changed.
+        """
+        status = status.strip().lower()
+        if status not in DELIVERY_RANK:
+            raise InvalidInput(f"unknown delivery status {status!r}")
+        with self.session() as session:
+            invitation = session.scalars(
+                select(Invitation).where(
+                    col(Invitation.channel) == channel,
+                    col(Invitation.provider_message_id) == provider_message_id,
+                )
+            ).first()
+            if invitation is None:
+                return False
+            current = DELIVERY_RANK.get(invitation.delivery_status or "", -1)
+            if DELIVERY_RANK[status] <= current:
+                return False
+            invitation.delivery_status = status
+            if error:
+                invitation.last_error = error[:500]
+            if (
+                status in UNDELIVERED
+                and invitation.status == "sent"
+                and invitation.responded_at is None
+            ):
+                invitation.status, invitation.reason = "failed", "undelivered"
+                invitation.closed_at = self.clock()
+            invitation.version += 1
+            respondent = (
+                session.get(Respondent, invitation.respondent_id)
+                if invitation.respondent_id is not None
+                else None
+            )
+            if opted_out and respondent is not None and respondent.address is not None:
+                self._opt_out(session, channel, respondent.address, "provider")
+            return True
 
     # -- scores ---------------------------------------------------------------------------
 

@@ -98,3 +98,35 @@ def test_console_renders_buttons_as_a_numbered_scale(service: Service) -> None:
     assert len(lines) == 1
     assert "[1] [2] [3] [4] [5]" in lines[0]
     assert "Acme" in lines[0]
+
+
+def test_delivery_receipts_only_move_forward(service: Service, memory: MemoryChannel) -> None:
+    trigger(service)
+    deliver(service)
+    provider_id = memory.pop().provider_message_id
+    assert service.record_delivery("memory", provider_id, "delivered")
+    assert not service.record_delivery("memory", provider_id, "sent")  # late, out of order
+    assert not service.record_delivery("memory", "unknown-id", "delivered")
+    row = _invitation(service)
+    assert (row.delivery_status, row.status) == ("delivered", "sent")
+
+
+def test_undelivered_survey_is_failed_and_not_counted_as_sent(
+    service: Service, memory: MemoryChannel
+) -> None:
+    trigger(service)
+    deliver(service)
+    provider_id = memory.pop().provider_message_id
+    assert service.record_delivery("memory", provider_id, "undelivered", "30006: landline",
+                                   opted_out=False)
+    row = _invitation(service)
+    assert (row.status, row.reason, row.last_error) == ("failed", "undelivered", "30006: landline")
+    assert service.scores(service.parse_query("today"))["overall"]["sent"] == 0
+
+
+def test_opt_out_receipt_suppresses(service: Service, memory: MemoryChannel) -> None:
+    trigger(service)
+    deliver(service)
+    provider_id = memory.pop().provider_message_id
+    service.record_delivery("memory", provider_id, "failed", "21610", opted_out=True)
+    assert trigger(service, interaction="T-2").reason == "opted out"
