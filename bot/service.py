@@ -348,6 +348,14 @@ class Service:
             query = parse_score_request(text)
             if query is not None and self.is_lead(channel, address):
                 return self._lead_score_reply(channel, address, query)
+            if query is not None:
+                result = self._converse(
+                    channel, address, conv.TextReply(text), text, provider_message_id
+                )
+                if result.reason == "no_open_survey":
+                    refusal = OutboundMessage(text=message("not_a_lead", None))
+                    return InboundResult(replies=(refusal,), reason="not_a_lead")
+                return result
         return self._converse(channel, address, conv.TextReply(text), text, provider_message_id)
 
     def handle_button(
