@@ -123,6 +123,6 @@ def test_score_keyword_from_lead_and_refusal(service: Service) -> None:
     lead = service.handle_text("memory", "lead-1", "SCORE 7d by agent")
     assert lead.reason == "score" and "CSAT 100.0%" in lead.replies[0].text
     assert "Europe/Amsterdam" in lead.replies[0].text
-    stranger = service.handle_text("memory", "c1", "score")
+    stranger = service.handle_text("memory", "someone-else", "score")
     assert stranger.reason == "not_a_lead"
     assert "%" not in stranger.replies[0].text
