@@ -1,0 +1,434 @@
+"""Replies: keywords, survey answers, corrections, provider retries; and alerts they raise."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from bot import engine as conv
+from bot.alerts import ALERT_KINDS, Alert
+from bot.channel import OutboundMessage
+from bot.errors import InvalidInput
+from bot.parsing import parse_keyword, parse_score_request
+from bot.reports import Reports
+from bot.service_base import InboundResult, _Conflict, _decode, _encode
+from bot.texts import message
+from storage.models import Answer, InboundMessage, Invitation, Respondent, Suppression
+from storage.queries import changed
+
+log = logging.getLogger("csat.service")
+
+
+class Conversations(Reports):
+    # -- replies --------------------------------------------------------------------------
+
+    def handle_text(
+        self, channel: str, address: str, text: str, provider_message_id: str | None = None
+    ) -> InboundResult:
+        """A typed reply: keywords and lead commands first (where the channel has them), then the
+        respondent's open survey."""
+        traits = self.channel(channel).traits
+        if traits.keywords:
+            keyword = parse_keyword(text)
+            if keyword is not None:
+                return self._keyword(channel, address, keyword, text, provider_message_id)
+            query = parse_score_request(text)
+            if query is not None and self.is_lead(channel, address):
+                return self._lead_score_reply(channel, address, query)
+            if query is not None:
+                result = self._converse(
+                    channel, address, conv.TextReply(text), text, provider_message_id
+                )
+                if result.reason == "no_open_survey":
+                    refusal = OutboundMessage(text=message("not_a_lead", None))
+                    return InboundResult(replies=(refusal,), reason="not_a_lead")
+                return result
+        return self._converse(channel, address, conv.TextReply(text), text, provider_message_id)
+
+    def handle_button(
+        self,
+        channel: str,
+        address: str,
+        invitation_id: int,
+        question_id: str,
+        value: int,
+        provider_message_id: str | None = None,
+    ) -> InboundResult:
+        event = conv.ButtonReply(question_id=question_id, value=value)
+        return self._converse(
+            channel,
+            address,
+            event,
+            f"[button {question_id}={value}]",
+            provider_message_id,
+            invitation_id=invitation_id,
+        )
+
+    def _duplicate(
+        self, session: Session, channel: str, provider_message_id: str | None
+    ) -> InboundResult | None:
+        if provider_message_id is None:
+            return None
+        seen = session.scalars(
+            select(InboundMessage).where(
+                col(InboundMessage.channel) == channel,
+                col(InboundMessage.provider_message_id) == provider_message_id,
+            )
+        ).first()
+        if seen is None:
+            return None
+        return InboundResult(
+            replies=_decode(seen.reply),
+            reason=seen.reason,
+            duplicate=True,
+            invitation_id=seen.invitation_id,
+        )
+
+    def _log_inbound(
+        self,
+        session: Session,
+        channel: str,
+        provider_message_id: str | None,
+        respondent_id: int | None,
+        invitation_id: int | None,
+        raw: str,
+        reason: str,
+        parsed: int | None,
+        replies: Sequence[OutboundMessage],
+    ) -> None:
+        session.add(
+            InboundMessage(
+                channel=channel,
+                provider_message_id=provider_message_id,
+                respondent_id=respondent_id,
+                invitation_id=invitation_id,
+                raw_text=raw[:4000],
+                parsed_value=parsed,
+                reason=reason,
+                reply=_encode(replies),
+                received_at=self.clock(),
+            )
+        )
+        session.flush()
+
+    def _open_invitation(
+        self, session: Session, respondent: Respondent, invitation_id: int | None
+    ) -> Invitation | None:
+        statement = select(Invitation).where(
+            col(Invitation.respondent_id) == respondent.id,
+            col(Invitation.sent_at).is_not(None),
+        )
+        if invitation_id is not None:
+            return session.scalars(statement.where(col(Invitation.id) == invitation_id)).first()
+        now = self.clock()
+        open_row = session.scalars(
+            statement.where(
+                col(Invitation.status) == "sent",
+                or_(col(Invitation.expires_at).is_(None), col(Invitation.expires_at) > now),
+            ).order_by(col(Invitation.sent_at).desc())
+        ).first()
+        if open_row is not None:
+            return open_row
+        return session.scalars(statement.order_by(col(Invitation.sent_at).desc())).first()
+
+    def _answers(self, session: Session, invitation_id: int) -> dict[str, int | None]:
+        rows = session.scalars(select(Answer).where(col(Answer.invitation_id) == invitation_id))
+        return {row.question_id: row.value for row in rows}
+
+    def _converse(
+        self,
+        channel: str,
+        address: str,
+        event: conv.Event,
+        raw: str,
+        provider_message_id: str | None,
+        invitation_id: int | None = None,
+    ) -> InboundResult:
+        for _ in range(5):
+            try:
+                with self.session() as session:
+                    return self._converse_once(
+                        session, channel, address, event, raw, provider_message_id, invitation_id
+                    )
+            except _Conflict:
+                continue
+            except IntegrityError:
+                with self.session() as session:
+                    dup = self._duplicate(session, channel, provider_message_id)
+                if dup is not None:
+                    return dup
+                raise
+        raise InvalidInput("the survey changed while the reply was recorded; please retry")
+
+    def _converse_once(
+        self,
+        session: Session,
+        channel: str,
+        address: str,
+        event: conv.Event,
+        raw: str,
+        provider_message_id: str | None,
+        invitation_id: int | None,
+    ) -> InboundResult:
+        dup = self._duplicate(session, channel, provider_message_id)
+        if dup is not None:
+            return dup
+        respondent = self._find_respondent(session, channel, address)
+        invitation = (
+            self._open_invitation(session, respondent, invitation_id) if respondent else None
+        )
+        if respondent is None or invitation is None or invitation.id is None:
+            locale = respondent.locale if respondent else None
+            reply = OutboundMessage(text=message("no_open_survey", locale))
+            return InboundResult(replies=(reply,), reason="no_open_survey")
+        survey = self.surveys.get(invitation.survey)
+        ctx = conv.Context(
+            now=self.clock(),
+            locale=invitation.locale,
+            brand=self.settings.csat_brand,
+            invitation_id=invitation.id,
+        )
+        if survey is None or survey.version != invitation.survey_version:
+            transition = conv.Transition(
+                status=invitation.status,
+                question_index=invitation.question_index,
+                reprompts=invitation.reprompts,
+                reason="survey_changed",
+                replies=(OutboundMessage(text=message("closed", invitation.locale)),),
+            )
+            survey = None
+        else:
+            state = conv.State(
+                status=invitation.status,
+                question_index=invitation.question_index,
+                reprompts=invitation.reprompts,
+                expires_at=invitation.expires_at,
+                answers=self._answers(session, invitation.id),
+            )
+            transition = conv.step(survey, state, event, ctx)
+        self._log_inbound(
+            session,
+            channel,
+            provider_message_id,
+            respondent.id,
+            invitation.id,
+            raw,
+            transition.reason,
+            transition.parsed_value,
+            transition.replies,
+        )
+        alerts = self._apply(session, invitation, transition, ctx.now)
+        return InboundResult(
+            replies=transition.replies,
+            reason=transition.reason,
+            invitation_id=invitation.id,
+            alerts=alerts,
+            closed=transition.closed,
+        )
+
+    def _apply(
+        self, session: Session, invitation: Invitation, transition: conv.Transition, now: datetime
+    ) -> tuple[Alert, ...]:
+        assert invitation.id is not None
+        moved = (
+            transition.status != invitation.status
+            or transition.question_index != invitation.question_index
+            or transition.reprompts != invitation.reprompts
+            or transition.records
+        )
+        if not moved:
+            return ()
+        values: dict[str, Any] = {
+            "status": transition.status,
+            "question_index": transition.question_index,
+            "reprompts": transition.reprompts,
+            "version": invitation.version + 1,
+        }
+        if transition.records and invitation.responded_at is None:
+            values["responded_at"] = now
+        if transition.closed:
+            values["closed_at"] = now
+        if transition.status == "unparsed":
+            values["reason"] = "unparsed reply"
+        result = changed(
+            session,
+            update(Invitation)
+            .where(
+                col(Invitation.id) == invitation.id, col(Invitation.version) == invitation.version
+            )
+            .values(**values),
+        )
+        if result != 1:
+            raise _Conflict
+        for record in transition.records:
+            self._upsert_answer(session, invitation, record, now)
+        return self._alerts(session, invitation, transition.records)
+
+    def _alerts(
+        self, session: Session, invitation: Invitation, records: Sequence[conv.Record]
+    ) -> tuple[Alert, ...]:
+        """An alert when a low rating arrives, and again when its comment follows."""
+        assert invitation.id is not None
+        alerts: list[Alert] = []
+        for record in records:
+            rating: tuple[int | None, int | None] | None = None
+            comment = None
+            if record.question.kind in ALERT_KINDS and record.question.scale is not None:
+                rating = (record.value, record.question.scale.maximum)
+            elif record.comment is not None:
+                comment = record.comment
+                row = session.execute(
+                    select(col(Answer.value), col(Answer.scale_max)).where(
+                        col(Answer.invitation_id) == invitation.id,
+                        col(Answer.kind).in_(ALERT_KINDS),
+                    )
+                ).first()
+                rating = (row[0], row[1]) if row is not None else None
+            if rating is None:
+                continue
+            value, scale_max = rating
+            if value is None or scale_max is None or value > self.settings.csat_alert_below:
+                continue
+            alert = Alert(
+                invitation_id=invitation.id,
+                interaction_id=invitation.interaction_id,
+                channel=invitation.channel,
+                agent=invitation.agent,
+                survey=invitation.survey,
+                value=value,
+                scale_max=scale_max,
+                comment=comment,
+            )
+            log.warning(
+                "low score %s/%s for %s (agent %s)",
+                alert.value,
+                alert.scale_max,
+                alert.interaction_id,
+                alert.agent,
+            )
+            alerts.append(alert)
+        return tuple(alerts)
+
+    def _upsert_answer(
+        self, session: Session, invitation: Invitation, record: conv.Record, now: datetime
+    ) -> None:
+        assert invitation.id is not None
+        question = record.question
+        scale = question.scale
+        existing = session.scalars(
+            select(Answer).where(
+                col(Answer.invitation_id) == invitation.id,
+                col(Answer.question_id) == question.id,
+            )
+        ).first()
+        row = existing or Answer(
+            invitation_id=invitation.id,
+            question_id=question.id,
+            kind=question.kind,
+            answered_at=now,
+            channel=invitation.channel,
+            agent=invitation.agent,
+            team=invitation.team,
+            touchpoint=invitation.touchpoint,
+            survey=invitation.survey,
+            locale=invitation.locale,
+        )
+        row.value = record.value
+        row.comment = record.comment
+        row.answered_at = now
+        if scale is not None and record.value is not None:
+            row.scale_min, row.scale_max = scale.minimum, scale.maximum
+            row.positive = scale.is_positive(record.value)
+            row.negative = scale.is_negative(record.value)
+        session.add(row)
+        session.flush()
+
+    # -- keywords -------------------------------------------------------------------------
+
+    def _keyword(
+        self, channel: str, address: str, keyword: str, raw: str, provider_message_id: str | None
+    ) -> InboundResult:
+        with self.session() as session:
+            dup = self._duplicate(session, channel, provider_message_id)
+            if dup is not None:
+                return dup
+            respondent = self._respondent(session, channel, address)
+            replies: tuple[OutboundMessage, ...]
+            if keyword == "stop":
+                replies = self._opt_out(session, channel, address, "keyword")
+            elif keyword == "start":
+                self.opt_in(channel, address, session=session)
+                replies = (self._text("opted_in", respondent.locale),)
+            else:
+                replies = (self._text("help", respondent.locale),)
+            self._log_inbound(
+                session,
+                channel,
+                provider_message_id,
+                respondent.id,
+                None,
+                raw,
+                f"keyword:{keyword}",
+                None,
+                replies,
+            )
+            return InboundResult(replies=replies, reason=f"keyword:{keyword}")
+
+    def _opt_out(
+        self, session: Session, channel: str, address: str, reason: str
+    ) -> tuple[OutboundMessage, ...]:
+        """Suppress the address; the confirmation goes out only the first time."""
+        key = (channel, self.pseudonym(channel, address))
+        if session.get(Suppression, key) is not None:
+            return ()
+        session.add(
+            Suppression(
+                channel=channel, address_hash=key[1], reason=reason, created_at=self.clock()
+            )
+        )
+        self._close_open(session, channel, address, "opted out")
+        respondent = self._find_respondent(session, channel, address)
+        return (self._text("opted_out", respondent.locale if respondent else None),)
+
+    def opt_out(self, channel: str, address: str, reason: str = "provider") -> bool:
+        """Suppress from outside a conversation (e.g. a provider's opt-out error); True if new."""
+        with self.session() as session:
+            return bool(self._opt_out(session, channel, address, reason))
+
+    def opt_in(self, channel: str, address: str, *, session: Session | None = None) -> None:
+        if session is None:
+            with self.session() as own:
+                self.opt_in(channel, address, session=own)
+            return
+        changed(
+            session,
+            delete(Suppression).where(
+                col(Suppression.channel) == channel,
+                col(Suppression.address_hash) == self.pseudonym(channel, address),
+            ),
+        )
+
+    def _close_open(self, session: Session, channel: str, address: str, reason: str) -> None:
+        respondent = self._find_respondent(session, channel, address)
+        if respondent is None:
+            return
+        changed(
+            session,
+            update(Invitation)
+            .where(
+                col(Invitation.respondent_id) == respondent.id,
+                col(Invitation.status).in_(("scheduled", "sent")),
+            )
+            .values(
+                status="cancelled",
+                reason=reason,
+                closed_at=self.clock(),
+                version=col(Invitation.version) + 1,
+            ),
+        )

@@ -1,0 +1,195 @@
+"""The service's shared plumbing: sessions, lookups, pseudonyms. The use cases build on it.
+
+The service is synchronous (SQLAlchemy sessions); the async edges run it in a worker thread so the
+event loop never blocks. Every use case is one transaction: it either completes or leaves the
+store unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import random
+import secrets
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from bot.alerts import Alert
+from bot.channel import Button, Channel, OutboundMessage
+from bot.errors import InvalidInput
+from bot.settings import Settings
+from bot.surveys import Survey
+from bot.texts import message
+from storage.models import Respondent, Setting, Suppression
+
+log = logging.getLogger("csat.service")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TriggerResult:
+    interaction_id: str
+    survey: str
+    invitation_id: int
+    status: str
+    reason: str | None
+    send_at: datetime
+    duplicate: bool
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["send_at"] = self.send_at.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    replies: tuple[OutboundMessage, ...]
+    reason: str
+    duplicate: bool = False
+    invitation_id: int | None = None
+    alerts: tuple[Alert, ...] = ()
+    closed: bool = False
+
+
+def _encode(replies: Sequence[OutboundMessage]) -> str:
+    return json.dumps([asdict(r) for r in replies])
+
+
+def _decode(raw: str | None) -> tuple[OutboundMessage, ...]:
+    items = json.loads(raw) if raw else []
+    return tuple(
+        OutboundMessage(**{**item, "buttons": tuple(Button(**b) for b in item["buttons"])})
+        for item in items
+    )
+
+
+class ServiceBase:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        surveys: Mapping[str, Survey],
+        channels: Mapping[str, Channel],
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.surveys = dict(surveys)
+        self.channels = dict(channels)
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.leads = settings.leads()
+        self._hash_key: bytes | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def channel(self, name: str) -> Channel:
+        try:
+            return self.channels[name]
+        except KeyError:
+            known = ", ".join(sorted(self.channels))
+            raise InvalidInput(f"'channel': {name!r} is not enabled (enabled: {known})") from None
+
+    def survey(self, name: str) -> Survey:
+        try:
+            return self.surveys[name]
+        except KeyError:
+            known = ", ".join(sorted(self.surveys))
+            raise InvalidInput(f"'survey': unknown survey {name!r} (known: {known})") from None
+
+    def hash_key(self) -> bytes:
+        if self._hash_key is None:
+            if self.settings.csat_hash_key is not None:
+                self._hash_key = self.settings.csat_hash_key.get_secret_value().encode()
+            else:
+                self._hash_key = self._stored_hash_key()
+        return self._hash_key
+
+    def _stored_hash_key(self) -> bytes:
+        with self.session() as session:
+            row = session.get(Setting, "hash_key")
+            if row is None:
+                session.add(Setting(key="hash_key", value=secrets.token_hex(32)))
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                row = session.get(Setting, "hash_key")
+            assert row is not None
+            return row.value.encode()
+
+    def pseudonym(self, channel: str, address: str) -> str:
+        return hmac.new(
+            self.hash_key(), f"{channel}:{address}".encode(), hashlib.sha256
+        ).hexdigest()
+
+    def _respondent(self, session: Session, channel: str, address: str) -> Respondent:
+        found = self._find_respondent(session, channel, address)
+        if found is not None:
+            if found.address is None:
+                found.address = address
+                found.erased_at = None
+            return found
+        digest = self.pseudonym(channel, address)
+        row = Respondent(
+            channel=channel, address_hash=digest, address=address, created_at=self.clock()
+        )
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            return self._respondent(session, channel, address)
+        return row
+
+    def _find_respondent(self, session: Session, channel: str, address: str) -> Respondent | None:
+        digest = self.pseudonym(channel, address)
+        return session.scalars(
+            select(Respondent).where(
+                col(Respondent.channel) == channel,
+                col(Respondent.address_hash) == digest,
+            )
+        ).first()
+
+    def is_suppressed(self, session: Session, channel: str, address: str) -> bool:
+        key = (channel, self.pseudonym(channel, address))
+        return session.get(Suppression, key) is not None
+
+    def _text(self, key: str, locale: str | None) -> OutboundMessage:
+        return OutboundMessage(
+            text=message(
+                key,
+                locale,
+                brand=self.settings.csat_brand,
+                contact=self.settings.csat_contact or self.settings.csat_brand,
+            )
+        )
+
+
+class _Conflict(Exception):
+    """Another writer changed the invitation first; the step is replayed on fresh state."""
