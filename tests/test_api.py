@@ -132,7 +132,7 @@ def test_without_a_token_the_api_is_closed(service: Service) -> None:
     try:
         response = client.request("GET", "/v1/scores", headers=AUTH)
         assert response.status_code == 503
-        assert "CSAT_API_TOKEN" in response.json()["detail"]
+        assert "CSAT_API_TOKEN" in response.json()["error"]
     finally:
         client.close()
 
@@ -189,6 +189,13 @@ def test_cancel_endpoint(api: Api, service: Service) -> None:
     response = api.request("DELETE", "/v1/surveys/T-9", headers=AUTH)
     assert response.status_code == 200 and response.json()["cancelled"] == 1
     assert api.request("DELETE", "/v1/surveys/T-404", headers=AUTH).status_code == 404
+
+
+def test_unknown_route_and_method_get_json_errors(api: Api) -> None:
+    missing = api.request("GET", "/v1/nothing-here", headers=AUTH)
+    assert missing.status_code == 404 and "error" in missing.json()
+    wrong = api.request("PUT", "/v1/surveys", headers=AUTH)
+    assert wrong.status_code == 405 and "error" in wrong.json()
 
 
 def test_health_and_metrics(api: Api) -> None:
