@@ -24,6 +24,19 @@ def build_adapters(settings: Settings) -> list[ChannelAdapter]:
     from channels.console import ConsoleAdapter
 
     adapters: list[ChannelAdapter] = [ConsoleAdapter()]
+    enabled = settings.enabled_channels()
+    if "sms" in enabled:
+        from channels.sms import build_adapter as build_sms
+
+        adapters.append(build_sms(settings))
+    if "slack" in enabled:
+        from channels.slack import build_adapter as build_slack
+
+        adapters.append(build_slack(settings))
+    if "telegram" in enabled:
+        from channels.telegram import build_adapter as build_telegram
+
+        adapters.append(build_telegram(settings))
     return adapters
 
 

@@ -36,6 +36,7 @@ class OutboundMessage:
     question_id: str | None = None
     question_kind: str | None = None
     kind: str = "reply"  # "survey", "reminder", "reply", "alert"
+    locale: str | None = field(default=None, compare=False)  # for channel-side labels
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+telegram_app = typer.Typer(help="Telegram set-up.", no_args_is_help=True)
+app.add_typer(telegram_app, name="telegram")
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
@@ -107,20 +109,36 @@ def worker(
     once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
 ) -> None:
     """Send due surveys and reminders (run as many as you like against PostgreSQL)."""
+    from bot.assembly import build_adapters
     from bot.sender import Sender
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    sender = Sender(_service())
-    if once:
-        report = asyncio.run(sender.run_once())
-        out.print(
-            f"sent {report.sent}, deferred {report.deferred}, retried {report.retried}, "
-            f"failed {report.failed}, reminders {report.reminded}"
-        )
-        return
-    stop = asyncio.Event()
+    settings = _settings()
+    adapters = _run(lambda: build_adapters(settings))
+    sender = Sender(_service(settings, {a.channel.name: a.channel for a in adapters}))
+
+    async def work() -> None:
+        # Adapters are not started here: webhooks and polling belong to `csat serve`; the
+        # channels open their clients on first send, and are closed here on the way out.
+        try:
+            if once:
+                report = await sender.run_once()
+                out.print(
+                    f"sent {report.sent}, deferred {report.deferred}, "
+                    f"retried {report.retried}, failed {report.failed}, "
+                    f"reminders {report.reminded}"
+                )
+            else:
+                await sender.run_forever(asyncio.Event(), interval)
+        finally:
+            for adapter in adapters:
+                try:
+                    await adapter.stop()
+                except Exception:
+                    logging.getLogger("csat.worker").exception("closing %s", adapter.channel.name)
+
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(sender.run_forever(stop, interval))
+        asyncio.run(work())
 
 
 @app.command()
@@ -284,6 +302,16 @@ def db_upgrade() -> None:
     settings = _settings()
     _run(lambda: upgrade(settings.csat_database_url))
     out.print("database is up to date")
+
+
+@telegram_app.command("set-webhook")
+def telegram_set_webhook() -> None:
+    """Register CSAT_PUBLIC_URL/telegram/webhook (with the secret) with Telegram."""
+    from channels.telegram import set_webhook
+
+    settings = _settings()
+    url = _run(lambda: asyncio.run(set_webhook(settings)))
+    out.print(f"webhook set: {url}", markup=False)
 
 
 @app.command()

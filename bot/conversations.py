@@ -29,10 +29,19 @@ class Conversations(Reports):
     # -- replies --------------------------------------------------------------------------
 
     def handle_text(
-        self, channel: str, address: str, text: str, provider_message_id: str | None = None
+        self,
+        channel: str,
+        address: str,
+        text: str,
+        provider_message_id: str | None = None,
+        invitation_id: int | None = None,
     ) -> InboundResult:
         """A typed reply: keywords and lead commands first (where the channel has them), then the
-        respondent's open survey."""
+        respondent's open survey (or ``invitation_id``'s, when the channel knows which one)."""
+        if invitation_id is not None:
+            return self._converse(
+                channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
+            )
         traits = self.channel(channel).traits
         if traits.keywords:
             keyword = parse_keyword(text)

@@ -92,6 +92,7 @@ def question_message(
             question_id=question.id,
             question_kind=question.kind,
             kind=kind,
+            locale=ctx.locale,
         )
     scale = question.scale
     buttons = tuple(Button(label=str(v), value=v) for v in range(scale.minimum, scale.maximum + 1))
@@ -103,11 +104,14 @@ def question_message(
         question_id=question.id,
         question_kind=question.kind,
         kind=kind,
+        locale=ctx.locale,
     )
 
 
 def _say(ctx: Context, key: str, **values: object) -> OutboundMessage:
-    return OutboundMessage(text=message(key, ctx.locale, **values), invitation_id=ctx.invitation_id)
+    return OutboundMessage(
+        text=message(key, ctx.locale, **values), invitation_id=ctx.invitation_id, locale=ctx.locale
+    )
 
 
 def _is_open(state: State, now: datetime) -> bool:
@@ -304,6 +308,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
                 question_id=question.id,
                 question_kind=question.kind,
                 hint="",
+                locale=ctx.locale,
             ),
         ),
     )

@@ -40,11 +40,17 @@ class Hub:
         return result
 
     async def text(
-        self, channel: str, address: str, text: str, provider_message_id: str | None = None
+        self,
+        channel: str,
+        address: str,
+        text: str,
+        provider_message_id: str | None = None,
+        invitation_id: int | None = None,
     ) -> InboundResult:
-        """A typed reply (keywords, SCORE from leads, survey answers)."""
+        """A typed reply (keywords, SCORE from leads, survey answers); ``invitation_id`` when the
+        channel knows which survey it answers (a Slack modal)."""
         result = await self.run(
-            self.service.handle_text, channel, address, text, provider_message_id
+            self.service.handle_text, channel, address, text, provider_message_id, invitation_id
         )
         return await self._finish(channel, result)
 

@@ -39,6 +39,8 @@ DELIVERY_RANK = {
     "delivered": 4,
     "undelivered": 4,
     "failed": 4,
+    "canceled": 4,
+    "partially_delivered": 4,
     "read": 5,
 }
 

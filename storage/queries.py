@@ -79,7 +79,7 @@ def answer_buckets(
     return dict(result)
 
 
-UNDELIVERED = ("failed", "undelivered")
+UNDELIVERED = ("failed", "undelivered", "canceled")
 
 
 def sent_counts(

@@ -19,7 +19,17 @@ from channels.memory import MemoryChannel
 from storage.db import make_engine, upgrade
 
 PG_URL = os.environ.get("CSAT_TEST_DATABASE_URL")
-TABLES = ("inbound_message", "answer", "invitation", "suppression", "respondent", "csat_setting")
+TABLES = (
+    "inbound_message",
+    "answer",
+    "invitation",
+    "suppression",
+    "respondent",
+    "csat_setting",
+    "slack_installations",
+    "slack_bots",
+    "slack_oauth_states",
+)
 _migrated: set[str] = set()
 
 
@@ -99,9 +109,7 @@ def memory() -> MemoryChannel:
 
 
 @pytest.fixture
-def service(
-    settings: Settings, db_engine: Engine, memory: MemoryChannel, clock: Clock
-) -> Service:
+def service(settings: Settings, db_engine: Engine, memory: MemoryChannel, clock: Clock) -> Service:
     return Service(
         settings=settings,
         engine=db_engine,

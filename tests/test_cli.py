@@ -104,3 +104,11 @@ def test_db_upgrade(env: dict[str, str]) -> None:
 def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_worker_once_sends_due_surveys(env: dict[str, str]) -> None:
+    runner.invoke(app, ["send", "--channel", "console", "--to", "ann", "--interaction", "T-7"],
+                  env=env)
+    result = runner.invoke(app, ["worker", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "sent 1," in result.output

@@ -43,7 +43,8 @@ def test_rating_then_comment_then_thanks(service: Service, memory: MemoryChannel
 
     answers = _answers(service)
     assert [(a.question_id, a.value, a.comment) for a in answers] == [
-        ("csat", 5, None), ("comment", None, "Snel geholpen"),
+        ("csat", 5, None),
+        ("comment", None, "Snel geholpen"),
     ]
     assert {a.agent for a in answers} == {"alice"} and {a.locale for a in answers} == {"nl"}
     assert _invitation(service).status == "completed"
@@ -201,3 +202,15 @@ def test_very_long_reply_is_reprompted_quickly(service: Service, memory: MemoryC
     deliver(service)
     result = service.handle_text("memory", "cust-1", "5 " + "great service " * 5000)
     assert result.reason == "reprompt:no_number"
+
+
+def test_reply_for_a_named_invitation(service: Service, memory: MemoryChannel) -> None:
+    first = trigger(service, to="cust-1", interaction="T-1")
+    deliver(service)
+    service.handle_text("memory", "cust-1", "2")
+    named = service.handle_text(
+        "memory", "cust-1", "slow answer", invitation_id=first.invitation_id
+    )
+    assert named.reason == "comment" and named.invitation_id == first.invitation_id
+    other = service.handle_text("memory", "someone-else", "hi", invitation_id=first.invitation_id)
+    assert other.reason == "no_open_survey"

@@ -1,0 +1,680 @@
+"""The Slack channel: survey DMs with star buttons, a comment modal, ``/csat`` for leads.
+
+Bolt (async) receives events, interactivity and slash commands on ``POST /slack/events`` inside
+our ASGI app, verifies Slack's signature and 5-minute timestamp window, and calls the listeners
+added by :func:`add_csat_listeners`. Each listener acknowledges first (Slack allows 3 seconds)
+and only then asks the hub, so a slow database never shows the user an error. The core decides
+everything about a tap (counted, a correction, stale, closed); the listeners only turn its
+replies into Block Kit. Socket Mode replaces the HTTP route when ``SLACK_APP_TOKEN`` is set.
+
+Addresses are Slack user ids (``U123ABC``) with one bot token, or ``T123ABC:U123ABC`` (workspace
+and user) when the app is installed in many workspaces through OAuth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from sqlalchemy import Engine
+
+from bot.alerts import Alert, alert_text
+from bot.channel import ChannelTraits, OutboundMessage, SendResult
+from bot.errors import (
+    ConfigError,
+    InvalidInput,
+    NotAllowed,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
+from bot.settings import Settings
+from channels.slack_blocks import (
+    COMMENT_ACTION,
+    COMMENT_BLOCK,
+    COMMENT_INPUT,
+    COMMENT_VIEW,
+    RATE_ACTION,
+    SELECT_ACTION,
+    SKIP_ACTION,
+    CommentTarget,
+    alert_blocks,
+    answered_blocks,
+    comment_view,
+    decode_metadata,
+    decode_tap,
+    decode_target,
+    escape,
+    fallback_text,
+    message_blocks,
+    rating_text,
+    report_blocks,
+    report_text,
+    scale_of,
+)
+from channels.slack_install import DatabaseInstallationStore, DatabaseStateStore
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.hub import Hub
+    from bot.service import InboundResult
+
+log = logging.getLogger("csat.slack")
+
+CHANNEL = "slack"
+SLACK_TRAITS = ChannelTraits(
+    supports_buttons=True, default_expiry=timedelta(days=7), keywords=False
+)
+BOT_SCOPES = ("chat:write", "im:write", "im:history", "commands")
+MAX_INLINE_WAIT = 5.0  # seconds of Retry-After worth waiting for in place; longer goes back to the
+# core's scheduler, so one rate-limited send never stalls the whole sender loop
+TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+RECORDED = ("rating", "correction")
+CLOSED = ("late", "closed", "survey_changed")
+USAGE = (
+    "Usage: /csat [today|yesterday|week|month|7d|30d|YYYY-MM-DD|YYYY-MM-DD..YYYY-MM-DD] "
+    "[by channel|agent|team|touchpoint|survey|locale]"
+)
+
+_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
+_TEAM_USER = re.compile(r"([TE][A-Z0-9]{2,31}):([UW][A-Z0-9]{2,31})")
+_ALERT_TARGET = re.compile(r"(?:([TE][A-Z0-9]{2,31}):)?([CGD][A-Z0-9]{2,31}|#?[a-z0-9._-]{1,80})")
+
+
+def _retry_after(headers: Mapping[str, Any] | None) -> float | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list | tuple) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+class ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """Waits out a 429 in place only when Slack asks for a short pause."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = _retry_after(response.headers)
+        return wait is not None and wait <= MAX_INLINE_WAIT
+
+
+def retry_handlers() -> list[AsyncRetryHandler]:
+    return [AsyncConnectionErrorRetryHandler(max_retry_count=2), ShortRateLimitRetry()]
+
+
+def send_error(exc: SlackApiError, method: str) -> SendError:
+    """Slack's refusal as the core's transient/permanent split; the code is Slack's own."""
+    response = exc.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    data = getattr(response, "data", None)
+    error = data.get("error") if isinstance(data, dict) else None
+    if status == 429 or error == "ratelimited":
+        wait = _retry_after(getattr(response, "headers", None))
+        return TransientSendError(
+            f"Slack rate-limited {method}", code="ratelimited", retry_after=wait
+        )
+    if status >= 500 or error in TRANSIENT_ERRORS:
+        return TransientSendError(
+            f"Slack {method} failed ({error or status})", code=error or f"http_{status}"
+        )
+    code = str(error or f"http_{status}")
+    return PermanentSendError(f"Slack {method} refused: {code}", code=code)
+
+
+class SlackClient(AsyncWebClient):
+    """slack_sdk's client, except that ``oauth.v2.access`` sends the app's credentials as form
+    fields (which Slack documents as equivalent) instead of through ``aiohttp.BasicAuth``, which
+    aiohttp deprecates with a warning on every install."""
+
+    async def oauth_v2_access(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        code: str | None = None,
+        redirect_uri: str | None = None,
+        grant_type: str | None = None,
+        refresh_token: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncSlackResponse:
+        fields = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "grant_type": grant_type,
+            "refresh_token": refresh_token,
+            **kwargs,
+        }
+        return await self.api_call(
+            "oauth.v2.access", data={k: v for k, v in fields.items() if v is not None}
+        )
+
+
+@dataclass
+class SlackChannel:
+    """Outbound half: opens the DM and posts the survey; knows which token a workspace uses."""
+
+    api_url: str
+    bot_token: str | None = None
+    installations: DatabaseInstallationStore | None = None
+    name: str = CHANNEL
+    traits: ChannelTraits = SLACK_TRAITS
+
+    @property
+    def multi_workspace(self) -> bool:
+        return self.installations is not None
+
+    def normalise_address(self, raw: str) -> str:
+        address = raw.strip().upper()
+        if self.multi_workspace:
+            if _TEAM_USER.fullmatch(address) is None:
+                raise InvalidInput(
+                    f"'to': {raw!r} is not a Slack address; with several workspaces use "
+                    "TEAM:USER, e.g. T123ABC:U123ABC"
+                )
+        elif _USER.fullmatch(address) is None:
+            raise InvalidInput(f"'to': {raw!r} is not a Slack user id, e.g. U123ABC")
+        return address
+
+    def timezones(self, address: str) -> Sequence[str]:
+        return ()
+
+    def client(self, token: str | None) -> AsyncWebClient:
+        return SlackClient(token=token, base_url=self.api_url, retry_handlers=retry_handlers())
+
+    @staticmethod
+    def split(address: str) -> tuple[str | None, str]:
+        team, sep, user = address.partition(":")
+        return (team, user) if sep else (None, address)
+
+    async def token_for(self, team_id: str | None) -> str:
+        if self.installations is None:
+            if self.bot_token is None:
+                raise PermanentSendError("no Slack bot token", code="not_configured")
+            return self.bot_token
+        bot = await self.installations.async_find_bot(enterprise_id=None, team_id=team_id)
+        if bot is None:
+            raise PermanentSendError(
+                f"the app is not installed in Slack workspace {team_id}", code="not_installed"
+            )
+        return bot.bot_token
+
+    async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
+        team_id, user_id = self.split(address)
+        client = self.client(await self.token_for(team_id))
+        method = "conversations.open"
+        try:
+            opened = await client.conversations_open(users=user_id)
+            channel_id = str(opened["channel"]["id"])
+            method = "chat.postMessage"
+            posted = await client.chat_postMessage(
+                channel=channel_id, text=fallback_text(outbound), blocks=message_blocks(outbound)
+            )
+        except SlackApiError as exc:
+            raise send_error(exc, method) from exc
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientSendError(f"Slack unreachable: {exc}", code="connection") from exc
+        return SendResult(provider_message_id=f"{channel_id}:{posted['ts']}")
+
+
+@dataclass
+class SlackAlertSink:
+    """Low-score alerts to ``SLACK_ALERT_CHANNEL`` (``C123``, ``#name``, or ``T123:C123``)."""
+
+    channel: SlackChannel
+    target: str
+
+    async def post_alert(self, alert: Alert) -> None:
+        match = _ALERT_TARGET.fullmatch(self.target.strip())
+        if match is None:
+            raise ConfigError(f"SLACK_ALERT_CHANNEL: {self.target!r} is not a channel id")
+        team_id, channel_id = match.group(1), match.group(2)
+        fields = {
+            "Agent": alert.agent or "no agent",
+            "Interaction": alert.interaction_id,
+            "Rating": f"{alert.value}/{alert.scale_max}",
+            "Channel": alert.channel,
+        }
+        if alert.comment:
+            fields["Comment"] = alert.comment
+        client = self.channel.client(await self.channel.token_for(team_id))
+        await client.chat_postMessage(
+            channel=channel_id,
+            text=alert_text(alert),
+            blocks=alert_blocks(alert_text(alert), fields),
+        )
+
+
+def add_csat_listeners(
+    app: AsyncApp,
+    hub: Hub,
+    *,
+    multi_workspace: bool = False,
+    direct_messages: bool = False,
+    command: str = "/csat",
+) -> None:
+    """Add the survey's listeners to an existing Bolt ``AsyncApp`` (plug-in mode).
+
+    A team with its own Slack bot calls this once on its app, so surveys and ``/csat`` run in
+    that bot instead of a second app. ``multi_workspace`` must match how surveys are addressed
+    (``TEAM:USER`` instead of ``USER``). ``direct_messages`` also routes typed DMs (a rating,
+    a comment, SKIP) to the survey; it is off by default because Bolt runs only the first
+    matching ``message`` listener and the team's bot may answer DMs itself.
+    """
+    listeners = _Listeners(hub, multi_workspace)
+    app.action(RATE_ACTION)(listeners.rate)
+    app.action(SELECT_ACTION)(listeners.rate)
+    app.action(COMMENT_ACTION)(listeners.open_comment)
+    app.action(SKIP_ACTION)(listeners.skip_comment)
+    app.view(COMMENT_VIEW)(listeners.submit_comment)
+    app.command(command)(listeners.scores)
+    if direct_messages:
+        app.event("message", matchers=[_is_direct_message])(listeners.direct_message)
+
+
+async def _is_direct_message(event: dict[str, Any]) -> bool:
+    return event.get("channel_type") == "im" and not event.get("subtype")
+
+
+def _message_location(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    container = body.get("container") or {}
+    message = body.get("message") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    ts = container.get("message_ts") or message.get("ts")
+    return channel, ts
+
+
+def _section_text(blocks: Sequence[Mapping[str, Any]]) -> str:
+    for block in blocks:
+        text = block.get("text") or {}
+        if block.get("type") == "section" and text.get("text"):
+            return html.unescape(str(text["text"]))
+    return ""
+
+
+class _Listeners:
+    """The Bolt listeners; they translate, call the hub, and render what the core replied."""
+
+    def __init__(self, hub: Hub, multi_workspace: bool) -> None:
+        self.hub = hub
+        self.multi_workspace = multi_workspace
+
+    def address(self, context: AsyncBoltContext, body: Mapping[str, Any]) -> str | None:
+        user = context.user_id or (body.get("user") or {}).get("id") or body.get("user_id")
+        if not user:
+            return None
+        if not self.multi_workspace:
+            return str(user)
+        team = (
+            context.team_id
+            or (body.get("user") or {}).get("team_id")
+            or (body.get("team") or {}).get("id")
+            or body.get("team_id")
+        )
+        return f"{team}:{user}" if team else None
+
+    async def post(
+        self,
+        client: AsyncWebClient,
+        channel_id: str,
+        replies: Sequence[OutboundMessage],
+        thread_ts: str | None = None,
+    ) -> None:
+        for reply in replies:
+            await client.chat_postMessage(
+                channel=channel_id,
+                text=fallback_text(reply),
+                blocks=message_blocks(reply),
+                thread_ts=thread_ts,
+            )
+
+    async def rate(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        raw = action.get("value") or (action.get("selected_option") or {}).get("value")
+        tap = decode_tap(raw)
+        address = self.address(context, body)
+        channel_id, message_ts = _message_location(body)
+        if tap is None or address is None or channel_id is None or message_ts is None:
+            log.warning("ignoring a Slack rating action that is not ours: %r", raw)
+            return
+        result = await self.hub.button(
+            CHANNEL,
+            address,
+            tap.invitation_id,
+            tap.question_id,
+            tap.value,
+            provider_message_id=f"{message_ts}:{action.get('action_ts')}",
+        )
+        if result.duplicate:
+            return
+        blocks = (body.get("message") or {}).get("blocks") or []
+        if result.reason in RECORDED:
+            note = rating_text(tap.value, scale_of(blocks))
+            await client.chat_update(
+                channel=channel_id, ts=message_ts, text=note, blocks=answered_blocks(blocks, note)
+            )
+            await self.post(client, channel_id, result.replies)
+        elif result.reason in CLOSED:
+            note = " ".join(reply.text for reply in result.replies)
+            await client.chat_update(
+                channel=channel_id, ts=message_ts, text=note, blocks=answered_blocks(blocks, note)
+            )
+        else:
+            await self.post(client, channel_id, result.replies)
+
+    async def open_comment(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        target = decode_target(action.get("value"))
+        channel_id, message_ts = _message_location(body)
+        trigger = body.get("trigger_id")
+        if target is None or channel_id is None or message_ts is None or not trigger:
+            log.warning("ignoring a Slack comment button that is not ours")
+            return
+        question = _section_text((body.get("message") or {}).get("blocks") or [])
+        located = CommentTarget(target.invitation_id, target.question_id, channel_id, message_ts)
+        await client.views_open(trigger_id=trigger, view=comment_view(located, question))
+
+    async def skip_comment(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        address = self.address(context, body)
+        channel_id, message_ts = _message_location(body)
+        if address is None or channel_id is None or message_ts is None:
+            return
+        result = await self.hub.text(
+            CHANNEL, address, "skip", provider_message_id=f"{message_ts}:{action.get('action_ts')}"
+        )
+        if result.duplicate:
+            return
+        note = " ".join(reply.text for reply in result.replies)
+        blocks = (body.get("message") or {}).get("blocks") or []
+        await client.chat_update(
+            channel=channel_id, ts=message_ts, text=note, blocks=answered_blocks(blocks, note)
+        )
+
+    async def submit_comment(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        values = ((view.get("state") or {}).get("values") or {}).get(COMMENT_BLOCK) or {}
+        text = str((values.get(COMMENT_INPUT) or {}).get("value") or "").strip()
+        if not text:
+            await ack(
+                response_action="errors",
+                errors={COMMENT_BLOCK: "Please write a comment, or press Cancel."},
+            )
+            return
+        await ack()
+        address = self.address(context, body)
+        target = decode_metadata(view.get("private_metadata"))
+        if address is None or target is None or not view.get("id"):
+            log.warning("ignoring a Slack comment view that is not ours")
+            return
+        result = await self.hub.text(
+            CHANNEL, address, text, provider_message_id=f"view:{view['id']}"
+        )
+        if result.duplicate or target.channel_id is None or target.message_ts is None:
+            return
+        await self._show_comment(client, target, view, text, result)
+
+    async def _show_comment(
+        self,
+        client: AsyncWebClient,
+        target: CommentTarget,
+        view: Mapping[str, Any],
+        text: str,
+        result: InboundResult,
+    ) -> None:
+        assert target.channel_id is not None and target.message_ts is not None
+        if result.reason == "comment":
+            label = str(((view.get("blocks") or [{}])[0].get("label") or {}).get("text") or "")
+            blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(label)}}]
+            await client.chat_update(
+                channel=target.channel_id,
+                ts=target.message_ts,
+                text=text[:3000],
+                blocks=answered_blocks(blocks, f"“{text}”"),
+            )
+        await self.post(client, target.channel_id, result.replies)
+
+    async def direct_message(
+        self, event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+            return
+        address = self.address(context, {"user_id": event["user"], "team_id": event.get("team")})
+        if address is None:
+            return
+        channel_id, ts = str(event["channel"]), str(event["ts"])
+        result = await self.hub.text(
+            CHANNEL, address, str(event.get("text") or ""), provider_message_id=f"{channel_id}:{ts}"
+        )
+        if not result.duplicate:
+            await self.post(client, channel_id, result.replies, thread_ts=event.get("thread_ts"))
+
+    async def scores(
+        self,
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        context: AsyncBoltContext,
+    ) -> None:
+        await ack()
+        address = self.address(context, command)
+        query = str(command.get("text") or "").strip() or "today"
+        try:
+            if address is None:
+                raise NotAllowed("Sorry, scores are only available to team leads.")
+            report = await self.hub.scores_for(CHANNEL, address, query)
+        except NotAllowed as exc:
+            await respond(text=str(exc), response_type="ephemeral")
+            return
+        except InvalidInput as exc:
+            await respond(text=f"{exc}\n{USAGE}", response_type="ephemeral")
+            return
+        await respond(
+            text=report_text(report), blocks=report_blocks(report), response_type="ephemeral"
+        )
+
+
+def _authorization_url(api_url: str) -> str:
+    """Slack's consent page on the same host as the Web API (GovSlack has its own)."""
+    root = api_url.rstrip("/")
+    root = root[: -len("/api")] if root.endswith("/api") else root
+    return f"{root}/oauth/v2/authorize"
+
+
+@dataclass
+class SlackAdapter:
+    """The Slack parts for the app: the channel, the alert sink, the Bolt routes, Socket Mode."""
+
+    settings: Settings
+    channel: SlackChannel
+    alert_sink: SlackAlertSink | None = None
+    engine: Engine | None = None
+    _apps: dict[int, AsyncApp] = field(default_factory=dict)
+    _socket: AsyncSocketModeHandler | None = None
+
+    @property
+    def mode(self) -> str:
+        return "socket" if self.settings.slack_app_token is not None else "http"
+
+    def bolt_app(self, hub: Hub) -> AsyncApp:
+        """Our own Bolt app, built once per hub."""
+        if id(hub) in self._apps:
+            return self._apps[id(hub)]
+        secret = self.settings.slack_signing_secret
+        if secret is None:
+            raise ConfigError("SLACK_SIGNING_SECRET is required for the slack channel")
+        oauth: AsyncOAuthSettings | None = None
+        if self.channel.installations is not None and self.engine is not None:
+            client_secret = self.settings.slack_client_secret
+            assert self.settings.slack_client_id is not None and client_secret is not None
+            public = (self.settings.csat_public_url or "").rstrip("/")
+            oauth = AsyncOAuthSettings(
+                client_id=self.settings.slack_client_id,
+                client_secret=client_secret.get_secret_value(),
+                scopes=list(BOT_SCOPES),
+                user_scopes=[],
+                redirect_uri=f"{public}/slack/oauth_redirect" if public else None,
+                installation_store=self.channel.installations,
+                installation_store_bot_only=True,
+                state_store=DatabaseStateStore(self.engine),
+                authorization_url=_authorization_url(self.channel.api_url),
+            )
+        app = AsyncApp(
+            name="csat-bot",
+            signing_secret=secret.get_secret_value(),
+            request_verification_enabled=True,
+            client=self.channel.client(self.channel.bot_token),
+            oauth_settings=oauth,
+            installation_store_bot_only=True if oauth is not None else None,
+        )
+        add_csat_listeners(
+            app, hub, multi_workspace=self.channel.multi_workspace, direct_messages=True
+        )
+        self._apps[id(hub)] = app
+        return app
+
+    def routes(self, hub: Hub) -> APIRouter:
+        handler = AsyncSlackRequestHandler(self.bolt_app(hub))
+        secret = self.settings.slack_signing_secret
+        assert secret is not None
+        verifier = SignatureVerifier(secret.get_secret_value())
+        router = APIRouter()
+
+        async def events(request: Request) -> Response:
+            # Bolt parses the body before it checks the signature; check first, so nothing
+            # unauthenticated is ever parsed and a forged body is a 401 whatever it contains.
+            body = await request.body()
+            if not verifier.is_valid_request(body, dict(request.headers)):
+                return JSONResponse({"error": "invalid Slack signature"}, status_code=401)
+            try:
+                return await handler.handle(request)
+            except Exception as exc:  # a signed body Bolt cannot parse
+                log.warning("malformed Slack request: %s", exc)
+                return JSONResponse({"error": "malformed Slack request body"}, status_code=400)
+
+        async def oauth(request: Request) -> Response:
+            return await handler.handle(request)
+
+        router.add_api_route("/slack/events", events, methods=["POST"], include_in_schema=False)
+        if self.channel.multi_workspace:
+            for path in ("/slack/install", "/slack/oauth_redirect"):
+                router.add_api_route(path, oauth, methods=["GET"], include_in_schema=False)
+        return router
+
+    def socket_handler(self, hub: Hub) -> AsyncSocketModeHandler:
+        """Socket Mode, for teams without a public URL; call inside the running loop."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        token = self.settings.slack_app_token
+        if token is None:
+            raise ConfigError("SLACK_APP_TOKEN is required for Socket Mode")
+        return AsyncSocketModeHandler(self.bolt_app(hub), token.get_secret_value())
+
+    async def start(self, hub: Hub) -> None:
+        if self.mode == "socket":
+            self._socket = self.socket_handler(hub)
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            log.info("slack: connected in Socket Mode")
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+            await asyncio.sleep(0)
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def build_adapter(settings: Settings) -> SlackAdapter:
+    """The Slack adapter from settings: one bot token, or OAuth installs kept in our database."""
+    if settings.slack_signing_secret is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is required for the slack channel")
+    engine: Engine | None = None
+    installations: DatabaseInstallationStore | None = None
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    if settings.slack_client_id:
+        if settings.slack_client_secret is None:
+            raise ConfigError("SLACK_CLIENT_SECRET is required when SLACK_CLIENT_ID is set")
+        from storage.db import make_engine
+
+        engine = make_engine(settings.csat_database_url, pool_size=5)
+        installations = DatabaseInstallationStore(settings.slack_client_id, engine)
+        token = None
+    elif token is None:
+        raise ConfigError("SLACK_BOT_TOKEN or SLACK_CLIENT_ID is required for the slack channel")
+    channel = SlackChannel(
+        api_url=settings.slack_api_url, bot_token=token, installations=installations
+    )
+    sink = (
+        SlackAlertSink(channel, settings.slack_alert_channel)
+        if settings.slack_alert_channel
+        else None
+    )
+    return SlackAdapter(settings=settings, channel=channel, alert_sink=sink, engine=engine)
