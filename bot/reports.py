@@ -12,7 +12,7 @@ from sqlmodel import col
 from bot.channel import OutboundMessage
 from bot.errors import InvalidInput, NotAllowed
 from bot.periods import ScoreQuery, parse_query, resolve_period
-from bot.scoring import Counts, group_report
+from bot.scoring import Counts, group_report, report
 from bot.service_base import InboundResult, ServiceBase
 from bot.settings import Lead
 from bot.texts import message
@@ -65,17 +65,7 @@ class Reports(ServiceBase):
                 groups[key] = group_report(
                     counts(now_buckets, now_sent, key), counts(prev_buckets, prev_sent, key)
                 )
-        return {
-            "period": {
-                "label": period.label,
-                "start": period.start.isoformat(),
-                "end": period.end.isoformat(),
-                "timezone": period.timezone,
-            },
-            "by": query.by,
-            "overall": overall,
-            "groups": groups,
-        }
+        return report(period=period, overall=overall, groups=groups, by=query.by)
 
     def scores_for(self, channel: str, address: str, text: str) -> dict[str, Any]:
         """Leads-only access, the rule every channel reuses; refuses without disclosing anything."""
@@ -87,8 +77,7 @@ class Reports(ServiceBase):
         from bot.report_text import short_summary
 
         try:
-            report = self.scores(self.parse_query(text))
-            reply = short_summary(report)
+            reply = short_summary(self.scores(self.parse_query(text)))
         except InvalidInput as exc:
             reply = str(exc)
         return InboundResult(replies=(OutboundMessage(text=reply),), reason="score")
