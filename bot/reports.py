@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +11,12 @@ from sqlmodel import col
 from bot.channel import OutboundMessage
 from bot.errors import InvalidInput, NotAllowed
 from bot.periods import ScoreQuery, parse_query, resolve_period
-from bot.scoring import Counts, group_report, report
+from bot.scoring import group_report, report
 from bot.service_base import InboundResult, ServiceBase
 from bot.settings import Lead
 from bot.texts import message
-from storage import queries
 from storage.models import Answer, Invitation
+from storage.scores import group_keys, two_periods
 
 
 class Reports(ServiceBase):
@@ -32,39 +31,13 @@ class Reports(ServiceBase):
     def scores(self, query: ScoreQuery) -> dict[str, Any]:
         """The report in the contract's JSON shape (PRODUCT §5)."""
         period, previous = query.period, query.period.previous()
+        assert previous.end == period.start, "a previous period ends where its period starts"
         with self.session() as session:
-            now_buckets = queries.answer_buckets(session, period.start, period.end, query.by)
-            now_sent = queries.sent_counts(session, period.start, period.end, query.by)
-            prev_buckets = queries.answer_buckets(session, previous.start, previous.end, query.by)
-            prev_sent = queries.sent_counts(session, previous.start, previous.end, query.by)
-            if query.by is not None:
-                overall_buckets = queries.answer_buckets(session, period.start, period.end, None)
-                overall_sent = queries.sent_counts(session, period.start, period.end, None)
-                prev_overall_b = queries.answer_buckets(session, previous.start, previous.end, None)
-                prev_overall_s = queries.sent_counts(session, previous.start, previous.end, None)
-            else:
-                overall_buckets, overall_sent = now_buckets, now_sent
-                prev_overall_b, prev_overall_s = prev_buckets, prev_sent
-
-        def counts(
-            buckets: Mapping[str | None, Sequence[Any]],
-            sent: Mapping[str | None, tuple[int, int]],
-            key: str | None,
-        ) -> Counts:
-            s, r = sent.get(key, (0, 0))
-            return Counts(sent=s, responded=r, buckets=tuple(buckets.get(key, ())))
-
-        overall = group_report(
-            counts(overall_buckets, overall_sent, None),
-            counts(prev_overall_b, prev_overall_s, None),
-        )
-        groups: dict[str, Any] = {}
-        if query.by is not None:
-            keys = sorted({k for k in (*now_buckets, *now_sent) if k is not None})
-            for key in keys:
-                groups[key] = group_report(
-                    counts(now_buckets, now_sent, key), counts(prev_buckets, prev_sent, key)
-                )
+            now, before = two_periods(session, previous.start, period.start, period.end, query.by)
+        overall = group_report(now.overall(), before.overall())
+        groups = {
+            key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)
+        }
         return report(period=period, overall=overall, groups=groups, by=query.by)
 
     def scores_for(self, channel: str, address: str, text: str) -> dict[str, Any]:

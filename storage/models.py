@@ -56,7 +56,7 @@ class Invitation(SQLModel, table=True):
         UniqueConstraint("interaction_id", "survey"),
         Index("ix_invitation_due", "status", "send_at"),
         Index("ix_invitation_throttle", "throttle_key", "created_at"),
-        Index("ix_invitation_sent_at", "sent_at"),
+        Index("ix_invitation_sent_scores", "sent_at", "delivery_status", "responded_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
