@@ -62,6 +62,10 @@ def merge(parts: Iterable[Counts]) -> Counts:
     return Counts(sent=sent, responded=responded, buckets=tuple(buckets.values()))
 
 
+def _sum_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def _group(model: Any, by: str | None) -> ColumnElement[Any] | None:
     if by is None:
         return None
@@ -77,10 +81,11 @@ def two_periods(
     sent: dict[tuple[bool, str | None], tuple[int, int]] = {}
     buckets: dict[tuple[bool, str | None], list[Bucket]] = defaultdict(list)
 
+    # Conditional sums, not a GROUP BY on the period: the groups then follow the bucket index,
+    # so SQLite reads them in order instead of sorting the period's answers.
     answered_at = col(Answer.answered_at)
-    is_current = case((answered_at >= start, True), else_=False).label("cur")
     group = _group(Answer, by)
-    keys: list[Any] = [is_current] + ([group.label("grp")] if group is not None else [])
+    keys: list[Any] = [group.label("grp")] if group is not None else []
     columns: list[Any] = [
         *keys,
         col(Answer.kind),
@@ -91,46 +96,54 @@ def two_periods(
         col(Answer.negative),
     ]
     statement = (
-        select(*columns, func.count())
+        select(*columns, _sum_if(answered_at >= start), _sum_if(answered_at < start))
         .where(answered_at >= previous_start, answered_at < end)
         .where(col(Answer.kind).in_(SCORED_KINDS), col(Answer.value).is_not(None))
         .group_by(*columns)
     )
     for row in session.execute(statement):
         values = tuple(row)
-        grp = values[1] if group is not None else None
-        kind, lo, hi, value, positive, negative, count = values[len(keys) :]
-        buckets[(bool(values[0]), grp)].append(
-            Bucket(
-                kind=kind,
-                scale_min=lo,
-                scale_max=hi,
-                value=value,
-                positive=bool(positive),
-                negative=bool(negative),
-                count=int(count),
-            )
-        )
+        grp = values[0] if group is not None else None
+        kind, lo, hi, value, positive, negative, now_count, before_count = values[len(keys) :]
+        for is_now, count in ((True, now_count), (False, before_count)):
+            if count:
+                buckets[(is_now, grp)].append(
+                    Bucket(
+                        kind=kind,
+                        scale_min=lo,
+                        scale_max=hi,
+                        value=value,
+                        positive=bool(positive),
+                        negative=bool(negative),
+                        count=int(count),
+                    )
+                )
 
     sent_at = col(Invitation.sent_at)
-    sent_current = case((sent_at >= start, True), else_=False).label("cur")
+    responded_at = col(Invitation.responded_at)
     sent_group = _group(Invitation, by)
-    sent_keys: list[Any] = [sent_current] + (
-        [sent_group.label("grp")] if sent_group is not None else []
-    )
+    sent_keys: list[Any] = [sent_group.label("grp")] if sent_group is not None else []
     delivered = or_(
         col(Invitation.delivery_status).is_(None),
         col(Invitation.delivery_status).not_in(UNDELIVERED),
     )
-    sent_statement = (
-        select(*sent_keys, func.count(), func.count(col(Invitation.responded_at)))
-        .where(sent_at >= previous_start, sent_at < end, delivered)
-        .group_by(*sent_keys)
-    )
+    sent_statement = select(
+        *sent_keys,
+        _sum_if(sent_at >= start),
+        _sum_if(sent_at < start),
+        func.count(case((sent_at >= start, responded_at))),
+        func.count(case((sent_at < start, responded_at))),
+    ).where(sent_at >= previous_start, sent_at < end, delivered)
+    if sent_keys:
+        sent_statement = sent_statement.group_by(*sent_keys)
     for row in session.execute(sent_statement):
         values = tuple(row)
-        grp = values[1] if sent_group is not None else None
-        sent[(bool(values[0]), grp)] = (int(values[-2]), int(values[-1]))
+        grp = values[0] if sent_group is not None else None
+        now_sent, before_sent, now_responded, before_responded = values[len(sent_keys) :]
+        if now_sent:
+            sent[(True, grp)] = (int(now_sent), int(now_responded))
+        if before_sent:
+            sent[(False, grp)] = (int(before_sent), int(before_responded))
 
     for key in {*buckets, *sent}:
         is_now, grp = key
