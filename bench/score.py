@@ -17,8 +17,9 @@ See bench/README.md for what is measured and the figures on the reference machin
 from __future__ import annotations
 
 import argparse
-import bisect
+import contextlib
 import math
+import os
 import random
 import re
 import sqlite3
@@ -27,8 +28,10 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +41,11 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import Engine, event  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
-from sqlmodel import Session  # noqa: E402
 
 from bot.periods import Period  # noqa: E402
 from bot.service import Service  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.surveys import builtin_surveys, default_scale  # noqa: E402
-from storage import queries  # noqa: E402
 from storage.db import is_sqlite, make_engine, normalise_url, upgrade  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -52,13 +53,13 @@ NOW = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # 23:00 in Amsterdam: "today" i
 SPAN = timedelta(days=730)
 TIMEZONE = "Europe/Amsterdam"
 QUERIES = ("today", "30d by agent")
-GENERATOR_VERSION = "1"  # bump when the generated data changes, so stale databases are refilled
+GENERATOR_VERSION = "2"  # bump when the generated data changes, so stale databases are refilled
 PG_BENCH_DATABASE = "csat_bench"
 TODAY_TARGET_MS = 50.0
 TODAY_TARGET_ANSWERS = 10_000_000
 RATIO_TARGET = 1.5
 
-# Column lists for INSERT and COPY, in the order generate() builds its tuples.
+# The generated columns, in the order the INSERT ... SELECT statements list them.
 ANSWER_COLUMNS = (
     "id, invitation_id, question_id, kind, value, comment, scale_min, scale_max, positive, "
     "negative, answered_at, channel, agent, team, touchpoint, survey, locale"
@@ -71,187 +72,219 @@ INVITATION_COLUMNS = (
 )
 
 
-def _marks(columns: str) -> str:
-    return ", ".join("?" * (columns.count(",") + 1))
-
-
 # ---------------------------------------------------------------------------------------------
-# Synthetic data
+# Synthetic data, generated inside the database
+#
+# Generating the rows in Python ran at about 30,000 a second on the 2-core reference machine
+# (20 M rows: over ten minutes before a single insert), so the database computes them itself with
+# INSERT ... SELECT over a series of row numbers. The "random" numbers come from a counter-based
+# generator: stream k of row i is ((i * a_k + c_k) mod p)^2 mod p with p = 2^31 - 1 and (a_k, c_k)
+# drawn from the seed, so a row depends only on (seed, i, n), every intermediate fits in 63 bits,
+# and SQLite and PostgreSQL hold identical data.
 
-
-def _weighted_table(weighted: Sequence[tuple[Any, float]], size: int = 1000) -> list[Any]:
-    """A lookup list where ``table[int(random() * size)]`` draws with the given weights."""
-    total = sum(w for _, w in weighted)
-    cumulative: list[float] = []
-    running = 0.0
-    for _, weight in weighted:
-        running += weight / total
-        cumulative.append(running)
-    values = [v for v, _ in weighted]
-    return [
-        values[min(bisect.bisect_right(cumulative, (i + 0.5) / size), len(values) - 1)]
-        for i in range(size)
-    ]
-
-
-# Ratings skewed positive; agents come in three tiers so a "by agent" report has some spread.
-RATINGS: dict[str, tuple[list[float], ...]] = {
-    "csat": ([2, 2, 5, 21, 70], [4, 4, 9, 25, 58], [8, 7, 13, 27, 45]),
-    "nps": (
-        [1, 0.5, 0.5, 1, 1, 2, 3, 6, 15, 25, 45],
-        [2, 1, 1, 2, 2, 4, 5, 10, 18, 22, 33],
-        [4, 2, 2, 3, 4, 6, 7, 12, 18, 18, 24],
-    ),
-    "ces": ([2, 3, 5, 10, 20, 30, 30], [3, 4, 7, 12, 22, 27, 25], [6, 6, 10, 15, 20, 23, 20]),
-}
-SURVEYS = (("support", "csat", 80), ("nps", "nps", 12), ("ces", "ces", 8))
+P = 2_147_483_647
+SURVEYS = (("support", "csat", 80), ("nps", "nps", 12), ("ces", "ces", 8))  # name, kind, %
 CHANNELS = (("sms", 45), ("slack", 35), ("telegram", 20))
 LOCALES = (("en", 55), ("nl", 20), ("de", 15), ("es", 10))
 TOUCHPOINTS = (("chat", 40), ("email", 30), ("phone", 20), (None, 10))
 AGENTS = 40
 TEAMS = ("billing", "onboarding", "platform", "enterprise", "mobile", "payments")
-NO_AGENT_SHARE = 0.03  # answered by a bot or an unassigned queue: the "(none)" group
-UNDELIVERED_SHARE = 0.01  # invitations with a failed delivery receipt, excluded from "sent"
-UNANSWERED_SHARE = 0.0  # kept at zero: one invitation per answer, see README
+NO_AGENT_PERCENT = 3  # answered by a bot or an unassigned queue: the "(none)" group
+UNDELIVERED_PERCENT = 1  # a late failure receipt: excluded from "sent", answer still counted
+# Ratings skewed positive, in per mille per scale value; agents come in three tiers so that a
+# "by agent" report has some spread.
+RATINGS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "csat": ((20, 20, 50, 210, 700), (40, 40, 90, 250, 580), (80, 70, 130, 270, 450)),
+    "nps": (
+        (10, 5, 5, 10, 10, 20, 30, 60, 150, 250, 450),
+        (20, 10, 10, 20, 20, 40, 50, 100, 180, 220, 330),
+        (40, 20, 20, 30, 40, 60, 70, 120, 180, 180, 240),
+    ),
+    "ces": (
+        (20, 30, 50, 100, 200, 300, 300),
+        (30, 40, 70, 120, 220, 270, 250),
+        (60, 60, 100, 150, 200, 230, 200),
+    ),
+}
 
 
-def _format_time(us: int, hours: dict[int, str]) -> str:
-    """Microseconds since the epoch as SQLite's DATETIME text ('YYYY-MM-DD HH:MM:SS.ffffff')."""
-    hour, rest = divmod(us, 3_600_000_000)
-    prefix = hours.get(hour)
-    if prefix is None:
-        prefix = hours[hour] = datetime.fromtimestamp(hour * 3600, UTC).strftime("%Y-%m-%d %H:")
-    minute, rest = divmod(rest, 60_000_000)
-    second, micro = divmod(rest, 1_000_000)
-    return f"{prefix}{minute:02d}:{second:02d}.{micro:06d}"
+class Dialect:
+    """The few expressions SQLite and PostgreSQL spell differently."""
+
+    def __init__(self, backend: str) -> None:
+        self.sqlite = backend == "sqlite"
+
+    def series(self, low: int, high: int) -> tuple[str, str]:
+        """(common table expression or "", FROM item) producing column ``i`` = low..high."""
+        if self.sqlite:
+            return f"s(i) AS (SELECT {low} UNION ALL SELECT i + 1 FROM s WHERE i < {high})", "s"
+        return "", f"generate_series({low}::bigint, {high}::bigint) AS s(i)"
+
+    def pad(self, expression: str, width: int) -> str:
+        if self.sqlite:
+            return f"printf('%0{width}d', {expression})"
+        return f"lpad(({expression})::text, {width}, '0')"
+
+    def hex(self, expressions: Sequence[str]) -> str:
+        """Each (31-bit) value as 8 hex digits, concatenated."""
+        if self.sqlite:
+            return f"printf('{'%08x' * len(expressions)}', {', '.join(expressions)})"
+        return " || ".join(f"lpad(to_hex({e}), 8, '0')" for e in expressions)
+
+    def timestamp(self, microseconds: str) -> str:
+        """Microseconds since the epoch as the column's value (SQLAlchemy's text on SQLite)."""
+        if self.sqlite:
+            return (
+                f"(datetime(({microseconds}) / 1000000, 'unixepoch') "
+                f"|| printf('.%06d', ({microseconds}) % 1000000))"
+            )
+        return (
+            f"(TIMESTAMP '1970-01-01' + (({microseconds}) / 1000000) * INTERVAL '1 second' "
+            f"+ (({microseconds}) % 1000000) * INTERVAL '1 microsecond')"
+        )
 
 
-def generate(
-    n: int, seed: int, chunk: int
-) -> Iterator[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]:
-    """Yield (invitations, answers) row chunks; deterministic for a given (n, seed).
+STREAMS = 11
+STAGE = "bench_rows"
 
-    Answer ``i`` belongs to invitation ``i``; answer times are uniform over the two years before
-    NOW (stratified, so rows come out in time order, as an append-only table would hold them) and
-    each invitation was sent between 20 seconds and a few hours before its answer.
-    """
-    rng = random.Random(seed)
-    end_us = int(NOW.timestamp() * 1_000_000)
-    span_us = int(SPAN.total_seconds() * 1_000_000)
-    start_us = end_us - span_us
-    surveys = builtin_surveys()
-    survey_table = _weighted_table([((s, k), w) for s, k, w in SURVEYS], 100)
-    channel_table = _weighted_table(CHANNELS, 100)
-    locale_table = _weighted_table(LOCALES, 100)
-    touchpoint_table = _weighted_table(TOUCHPOINTS, 100)
-    rating_tables = {
-        kind: [
-            _weighted_table(list(enumerate(weights, start=_scale_min(kind)))) for weights in tiers
+
+class Generator:
+    """SQL that generates rows low..high: one temporary table with every random column worked
+    out once, then two plain INSERT ... SELECTs from it into invitation and answer."""
+
+    def __init__(self, n: int, seed: int, dialect: Dialect) -> None:
+        rng = random.Random(seed)
+        self.streams = [(rng.randrange(1 << 24, P), rng.randrange(P)) for _ in range(STREAMS)]
+        self.d = dialect
+        r = [f"r{k}" for k in range(STREAMS)]
+        end_us = int(NOW.timestamp()) * 1_000_000
+        span_ms = int(SPAN.total_seconds()) * 1000
+        # Row i falls in the i-th of n equal slices of the two years, so rows come in time order
+        # (as an append-only table holds them) and every day has n / 730 answers give or take one.
+        answered_us = (
+            f"({end_us - span_ms * 1000} + (((i - 1) * {span_ms}) / {n} "
+            f"+ {r[0]} % {max(1, span_ms // n)}) * 1000 + {r[1]} % 1000)"
+        )
+        # Sent 20 s to ~20 h before the answer; most people answer within minutes. Streams are
+        # ~31 random bits, so each one feeds a few independent decimal digit groups.
+        delay_class = f"{r[1]} / 600000 % 100"
+        delay_us = (
+            f"((20 + {r[1]} / 1000 % 600 + CASE WHEN {delay_class} < 60 THEN 0 "
+            f"WHEN {delay_class} < 90 THEN {r[2]} % 3600 ELSE {r[2]} % 72000 END) * 1000000 "
+            f"+ {r[3]} % 1000000)"
+        )
+        survey_roll = f"{r[4]} % 100"
+        kind = self._pick(survey_roll, [(k, pct) for _, k, pct in SURVEYS])
+        has_agent = f"{r[5]} % 100 >= {NO_AGENT_PERCENT}"
+        agent_no = f"{r[5]} / 100 % {AGENTS}"
+        agent_name = f"'agent-' || {dialect.pad(f'{agent_no} + 1', 2)}"
+        teams = " ".join(f"WHEN {t} THEN '{name}'" for t, name in enumerate(TEAMS))
+        channel = self._pick(f"{r[4]} / 100 % 100", CHANNELS)
+        tier = f"(CASE WHEN {has_agent} THEN {agent_no} % 3 ELSE 1 END)"
+        rating_roll = f"{r[6]} % 1000"
+        by_kind = []
+        for _, name, _ in SURVEYS:
+            scale = default_scale(name)
+            assert scale is not None
+            tiers = " ".join(
+                f"WHEN {t} THEN "
+                + self._pick(rating_roll, list(enumerate(weights, start=scale.minimum)), 1000)
+                for t, weights in enumerate(RATINGS[name])
+            )
+            by_kind.append(f"WHEN '{name}' THEN CASE {tier} {tiers} END")
+        self.fields: dict[str, str] = {
+            "answered": dialect.timestamp(answered_us),
+            "sent": dialect.timestamp(f"{answered_us} - {delay_us}"),
+            "survey": self._pick(survey_roll, [(name, pct) for name, _, pct in SURVEYS]),
+            "version": self._pick(
+                survey_roll, [(builtin_surveys()[name].version, pct) for name, _, pct in SURVEYS]
+            ),
+            "kind": kind,
+            "value": f"(CASE {kind} {' '.join(by_kind)} END)",
+            "agent": f"(CASE WHEN {has_agent} THEN {agent_name} END)",
+            "team": f"(CASE WHEN {has_agent} THEN CASE {agent_no} % {len(TEAMS)} {teams} END END)",
+            "channel": channel,
+            "locale": self._pick(f"{r[4]} / 10000 % 100", LOCALES),
+            "touchpoint": self._pick(f"{r[4]} / 1000000 % 100", TOUCHPOINTS),
+            "delivery": f"(CASE WHEN {r[5]} / 10000 % 100 < {UNDELIVERED_PERCENT} THEN 'failed' "
+            f"WHEN {channel} = 'sms' THEN 'delivered' END)",
+            "throttle_key": dialect.hex([*r[7:11], *r[10:6:-1]]),  # 64 characters
+        }
+
+    def rnd(self, k: int) -> str:
+        a, c = self.streams[k]
+        x = f"((i * {a} + {c}) % {P})"
+        return f"(({x} * {x}) % {P})"
+
+    @staticmethod
+    def _pick(roll: str, weighted: Sequence[tuple[Any, int]], total: int = 100) -> str:
+        assert sum(w for _, w in weighted) == total, weighted
+        branches, running = [], 0
+        for value, weight in weighted[:-1]:
+            running += weight
+            branches.append(f"WHEN {roll} < {running} THEN {_literal(value)}")
+        return f"(CASE {' '.join(branches)} ELSE {_literal(weighted[-1][0])} END)"
+
+    def stage(self, low: int, high: int) -> list[str]:
+        """Statements that fill the temporary table for rows low..high."""
+        series, source = self.d.series(low, high)
+        randoms = ", ".join(f"{self.rnd(k)} AS r{k}" for k in range(STREAMS))
+        # MATERIALIZED: compute each random stream once per row instead of once per use.
+        ctes = [c for c in (series, f"r AS MATERIALIZED (SELECT i, {randoms} FROM {source})") if c]
+        fields = ", ".join(f"{expression} AS {name}" for name, expression in self.fields.items())
+        return [
+            f"DROP TABLE IF EXISTS {STAGE}",
+            f"CREATE TEMPORARY TABLE {STAGE} AS WITH {'RECURSIVE ' if series else ''}"
+            f"{', '.join(ctes)} SELECT i, {fields} FROM r",
         ]
-        for kind, tiers in RATINGS.items()
-    }
-    flags: dict[tuple[str, int], tuple[int, int, int, int]] = {}
-    for kind in RATINGS:
-        scale = default_scale(kind)
-        assert scale is not None
-        for value in range(scale.minimum, scale.maximum + 1):
-            flags[kind, value] = (
-                scale.minimum,
-                scale.maximum,
-                int(scale.is_positive(value)),
-                int(scale.is_negative(value)),
-            )
-    versions = {name: surveys[name].version for name, _, _ in SURVEYS}
-    agents = [(f"agent-{a + 1:02d}", TEAMS[a % len(TEAMS)], a % 3) for a in range(AGENTS)]
-    throttle_keys = [f"{rng.getrandbits(256):064x}" for _ in range(4096)]
-    hours: dict[int, str] = {}
-    random_ = rng.random
-    invitations: list[tuple[Any, ...]] = []
-    answers: list[tuple[Any, ...]] = []
-    for i in range(n):
-        row_id = i + 1
-        answered_us = start_us + (i * span_us + int(random_() * span_us)) // n
-        delay_us = 20_000_000 + min(int(rng.expovariate(1 / 2_400_000_000)), 20 * 3_600_000_000)
-        answered = _format_time(answered_us, hours)
-        sent = _format_time(answered_us - delay_us, hours)
-        survey, kind = survey_table[int(random_() * 100)]
-        if random_() < NO_AGENT_SHARE:
-            agent, team, tier = None, None, 1
-        else:
-            agent, team, tier = agents[int(random_() * AGENTS)]
-        value = rating_tables[kind][tier][int(random_() * 1000)]
-        scale_min, scale_max, positive, negative = flags[kind, value]
-        channel = channel_table[int(random_() * 100)]
-        locale = locale_table[int(random_() * 100)]
-        touchpoint = touchpoint_table[int(random_() * 100)]
-        delivery = "delivered" if channel == "sms" else None
-        if random_() < UNDELIVERED_SHARE:
-            delivery = "failed"  # a late failure receipt after the answer: rare but possible
-        invitations.append(
-            (
-                row_id,
-                f"bench-{row_id:010d}",
-                survey,
-                versions[survey],
-                channel,
-                None,
-                throttle_keys[row_id & 4095],
-                agent,
-                team,
-                touchpoint,
-                locale,
-                "completed",
-                None,
-                sent,
-                sent,
-                sent,
-                None,
-                None,
-                answered,
-                answered,
-                1,
-                None,
-                f"MSG{row_id:012d}",
-                delivery,
-                1,
-                0,
-                None,
-                None,
-                3,
-            )
+
+    def insert_invitations(self) -> str:
+        # A completed invitation: created, scheduled and sent at `sent`, answered and closed at
+        # `answered`, one question asked, no respondent row (the score queries never read it).
+        values = (
+            f"i, 'bench-' || {self.d.pad('i', 10)}, survey, version, channel, NULL, throttle_key, "
+            "agent, team, touchpoint, locale, 'completed', NULL, sent, sent, sent, NULL, NULL, "
+            f"answered, answered, 1, NULL, 'MSG' || {self.d.pad('i', 12)}, delivery, 1, 0, NULL, "
+            "NULL, 3"
         )
-        answers.append(
-            (
-                row_id,
-                row_id,
-                kind,
-                kind,
-                value,
-                None,
-                scale_min,
-                scale_max,
-                positive,
-                negative,
-                answered,
-                channel,
-                agent,
-                team,
-                touchpoint,
-                survey,
-                locale,
-            )
+        return f"INSERT INTO invitation ({INVITATION_COLUMNS}) SELECT {values} FROM {STAGE}"
+
+    def insert_answers(self) -> str:
+        # The rating answer only (question id = kind in the built-in surveys); no comment rows.
+        scale_min, scale_max, positive, negative = self._scale_columns()
+        values = (
+            f"i, i, kind, kind, value, NULL, {scale_min}, {scale_max}, {positive}, {negative}, "
+            "answered, channel, agent, team, touchpoint, survey, locale"
         )
-        if len(answers) >= chunk:
-            yield invitations, answers
-            invitations, answers = [], []
-    if answers:
-        yield invitations, answers
+        return f"INSERT INTO answer ({ANSWER_COLUMNS}) SELECT {values} FROM {STAGE}"
+
+    @staticmethod
+    def _scale_columns() -> list[str]:
+        """scale_min, scale_max, positive, negative: decided by each kind's default scale, as the
+        service decides them when it records an answer."""
+        columns = []
+        for part in ("min", "max", "positive", "negative"):
+            branches = []
+            for _, kind, _ in SURVEYS:
+                scale = default_scale(kind)
+                assert scale is not None
+                expression = {
+                    "min": str(scale.minimum),
+                    "max": str(scale.maximum),
+                    "positive": f"value >= {scale.positive_at}",
+                    "negative": f"value < {scale.negative_below or scale.positive_at}",
+                }[part]
+                branches.append(f"WHEN '{kind}' THEN {expression}")
+            columns.append(f"(CASE kind {' '.join(branches)} END)")
+        return columns
 
 
-def _scale_min(kind: str) -> int:
-    scale = default_scale(kind)
-    assert scale is not None
-    return scale.minimum
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,10 +356,17 @@ def postgres_target(url: str) -> Target:
             ).fetchone()
             if not exists:
                 connection.execute(f'CREATE DATABASE "{PG_BENCH_DATABASE}"')
-        except psycopg.Error as exc:
+            with opener(PG_BENCH_DATABASE, None)() as bench:  # we must own its public schema
+                owner = bench.execute(
+                    "SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace "
+                    "WHERE nspname = 'public'"
+                ).fetchone()
+            if not (owner and owner[0]):
+                raise PermissionError(f"database {PG_BENCH_DATABASE} belongs to someone else")
+        except (psycopg.Error, PermissionError) as exc:
             print(
-                f"  cannot create database {PG_BENCH_DATABASE} ({exc.__class__.__name__}); "
-                f"using schema {PG_BENCH_DATABASE} in {given.database}"
+                f"  cannot use a database {PG_BENCH_DATABASE} ({exc}); "
+                f"using a schema {PG_BENCH_DATABASE} in {given.database}"
             )
             connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{PG_BENCH_DATABASE}"')
             options = f"-csearch_path={PG_BENCH_DATABASE}"
@@ -346,8 +386,8 @@ def postgres_target(url: str) -> Target:
     )
 
 
-def _meta(connection: Any, backend: str) -> dict[str, str]:
-    del backend  # both connections are in autocommit mode: a failed SELECT leaves no state
+def _meta(connection: Any) -> dict[str, str]:
+    """The bench_meta rows; {} when there is no such table (autocommit: nothing to roll back)."""
     try:
         rows = connection.execute("SELECT key, value FROM bench_meta").fetchall()
     except Exception:
@@ -358,7 +398,7 @@ def _meta(connection: Any, backend: str) -> dict[str, str]:
 def is_filled(target: Target, n: int, seed: int) -> bool:
     connection = target.connect()
     try:
-        meta = _meta(connection, target.backend)
+        meta = _meta(connection)
         if meta.get("answers") != str(n) or meta.get("seed") != str(seed):
             return False
         if meta.get("generator") != GENERATOR_VERSION:
@@ -370,126 +410,147 @@ def is_filled(target: Target, n: int, seed: int) -> bool:
 
 
 def _reset_schema(target: Target) -> None:
-    if target.backend == "sqlite":
-        path = Path(make_url(target.url).database or "")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            candidate = path.with_name(path.name + suffix)
-            if candidate.exists():
-                candidate.unlink()
-    else:
-        connection = target.connect()
-        try:
+    """Empty the benchmark database and migrate it; refuses to touch a database that has tables
+    but was not made by this script, so a mistyped --database-url cannot wipe real data."""
+    connection = target.connect()
+    try:
+        if target.backend == "sqlite":
+            tables = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            ).fetchall()
+        else:
+            tables = connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            ).fetchall()
+        names = {str(name) for (name,) in tables}
+        if names and "bench_meta" not in names:
+            raise SystemExit(
+                f"{target.label} already holds tables ({', '.join(sorted(names)[:5])}, ...) and "
+                "is not a benchmark database; refusing to overwrite it"
+            )
+        if target.backend == "postgresql":
             schema = connection.execute("SELECT current_schema()").fetchone()[0]
             connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             connection.execute(f'CREATE SCHEMA "{schema}"')
-        finally:
-            connection.close()
+    finally:
+        connection.close()
+    if target.backend == "sqlite":
+        path = Path(make_url(target.url).database or "")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            path.with_name(path.name + suffix).unlink(missing_ok=True)
     upgrade(target.url)
+    connection = target.connect()
+    try:  # mark it as ours straight away, so an interrupted fill can be redone
+        connection.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT)")
+    finally:
+        connection.close()
 
 
-def fill(target: Target, n: int, seed: int, chunk: int = 100_000) -> float:
+def fill(target: Target, n: int, seed: int, chunk: int = 500_000) -> float:
     """Recreate the schema through the migration and load n answers; returns seconds taken."""
     started = time.perf_counter()
     _reset_schema(target)
-    if target.backend == "sqlite":
-        _fill_sqlite(target, n, seed, chunk)
-    else:
-        _fill_postgres(target, n, seed, chunk)
+    generator = Generator(n, seed, Dialect(target.backend))
+    connection = target.connect()
+    try:
+        if target.backend == "sqlite":
+            _load_sqlite(connection, generator, n, chunk)
+        else:
+            _load_postgres(connection, generator, n, chunk)
+        _write_meta(connection, n, seed, "?" if target.backend == "sqlite" else "%s")
+    finally:
+        connection.close()
     return time.perf_counter() - started
 
 
-def _progress(done: int, n: int, started: float) -> None:
-    elapsed = time.perf_counter() - started
-    rate = done / elapsed if elapsed else 0.0
-    print(
-        f"\r  {done:>12,} / {n:,} answers  {elapsed:6.0f} s  {rate:9,.0f} rows/s",
-        end="",
-        flush=True,
-    )
-
-
-def _fill_sqlite(target: Target, n: int, seed: int, chunk: int) -> None:
-    connection = target.connect()
-    try:
-        # Disposable file: no journal and no fsync while loading. The meta row is written last,
-        # so an interrupted fill is detected and redone.
-        connection.execute("PRAGMA journal_mode=OFF")
-        connection.execute("PRAGMA synchronous=OFF")
-        connection.execute("PRAGMA cache_size=-524288")
-        connection.execute("PRAGMA temp_store=MEMORY")
-        indexes = connection.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            "AND tbl_name IN ('answer', 'invitation')"
-        ).fetchall()
-        for name, _ in indexes:
-            connection.execute(f'DROP INDEX "{name}"')
-        insert_invitation = (
-            f"INSERT INTO invitation ({INVITATION_COLUMNS}) VALUES ({_marks(INVITATION_COLUMNS)})"
+def _load_chunks(connection: Any, generator: Generator, n: int, chunk: int) -> None:
+    started = time.perf_counter()
+    for low in range(1, n + 1, chunk):
+        high = min(n, low + chunk - 1)
+        with _transaction(connection):
+            for statement in generator.stage(low, high):
+                connection.execute(statement)
+            connection.execute(generator.insert_invitations())
+            connection.execute(generator.insert_answers())
+        elapsed = time.perf_counter() - started
+        print(
+            f"\r  {high:>12,} / {n:,} answers and invitations  {elapsed:6.0f} s  "
+            f"{2 * high / elapsed:9,.0f} rows/s",
+            end="",
+            flush=True,
         )
-        insert_answer = f"INSERT INTO answer ({ANSWER_COLUMNS}) VALUES ({_marks(ANSWER_COLUMNS)})"
-        started, done = time.perf_counter(), 0
+    print()
+
+
+@contextmanager
+def _transaction(connection: Any) -> Iterator[None]:
+    if isinstance(connection, sqlite3.Connection):
         connection.execute("BEGIN")
-        for invitations, answers in generate(n, seed, chunk):
-            connection.executemany(insert_invitation, invitations)
-            connection.executemany(insert_answer, answers)
-            done += len(answers)
-            _progress(done, n, started)
+        yield
         connection.execute("COMMIT")
-        print()
-        index_started = time.perf_counter()
-        for _, sql in indexes:  # the migration's own index definitions, rebuilt after the load
-            connection.execute(sql)
-        print(f"  indexes rebuilt in {time.perf_counter() - index_started:.1f} s")
-        _write_meta(connection, n, seed, "?")
-        connection.execute("PRAGMA journal_mode=WAL")  # what the application runs with
-    finally:
-        connection.close()
-
-
-def _fill_postgres(target: Target, n: int, seed: int, chunk: int) -> None:
-    connection = target.connect()
-    try:
-        indexes = connection.execute(
-            "SELECT i.indexname, i.indexdef FROM pg_indexes i "
-            "WHERE i.schemaname = current_schema() AND i.tablename IN ('answer', 'invitation') "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
-            "WHERE c.conindid = (quote_ident(i.schemaname) || '.' || "
-            "quote_ident(i.indexname))::regclass)"
-        ).fetchall()
-        for name, _ in indexes:
-            connection.execute(f'DROP INDEX "{name}"')
-        started, done = time.perf_counter(), 0
+    else:
         with connection.transaction():
-            try:  # skip per-row foreign-key triggers while loading (needs superuser)
-                with connection.transaction():
-                    connection.execute("SET LOCAL session_replication_role = replica")
-            except Exception:
-                pass
-            with connection.cursor() as cursor:
-                for invitations, answers in generate(n, seed, chunk):
-                    with cursor.copy(f"COPY invitation ({INVITATION_COLUMNS}) FROM STDIN") as copy:
-                        for row in invitations:
-                            copy.write_row(row)
-                    with cursor.copy(f"COPY answer ({ANSWER_COLUMNS}) FROM STDIN") as copy:
-                        for row in answers:
-                            copy.write_row(row)
-                    done += len(answers)
-                    _progress(done, n, started)
-        print()
-        index_started = time.perf_counter()
-        for _, sql in indexes:
-            connection.execute(sql)
-        for table in ("invitation", "answer"):
-            connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
-            connection.execute(f"VACUUM (ANALYZE) {table}")  # what autovacuum does after a load
-        print(f"  indexes rebuilt and vacuumed in {time.perf_counter() - index_started:.1f} s")
-        _write_meta(connection, n, seed, "%s")
-    finally:
-        connection.close()
+            yield
+
+
+def _secondary_indexes(connection: Any, sql: str) -> list[tuple[str, str]]:
+    return [(str(name), str(definition)) for name, definition in connection.execute(sql)]
+
+
+def _load_sqlite(connection: sqlite3.Connection, generator: Generator, n: int, chunk: int) -> None:
+    # A disposable file: no journal and no fsync while loading. The meta row is written last, so
+    # an interrupted fill is noticed and redone.
+    connection.execute("PRAGMA journal_mode=OFF")
+    connection.execute("PRAGMA synchronous=OFF")
+    connection.execute("PRAGMA cache_size=-262144")
+    connection.execute("PRAGMA temp_store=MEMORY")
+    # The migration's secondary indexes are dropped and rebuilt from their own SQL afterwards:
+    # one sort per index instead of random B-tree inserts (throttle keys are random). The UNIQUE
+    # constraints stay; their keys arrive in order.
+    indexes = _secondary_indexes(
+        connection,
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        "AND tbl_name IN ('answer', 'invitation')",
+    )
+    for name, _ in indexes:
+        connection.execute(f'DROP INDEX "{name}"')
+    _load_chunks(connection, generator, n, chunk)
+    started = time.perf_counter()
+    for _, sql in indexes:
+        connection.execute(sql)
+    connection.execute("PRAGMA journal_mode=WAL")  # what the application runs with
+    print(f"  {len(indexes)} indexes rebuilt in {time.perf_counter() - started:.0f} s")
+
+
+def _load_postgres(connection: Any, generator: Generator, n: int, chunk: int) -> None:
+    indexes = _secondary_indexes(
+        connection,
+        "SELECT i.indexname, i.indexdef FROM pg_indexes i "
+        "WHERE i.schemaname = current_schema() AND i.tablename IN ('answer', 'invitation') "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = "
+        "(quote_ident(i.schemaname) || '.' || quote_ident(i.indexname))::regclass)",
+    )
+    for name, _ in indexes:
+        connection.execute(f'DROP INDEX "{name}"')
+    # Skip the per-row foreign-key triggers while loading when we may (superuser only); the
+    # generated keys are consistent by construction.
+    with contextlib.suppress(Exception), connection.transaction():
+        connection.execute("SET session_replication_role = replica")
+    _load_chunks(connection, generator, n, chunk)
+    with contextlib.suppress(Exception), connection.transaction():
+        connection.execute("SET session_replication_role = DEFAULT")
+    started = time.perf_counter()
+    for _, sql in indexes:
+        connection.execute(sql)
+    for table in ("invitation", "answer"):
+        connection.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})")
+        # What autovacuum does after a bulk load; it also lets index-only scans skip the heap.
+        connection.execute(f"VACUUM (ANALYZE) {table}")
+    seconds = time.perf_counter() - started
+    print(f"  {len(indexes)} indexes rebuilt and tables vacuumed in {seconds:.0f} s")
 
 
 def _write_meta(connection: Any, n: int, seed: int, mark: str) -> None:
-    connection.execute("CREATE TABLE IF NOT EXISTS bench_meta (key TEXT PRIMARY KEY, value TEXT)")
     connection.execute("DELETE FROM bench_meta")
     for key, value in (("answers", n), ("seed", seed), ("generator", GENERATOR_VERSION)):
         connection.execute(
@@ -504,45 +565,47 @@ def _write_meta(connection: Any, n: int, seed: int, mark: str) -> None:
 SCORED = "('csat', 'csat10', 'nps', 'ces')"
 UNDELIVERED = "('failed', 'undelivered')"
 
-# One statement for the whole report: both periods in one range scan per table (the CASE tells
-# them apart), answer buckets and sent counts side by side, per group. The overall figures of a
-# split report are the sum of its groups, so they are added up in Python instead of scanned again.
+# One statement for the whole report: both periods in one range scan per table, told apart by
+# conditional sums (so they add no sort key), answer buckets and sent counts side by side, per
+# group. The overall figures of a split report are the sum of its groups, so they are added up in
+# Python instead of being scanned again.
 HAND_REPORT = f"""
-SELECT 'a', CASE WHEN answered_at >= {{p}} THEN 1 ELSE 0 END, {{answer_group}},
-       kind, scale_min, scale_max, value, positive, negative, COUNT(*), 0
+SELECT 'a', {{answer_group}}, kind, scale_min, scale_max, value, positive, negative,
+       SUM(CASE WHEN answered_at >= {{split}} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN answered_at < {{split}} THEN 1 ELSE 0 END), 0, 0
 FROM answer
-WHERE answered_at >= {{p}} AND answered_at < {{p}}
+WHERE answered_at >= {{start}} AND answered_at < {{end}}
   AND kind IN {SCORED} AND value IS NOT NULL
-GROUP BY 2, 3, 4, 5, 6, 7, 8, 9
+GROUP BY {{answer_keys}}
 UNION ALL
-SELECT 's', CASE WHEN sent_at >= {{p}} THEN 1 ELSE 0 END, {{invitation_group}},
-       NULL, NULL, NULL, NULL, NULL, NULL, COUNT(*), COUNT(responded_at)
+SELECT 's', {{invitation_group}}, NULL, NULL, NULL, NULL, NULL, NULL,
+       SUM(CASE WHEN sent_at >= {{split}} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN sent_at < {{split}} THEN 1 ELSE 0 END),
+       COUNT(CASE WHEN sent_at >= {{split}} THEN responded_at END),
+       COUNT(CASE WHEN sent_at < {{split}} THEN responded_at END)
 FROM invitation
-WHERE sent_at >= {{p}} AND sent_at < {{p}}
+WHERE sent_at >= {{start}} AND sent_at < {{end}}
   AND (delivery_status IS NULL OR delivery_status NOT IN {UNDELIVERED})
-GROUP BY 2, 3
+{{invitation_group_by}}
 """
-
-# What answer_buckets runs, written by hand: the like-for-like check of the query layer.
-HAND_BUCKETS = f"""
-SELECT {{answer_group}}, kind, scale_min, scale_max, value, positive, negative, COUNT(*)
-FROM answer
-WHERE answered_at >= {{p}} AND answered_at < {{p}}
-  AND kind IN {SCORED} AND value IS NOT NULL
-GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
-
-
-def _group_sql(by: str | None, table: str) -> str:
-    del table
-    return "''" if by is None else f"COALESCE({by}, '(none)')"
 
 
 def _sql(template: str, backend: str, by: str | None) -> str:
+    """Fill in the template: named parameters in the driver's style, and the group column (a
+    constant that is not grouped on when the report is not split)."""
+    group = "''" if by is None else f"COALESCE({by}, '(none)')"
+    keys = "3, 4, 5, 6, 7, 8"
+    if by is not None:
+        keys = "2, " + keys
+    mark = ":{}" if backend == "sqlite" else "%({})s"
     return template.format(
-        p="?" if backend == "sqlite" else "%s",
-        answer_group=_group_sql(by, "answer"),
-        invitation_group=_group_sql(by, "invitation"),
+        split=mark.format("split"),
+        start=mark.format("start"),
+        end=mark.format("end"),
+        answer_group=group,
+        invitation_group=group,
+        answer_keys=keys,
+        invitation_group_by="" if by is None else "GROUP BY 2",
     )
 
 
@@ -557,7 +620,8 @@ def _bind(moment: datetime, backend: str) -> Any:
 class Tally:
     """The figures both sides must agree on, per (period, group)."""
 
-    responses: int = 0
+    answers: int = 0  # of every scored kind: decides whether a group shows up at all
+    responses: int = 0  # CSAT answers
     satisfied: int = 0
     sent: int = 0
     responded: int = 0
@@ -576,48 +640,41 @@ OVERALL = "\x00overall"
 def hand_report(
     connection: Any, backend: str, period: Period, previous: Period, by: str | None
 ) -> HandReport:
-    sql = _sql(HAND_REPORT, backend, by)
-    start, split, end = (_bind(m, backend) for m in (previous.start, period.start, period.end))
-    rows = connection.execute(sql, (split, start, end, split, start, end)).fetchall()
+    params = {
+        "start": _bind(previous.start, backend),
+        "split": _bind(period.start, backend),
+        "end": _bind(period.end, backend),
+    }
+    rows = connection.execute(_sql(HAND_REPORT, backend, by), params).fetchall()
     result = HandReport()
-    for source, current, group, kind, _, _, _, positive, _, count, responded in rows:
-        tallies = result.now if current else result.previous
+    for source, group, kind, _, _, _, positive, _, *counts in rows:
+        now_count, previous_count, now_responded, previous_responded = (c or 0 for c in counts)
         keys = (OVERALL,) if by is None else (OVERALL, group)
         for key in keys:
-            tally = tallies[key]
-            if source == "a":
-                result.rows_scanned += count if key == OVERALL else 0
-                if kind in ("csat", "csat10"):
-                    tally.responses += count
-                    tally.satisfied += count if positive else 0
-            else:
-                tally.sent += count
-                tally.responded += responded
+            for tally, count, responded in (
+                (result.now[key], now_count, now_responded),
+                (result.previous[key], previous_count, previous_responded),
+            ):
+                if source == "a":
+                    result.rows_scanned += count if key == OVERALL else 0
+                    tally.answers += count
+                    if kind in ("csat", "csat10"):
+                        tally.responses += count
+                        tally.satisfied += count if positive else 0
+                else:
+                    tally.sent += count
+                    tally.responded += responded
     return result
-
-
-BucketKey = tuple[str | None, str, int, int, int, bool, bool]
-
-
-def hand_buckets(
-    connection: Any, backend: str, period: Period, by: str | None
-) -> dict[BucketKey, int]:
-    sql = _sql(HAND_BUCKETS, backend, by)
-    params = (_bind(period.start, backend), _bind(period.end, backend))
-    return {
-        (None if by is None else group, kind, lo, hi, value, bool(pos), bool(neg)): count
-        for group, kind, lo, hi, value, pos, neg, count in connection.execute(sql, params)
-    }
 
 
 # ---------------------------------------------------------------------------------------------
 # Our side
 
 
-def make_service(engine: Engine) -> Service:
+def make_service(engine: Engine, url: str) -> Service:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        csat_database_url=str(engine.url),
+        _env_file=None,
+        csat_database_url=url,
         csat_timezone=TIMEZONE,
     )
     return Service(
@@ -627,16 +684,6 @@ def make_service(engine: Engine) -> Service:
         channels={},
         clock=lambda: NOW,
     )
-
-
-def our_buckets(engine: Engine, period: Period, by: str | None) -> dict[BucketKey, int]:
-    with Session(engine) as session:
-        found = queries.answer_buckets(session, period.start, period.end, by)
-    return {
-        (group, b.kind, b.scale_min, b.scale_max, b.value, b.positive, b.negative): b.count
-        for group, buckets in found.items()
-        for b in buckets
-    }
 
 
 def report_tallies(report: dict[str, Any]) -> tuple[dict[str, Tally], dict[str, int]]:
@@ -664,7 +711,7 @@ class MismatchError(Exception):
 
 def check_report(report: dict[str, Any], hand: HandReport, by: str | None, label: str) -> None:
     now, previous = report_tallies(report)
-    hand_now = {k: v for k, v in hand.now.items() if by is None or v.responses or v.sent}
+    hand_now = {k: v for k, v in hand.now.items() if by is None or v.answers or v.sent}
     if set(now) != set(hand_now) | {OVERALL}:
         raise MismatchError(f"{label}: groups differ: {sorted(now)} vs {sorted(hand_now)}")
     for key, ours in now.items():
@@ -695,12 +742,28 @@ class Row:
     query: str
     what: str
     rows: int
-    ours: list[float]
-    hand: list[float]
+    ours: Samples
+    hand: Samples
 
     @property
     def ratio(self) -> float:
-        return statistics.median(self.ours) / statistics.median(self.hand)
+        return statistics.median(self.ours.wall) / statistics.median(self.hand.wall)
+
+
+@dataclass
+class Samples:
+    """Wall-clock and process CPU milliseconds per run. On SQLite all the work is in-process, so
+    CPU time leaves out waiting for a core (not the slowdown a busy neighbour causes); on
+    PostgreSQL it is the client's share only."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, function: Callable[[], Any]) -> None:
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        self.cpu.append((time.process_time() - cpu) * 1000)
+        self.wall.append((time.perf_counter() - wall) * 1000)
 
 
 def p90(samples: Sequence[float]) -> float:
@@ -710,20 +773,14 @@ def p90(samples: Sequence[float]) -> float:
 
 def time_pair(
     ours: Callable[[], Any], hand: Callable[[], Any], runs: int
-) -> tuple[list[float], list[float]]:
-    """Warm both up once, then alternate them so drift in the machine hits both alike."""
-    ours()
-    hand()
-    ours_ms: list[float] = []
-    hand_ms: list[float] = []
+) -> tuple[Samples, Samples]:
+    """Alternate the two (after their warm-up, the checked run) so that drift in the machine's
+    load hits both alike."""
+    ours_samples, hand_samples = Samples(), Samples()
     for _ in range(runs):
-        started = time.perf_counter()
-        ours()
-        ours_ms.append((time.perf_counter() - started) * 1000)
-        started = time.perf_counter()
-        hand()
-        hand_ms.append((time.perf_counter() - started) * 1000)
-    return ours_ms, hand_ms
+        ours_samples.add(ours)
+        hand_samples.add(hand)
+    return ours_samples, hand_samples
 
 
 class StatementLog:
@@ -738,6 +795,10 @@ class StatementLog:
     def _record(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         if self.active:
             self.statements.append((statement, parameters))
+
+
+def _fetch(connection: Any, sql: str, params: Any) -> list[Any]:
+    return list(connection.execute(sql, params).fetchall())
 
 
 def explain(target: Target, service: Service, log: StatementLog, text: str) -> None:
@@ -755,18 +816,18 @@ def explain(target: Target, service: Service, log: StatementLog, text: str) -> N
             (f"service statement {i + 1}", sql, params)
             for i, (sql, params) in enumerate(log.statements)
         ]
-        start, split, end = (
-            _bind(m, target.backend) for m in (previous.start, period.start, period.end)
-        )
-        plans.append(
-            (
-                "hand report",
-                _sql(HAND_REPORT, target.backend, query.by),
-                (split, start, end, split, start, end),
-            )
-        )
+        params = {
+            "start": _bind(previous.start, target.backend),
+            "split": _bind(period.start, target.backend),
+            "end": _bind(period.end, target.backend),
+        }
+        plans.append(("hand report", _sql(HAND_REPORT, target.backend, query.by), params))
         for title, sql, params in plans:
-            print(f"\n  -- {text}: {title}")
+            samples = Samples()
+            for _ in range(5):
+                samples.add(partial(_fetch, connection, sql, params))
+            wall, cpu = statistics.median(samples.wall), statistics.median(samples.cpu)
+            print(f"\n  -- {text}: {title}: median of 5 runs {wall:.1f} ms (CPU {cpu:.1f} ms)")
             print("  " + " ".join(sql.split()))
             if target.backend == "sqlite":
                 for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", params):
@@ -780,24 +841,64 @@ def explain(target: Target, service: Service, log: StatementLog, text: str) -> N
         connection.close()
 
 
-def benchmark(
-    target: Target, n: int, runs: int, explain_plans: bool, extra_indexes: Sequence[str]
-) -> list[Row]:
+@dataclass
+class Options:
+    runs: int
+    queries: Sequence[str]
+    explain: bool = False
+    extra_indexes: Sequence[str] = ()
+    analyze: bool = False
+
+
+def add_extra_indexes(connection: Any, target: Target, options: Options) -> list[str]:
+    """Experiments: build the given indexes (and their statistics, with --analyze)."""
+    created: list[str] = []
+    for sql in options.extra_indexes:
+        match = re.search(r"INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", sql, re.IGNORECASE)
+        if not match:
+            raise SystemExit(f"--extra-index: cannot find the index name in {sql!r}")
+        started = time.perf_counter()
+        connection.execute(sql)
+        created.append(match.group(1))
+        print(f"  extra index {match.group(1)} built in {time.perf_counter() - started:.0f} s")
+    if options.analyze:
+        started = time.perf_counter()
+        if target.backend == "sqlite":
+            # Statistics for the new indexes only: the application never runs ANALYZE, so the
+            # migration's own indexes stay without statistics, as they are in production.
+            for name in created:
+                connection.execute(f'ANALYZE "{name}"')
+        else:
+            connection.execute("ANALYZE answer")
+            connection.execute("ANALYZE invitation")
+        print(f"  ANALYZE took {time.perf_counter() - started:.0f} s")
+    return created
+
+
+def drop_extra_indexes(connection: Any, target: Target, created: Sequence[str]) -> None:
+    """Leave the database as the migration made it (SQLite drops an index's statistics with it)."""
+    for name in created:
+        connection.execute(f'DROP INDEX "{name}"')
+    if target.backend == "sqlite":
+        stats = connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        ).fetchone()[0]
+        if stats and not connection.execute("SELECT count(*) FROM sqlite_stat1").fetchone()[0]:
+            connection.execute("DROP TABLE sqlite_stat1")
+
+
+def benchmark(target: Target, n: int, options: Options) -> list[Row]:
     engine = make_engine(target.url)
     log = StatementLog(engine)
-    service = make_service(engine)
+    service = make_service(engine, target.url)
     connection = target.connect()
     created: list[str] = []
     try:
-        for sql in extra_indexes:
-            match = re.search(r"INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", sql, re.IGNORECASE)
-            assert match, f"cannot find the index name in {sql!r}"
-            started = time.perf_counter()
-            connection.execute(sql)
-            created.append(match.group(1))
-            print(f"  extra index {match.group(1)} built in {time.perf_counter() - started:.1f} s")
+        created = add_extra_indexes(connection, target, options)
+        runs = options.runs
+        print("  " + HEADER)
         rows: list[Row] = []
-        for text in QUERIES:
+        for text in options.queries:
             query = service.parse_query(text)
             period, previous = query.period, query.period.previous()
             by = query.by
@@ -810,30 +911,21 @@ def benchmark(
             ) -> HandReport:
                 return hand_report(connection, target.backend, period, previous, by)
 
-            check_report(ours_report(), hand_full(), by, f"{n:,} {text}")
-            scanned = hand_full().rows_scanned
-            ours_ms, hand_ms = time_pair(ours_report, hand_full, runs)
-            rows.append(Row(target.backend, n, text, "Service.scores", scanned, ours_ms, hand_ms))
+            # The checked run of each side is also its warm-up run.
+            expected = hand_full()
+            check_report(ours_report(), expected, by, f"{n:,} {text}")
+            ours, hand = time_pair(ours_report, hand_full, runs)
+            rows.append(
+                Row(target.backend, n, text, "Service.scores", expected.rows_scanned, ours, hand)
+            )
 
-            def ours_bare(period: Period = period, by: str | None = by) -> Any:
-                return our_buckets(engine, period, by)
-
-            def hand_bare(period: Period = period, by: str | None = by) -> Any:
-                return hand_buckets(connection, target.backend, period, by)
-
-            if ours_bare() != hand_bare():
-                raise MismatchError(f"{n:,} {text}: answer_buckets differs from hand SQL")
-            current = sum(hand_bare().values())
-            ours_ms, hand_ms = time_pair(ours_bare, hand_bare, runs)
-            rows.append(Row(target.backend, n, text, "answer_buckets", current, ours_ms, hand_ms))
-            _print_rows(rows[-2:])
-        if explain_plans:
-            for text in QUERIES:
+            _print_rows(rows[-1:])
+        if options.explain:
+            for text in options.queries:
                 explain(target, service, log, text)
         return rows
     finally:
-        for name in created:
-            connection.execute(f'DROP INDEX "{name}"')
+        drop_extra_indexes(connection, target, created)
         connection.close()
         engine.dispose()
 
@@ -842,7 +934,7 @@ def _verdict(row: Row) -> str:
     notes: list[str] = []
     today = row.what == "Service.scores" and row.query == "today"
     if today and row.backend == "sqlite" and row.answers >= TODAY_TARGET_ANSWERS:
-        ok = statistics.median(row.ours) < TODAY_TARGET_MS
+        ok = statistics.median(row.ours.wall) < TODAY_TARGET_MS
         notes.append(f"<{TODAY_TARGET_MS:.0f} ms: {'yes' if ok else 'NO'}")
     if row.what == "Service.scores":
         notes.append(f"≤{RATIO_TARGET}×: {'yes' if row.ratio <= RATIO_TARGET else 'NO'}")
@@ -850,16 +942,19 @@ def _verdict(row: Row) -> str:
 
 
 HEADER = (
-    f"{'backend':<10} {'answers':>11} {'query':<13} {'what':<15} {'rows':>9} "
-    f"{'ours med':>9} {'ours p90':>9} {'hand med':>9} {'hand p90':>9} {'ratio':>6}  targets"
+    f"{'backend':<10} {'answers':>11} {'query':<16} {'what':<15} {'rows':>9} "
+    f"{'ours med':>9} {'p90':>7} {'hand med':>9} {'p90':>7} {'ratio':>6} "
+    f"{'cpu ours':>9} {'hand':>7}  targets"
 )
 
 
 def _format_row(row: Row) -> str:
     return (
-        f"{row.backend:<10} {row.answers:>11,} {row.query:<13} {row.what:<15} {row.rows:>9,} "
-        f"{statistics.median(row.ours):>9.1f} {p90(row.ours):>9.1f} "
-        f"{statistics.median(row.hand):>9.1f} {p90(row.hand):>9.1f} {row.ratio:>5.2f}×  "
+        f"{row.backend:<10} {row.answers:>11,} {row.query:<16} {row.what:<15} {row.rows:>9,} "
+        f"{statistics.median(row.ours.wall):>9.1f} {p90(row.ours.wall):>7.1f} "
+        f"{statistics.median(row.hand.wall):>9.1f} {p90(row.hand.wall):>7.1f} "
+        f"{row.ratio:>5.2f}× "
+        f"{statistics.median(row.ours.cpu):>9.1f} {statistics.median(row.hand.cpu):>7.1f}  "
         f"{_verdict(row)}"
     )
 
@@ -870,6 +965,10 @@ def _print_rows(rows: Sequence[Row]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg()) + f" ({os.cpu_count()} CPUs)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -887,6 +986,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"database '{PG_BENCH_DATABASE}' created next to the one named (or a schema of that "
         "name in it when databases cannot be created)",
     )
+    parser.add_argument(
+        "--query",
+        action="append",
+        help=f"what a lead types after /score; repeatable (default: {' and '.join(QUERIES)})",
+    )
+    parser.add_argument(
+        "--analyze",
+        action="store_true",
+        help="with --extra-index: gather planner statistics for the new indexes (SQLite) or "
+        "re-analyze the tables (PostgreSQL) before timing",
+    )
     parser.add_argument("--rebuild", action="store_true", help="refill even if already filled")
     parser.add_argument("--seed", type=int, default=20261122, help="RNG seed (default 20261122)")
     parser.add_argument(
@@ -902,6 +1012,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="CREATE INDEX statement to add before timing and drop afterwards (experiments)",
     )
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     sizes = args.answers or [1_000_000]
     if args.database_url and len(sizes) > 1 and is_sqlite(args.database_url):
         parser.error("one --database-url file holds one size; give one --answers with it")
@@ -926,14 +1038,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("  " + fill_times[-1])
             else:
                 print("  already filled, reusing it (--rebuild to refill)")
-            print("  " + HEADER)
-            results.extend(benchmark(target, n, args.runs, args.explain, args.extra_index))
+            print(f"  load average before timing: {_load()}")
+            options = Options(
+                runs=args.runs,
+                queries=args.query or QUERIES,
+                explain=args.explain,
+                extra_indexes=args.extra_index,
+                analyze=args.analyze,
+            )
+            results.extend(benchmark(target, n, options))
     except MismatchError as exc:
         print(f"\nMISMATCH: {exc}", file=sys.stderr)
         return 1
 
+    print(f"\nload average after timing: {_load()}")
     print(
-        f"\nMedian and p90 of {args.runs} runs after one warm-up, in ms; ratio = ours / hand "
+        f"Median and p90 of {args.runs} runs after one warm-up, in ms; ratio = ours / hand "
         "(medians). rows = answers in the aggregated range."
     )
     print(HEADER)

@@ -32,8 +32,10 @@ class Reports(ServiceBase):
         """The report in the contract's JSON shape (PRODUCT §5)."""
         period, previous = query.period, query.period.previous()
         assert previous.end == period.start, "a previous period ends where its period starts"
-        with self.session() as session:
-            now, before = two_periods(session, previous.start, period.start, period.end, query.by)
+        with self.engine.connect() as connection:
+            now, before = two_periods(
+                connection, previous.start, period.start, period.end, query.by
+            )
         overall = group_report(now.overall(), before.overall())
         groups = {
             key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)

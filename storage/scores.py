@@ -8,18 +8,21 @@ database again.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, case, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from bot.scoring import Bucket, Counts
 from storage.models import Answer, Invitation
+from storage.types import UTCDateTime
 
 NONE_GROUP = "(none)"
 SCORED_KINDS = ("csat", "csat10", "nps", "ces")
@@ -73,21 +76,22 @@ def _group(model: Any, by: str | None) -> ColumnElement[Any] | None:
     return func.coalesce(column, NONE_GROUP)
 
 
-def two_periods(
-    session: Session, previous_start: datetime, start: datetime, end: datetime, by: str | None
-) -> tuple[PeriodCounts, PeriodCounts]:
-    """(current, previous) counts; the previous period is [previous_start, start)."""
-    current, previous = PeriodCounts(), PeriodCounts()
-    sent: dict[tuple[bool, str | None], tuple[int, int]] = {}
-    buckets: dict[tuple[bool, str | None], list[Bucket]] = defaultdict(list)
+def _moment(name: str) -> BindParameter[datetime]:
+    return bindparam(name, type_=UTCDateTime())
 
-    # Conditional sums, not a GROUP BY on the period: the groups then follow the bucket index,
-    # so SQLite reads them in order instead of sorting the period's answers.
+
+@functools.cache
+def _answer_statement(by: str | None) -> tuple[Select[Any], bool]:
+    """Built once per dimension with bound moments: a report then costs SQL, not Python.
+
+    Conditional sums, not a GROUP BY on the period: the groups then follow the bucket index, so
+    SQLite reads them in order instead of sorting the period's answers.
+    """
     answered_at = col(Answer.answered_at)
+    before, split, end = _moment("before"), _moment("split"), _moment("end")
     group = _group(Answer, by)
-    keys: list[Any] = [group.label("grp")] if group is not None else []
     columns: list[Any] = [
-        *keys,
+        *([group.label("grp")] if group is not None else []),
         col(Answer.kind),
         col(Answer.scale_min),
         col(Answer.scale_max),
@@ -96,14 +100,55 @@ def two_periods(
         col(Answer.negative),
     ]
     statement = (
-        select(*columns, _sum_if(answered_at >= start), _sum_if(answered_at < start))
-        .where(answered_at >= previous_start, answered_at < end)
+        select(*columns, _sum_if(answered_at >= split), _sum_if(answered_at < split))
+        .where(answered_at >= before, answered_at < end)
         .where(col(Answer.kind).in_(SCORED_KINDS), col(Answer.value).is_not(None))
         .group_by(*columns)
     )
-    for row in session.execute(statement):
+    return statement, group is not None
+
+
+@functools.cache
+def _sent_statement(by: str | None) -> tuple[Select[Any], bool]:
+    sent_at = col(Invitation.sent_at)
+    responded_at = col(Invitation.responded_at)
+    before, split, end = _moment("before"), _moment("split"), _moment("end")
+    group = _group(Invitation, by)
+    keys: list[Any] = [group.label("grp")] if group is not None else []
+    delivered = or_(
+        col(Invitation.delivery_status).is_(None),
+        col(Invitation.delivery_status).not_in(UNDELIVERED),
+    )
+    statement = select(
+        *keys,
+        _sum_if(sent_at >= split),
+        _sum_if(sent_at < split),
+        func.count(case((sent_at >= split, responded_at))),
+        func.count(case((sent_at < split, responded_at))),
+    ).where(sent_at >= before, sent_at < end, delivered)
+    if keys:
+        statement = statement.group_by(*keys)
+    return statement, group is not None
+
+
+def two_periods(
+    session: Session | Connection,
+    previous_start: datetime,
+    start: datetime,
+    end: datetime,
+    by: str | None,
+) -> tuple[PeriodCounts, PeriodCounts]:
+    """(current, previous) counts; the previous period is [previous_start, start)."""
+    current, previous = PeriodCounts(), PeriodCounts()
+    sent: dict[tuple[bool, str | None], tuple[int, int]] = {}
+    buckets: dict[tuple[bool, str | None], list[Bucket]] = defaultdict(list)
+
+    params = {"before": previous_start, "split": start, "end": end}
+    statement, grouped = _answer_statement(by)
+    keys = [None] if grouped else []
+    for row in session.execute(statement, params):
         values = tuple(row)
-        grp = values[0] if group is not None else None
+        grp = values[0] if grouped else None
         kind, lo, hi, value, positive, negative, now_count, before_count = values[len(keys) :]
         for is_now, count in ((True, now_count), (False, before_count)):
             if count:
@@ -119,26 +164,11 @@ def two_periods(
                     )
                 )
 
-    sent_at = col(Invitation.sent_at)
-    responded_at = col(Invitation.responded_at)
-    sent_group = _group(Invitation, by)
-    sent_keys: list[Any] = [sent_group.label("grp")] if sent_group is not None else []
-    delivered = or_(
-        col(Invitation.delivery_status).is_(None),
-        col(Invitation.delivery_status).not_in(UNDELIVERED),
-    )
-    sent_statement = select(
-        *sent_keys,
-        _sum_if(sent_at >= start),
-        _sum_if(sent_at < start),
-        func.count(case((sent_at >= start, responded_at))),
-        func.count(case((sent_at < start, responded_at))),
-    ).where(sent_at >= previous_start, sent_at < end, delivered)
-    if sent_keys:
-        sent_statement = sent_statement.group_by(*sent_keys)
-    for row in session.execute(sent_statement):
+    sent_statement, sent_grouped = _sent_statement(by)
+    sent_keys = [None] if sent_grouped else []
+    for row in session.execute(sent_statement, params):
         values = tuple(row)
-        grp = values[0] if sent_group is not None else None
+        grp = values[0] if sent_grouped else None
         now_sent, before_sent, now_responded, before_responded = values[len(sent_keys) :]
         if now_sent:
             sent[(True, grp)] = (int(now_sent), int(now_responded))
