@@ -84,12 +84,18 @@ def _cleanup(ctx: typer.Context) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Processes serving the port (about one per core).")
+    ] = 1,
 ) -> None:
-    """Run the web app (webhooks, API) with the sender loop inside."""
+    """Run the web app (webhooks, API) with the sender loop inside.
+
+    With ``--workers N`` uvicorn runs N processes on the port, each with its own sender loop:
+    claims are atomic, so the loops never send one survey twice.
+    """
     import uvicorn
 
     from bot.assembly import build_adapters
-    from bot.web import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = _settings()
@@ -99,8 +105,35 @@ def serve(
     out.print(f"database: {service.engine.url.render_as_string(hide_password=True)}")
     if service.settings.csat_api_token is None:
         out.print("CSAT_API_TOKEN is not set: /v1/* answers 503 until it is")
-    app = create_app(service, adapters=adapters, run_sender=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(_app(service, adapters), host=host, port=port, log_level="info")
+        return
+    polling = [a.channel.name for a in adapters if getattr(a, "mode", None) == "polling"]
+    if polling:
+        _fail(
+            f"--workers {workers}: {', '.join(polling)} long-polls, which only one process may "
+            "do; set CSAT_PUBLIC_URL for webhooks or serve with one worker"
+        )
+    out.print(f"workers: {workers}")
+    uvicorn.run(
+        "bot.cli:serve_app", factory=True, workers=workers, host=host, port=port, log_level="info"
+    )
+
+
+def serve_app() -> Any:
+    """The app of ``csat serve``, built from the environment; each worker process calls it."""
+    from bot.assembly import build_adapters
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
+    adapters = _run(lambda: build_adapters(settings))
+    return _app(_service(settings, {a.channel.name: a.channel for a in adapters}), adapters)
+
+
+def _app(service: Any, adapters: Any) -> Any:
+    from bot.web import create_app
+
+    return create_app(service, adapters=adapters, run_sender=True)
 
 
 @app.command()

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -19,7 +18,8 @@ from bot.parsing import parse_keyword, parse_score_request
 from bot.reports import Reports
 from bot.service_base import InboundResult, _Conflict, _decode, _encode
 from bot.texts import message
-from storage.models import Answer, InboundMessage, Invitation, Respondent, Suppression
+from storage import queries
+from storage.models import Answer, InboundMessage, Invitation, Suppression
 from storage.queries import changed
 
 log = logging.getLogger("csat.service")
@@ -80,23 +80,22 @@ class Conversations(Reports):
         )
 
     def _duplicate(
-        self, session: Session, channel: str, provider_message_id: str | None
+        self, source: Session | Connection | None, channel: str, provider_message_id: str | None
     ) -> InboundResult | None:
+        """What was answered the first time this provider message id came (a provider retry)."""
         if provider_message_id is None:
             return None
-        seen = session.scalars(
-            select(InboundMessage).where(
-                col(InboundMessage.channel) == channel,
-                col(InboundMessage.provider_message_id) == provider_message_id,
-            )
-        ).first()
+        if source is None:
+            with self.engine.connect() as connection:
+                seen = queries.stored_reply(connection, channel, provider_message_id)
+        else:
+            connection = source.connection() if isinstance(source, Session) else source
+            seen = queries.stored_reply(connection, channel, provider_message_id)
         if seen is None:
             return None
+        reply, reason, invitation_id = seen
         return InboundResult(
-            replies=_decode(seen.reply),
-            reason=seen.reason,
-            duplicate=True,
-            invitation_id=seen.invitation_id,
+            replies=_decode(reply), reason=reason, duplicate=True, invitation_id=invitation_id
         )
 
     def _log_inbound(
@@ -126,30 +125,6 @@ class Conversations(Reports):
         )
         session.flush()
 
-    def _open_invitation(
-        self, session: Session, respondent: Respondent, invitation_id: int | None
-    ) -> Invitation | None:
-        statement = select(Invitation).where(
-            col(Invitation.respondent_id) == respondent.id,
-            col(Invitation.sent_at).is_not(None),
-        )
-        if invitation_id is not None:
-            return session.scalars(statement.where(col(Invitation.id) == invitation_id)).first()
-        now = self.clock()
-        open_row = session.scalars(
-            statement.where(
-                col(Invitation.status) == "sent",
-                or_(col(Invitation.expires_at).is_(None), col(Invitation.expires_at) > now),
-            ).order_by(col(Invitation.sent_at).desc())
-        ).first()
-        if open_row is not None:
-            return open_row
-        return session.scalars(statement.order_by(col(Invitation.sent_at).desc())).first()
-
-    def _answers(self, session: Session, invitation_id: int) -> dict[str, int | None]:
-        rows = session.scalars(select(Answer).where(col(Answer.invitation_id) == invitation_id))
-        return {row.question_id: row.value for row in rows}
-
     def _converse(
         self,
         channel: str,
@@ -161,15 +136,16 @@ class Conversations(Reports):
     ) -> InboundResult:
         for _ in range(5):
             try:
-                with self.session() as session:
-                    return self._converse_once(
-                        session, channel, address, event, raw, provider_message_id, invitation_id
+                with self.write_turn(), self.engine.connect() as connection:
+                    result = self._converse_once(
+                        connection, channel, address, event, raw, provider_message_id, invitation_id
                     )
+                    connection.commit()
+                    return result
             except _Conflict:
                 continue
             except IntegrityError:
-                with self.session() as session:
-                    dup = self._duplicate(session, channel, provider_message_id)
+                dup = self._duplicate(None, channel, provider_message_id)
                 if dup is not None:
                     return dup
                 raise
@@ -177,7 +153,7 @@ class Conversations(Reports):
 
     def _converse_once(
         self,
-        session: Session,
+        connection: Connection,
         channel: str,
         address: str,
         event: conv.Event,
@@ -185,15 +161,21 @@ class Conversations(Reports):
         provider_message_id: str | None,
         invitation_id: int | None,
     ) -> InboundResult:
-        dup = self._duplicate(session, channel, provider_message_id)
-        if dup is not None:
-            return dup
-        respondent = self._find_respondent(session, channel, address)
-        invitation = (
-            self._open_invitation(session, respondent, invitation_id) if respondent else None
+        """One reply on Core statements (the hot path of a busy campaign).
+
+        A provider retry is caught by the UNIQUE (channel, provider_message_id) of the inbound
+        row, written before anything else: the IntegrityError makes :meth:`_converse` roll back
+        and answer what was stored the first time.
+        """
+        target = queries.reply_target(
+            connection, channel, self.pseudonym(channel, address), self.clock(), invitation_id
         )
-        if respondent is None or invitation is None or invitation.id is None:
-            locale = respondent.locale if respondent else None
+        invitation = target.invitation if target is not None else None
+        if target is None or invitation is None:
+            dup = self._duplicate(connection, channel, provider_message_id)
+            if dup is not None:
+                return dup
+            locale = target.respondent_locale if target is not None else None
             reply = OutboundMessage(text=message("no_open_survey", locale))
             return InboundResult(replies=(reply,), reason="no_open_survey")
         survey = self.surveys.get(invitation.survey)
@@ -203,6 +185,7 @@ class Conversations(Reports):
             brand=self.settings.csat_brand,
             invitation_id=invitation.id,
         )
+        answers: dict[str, int | None] = {}
         if survey is None or survey.version != invitation.survey_version:
             transition = conv.Transition(
                 status=invitation.status,
@@ -213,26 +196,32 @@ class Conversations(Reports):
             )
             survey = None
         else:
+            # Answers are written only together with responded_at, so none exist without it.
+            if invitation.responded_at is not None:
+                answers = queries.answers_so_far(connection, invitation.id)
             state = conv.State(
                 status=invitation.status,
                 question_index=invitation.question_index,
                 reprompts=invitation.reprompts,
                 expires_at=invitation.expires_at,
-                answers=self._answers(session, invitation.id),
+                answers=answers,
             )
             transition = conv.step(survey, state, event, ctx)
-        self._log_inbound(
-            session,
-            channel,
-            provider_message_id,
-            respondent.id,
-            invitation.id,
-            raw,
-            transition.reason,
-            transition.parsed_value,
-            transition.replies,
+        queries.insert_inbound(
+            connection,
+            {
+                "channel": channel,
+                "provider_message_id": provider_message_id,
+                "respondent_id": target.respondent_id,
+                "invitation_id": invitation.id,
+                "raw_text": raw[:4000],
+                "parsed_value": transition.parsed_value,
+                "reason": transition.reason,
+                "reply": _encode(transition.replies),
+                "received_at": self.clock(),
+            },
         )
-        alerts = self._apply(session, invitation, transition, ctx.now)
+        alerts = self._apply(connection, invitation, answers, transition, ctx.now)
         return InboundResult(
             replies=transition.replies,
             reason=transition.reason,
@@ -242,9 +231,13 @@ class Conversations(Reports):
         )
 
     def _apply(
-        self, session: Session, invitation: Invitation, transition: conv.Transition, now: datetime
+        self,
+        connection: Connection,
+        invitation: queries.OpenInvitation,
+        answers: Mapping[str, int | None],
+        transition: conv.Transition,
+        now: datetime,
     ) -> tuple[Alert, ...]:
-        assert invitation.id is not None
         moved = (
             transition.status != invitation.status
             or transition.question_index != invitation.question_index
@@ -253,37 +246,30 @@ class Conversations(Reports):
         )
         if not moved:
             return ()
-        values: dict[str, Any] = {
-            "status": transition.status,
-            "question_index": transition.question_index,
-            "reprompts": transition.reprompts,
-            "version": invitation.version + 1,
-        }
-        if transition.records and invitation.responded_at is None:
-            values["responded_at"] = now
-        if transition.closed:
-            values["closed_at"] = now
-        if transition.status == "unparsed":
-            values["reason"] = "unparsed reply"
-        result = changed(
-            session,
-            update(Invitation)
-            .where(
-                col(Invitation.id) == invitation.id, col(Invitation.version) == invitation.version
-            )
-            .values(**values),
+        stepped = queries.step_invitation(
+            connection,
+            invitation.id,
+            invitation.version,
+            status=transition.status,
+            question_index=transition.question_index,
+            reprompts=transition.reprompts,
+            responded_at=now if transition.records else None,
+            closed_at=now if transition.closed else None,
+            reason="unparsed reply" if transition.status == "unparsed" else None,
         )
-        if result != 1:
+        if not stepped:
             raise _Conflict
         for record in transition.records:
-            self._upsert_answer(session, invitation, record, now)
-        return self._alerts(session, invitation, transition.records)
+            self._upsert_answer(connection, invitation, record, now, record.question.id in answers)
+        return self._alerts(connection, invitation, transition.records)
 
     def _alerts(
-        self, session: Session, invitation: Invitation, records: Sequence[conv.Record]
+        self,
+        connection: Connection,
+        invitation: queries.OpenInvitation,
+        records: Sequence[conv.Record],
     ) -> tuple[Alert, ...]:
         """An alert when a low rating arrives, and again when its comment follows."""
-        assert invitation.id is not None
         alerts: list[Alert] = []
         for record in records:
             rating: tuple[int | None, int | None] | None = None
@@ -292,7 +278,7 @@ class Conversations(Reports):
                 rating = (record.value, record.question.scale.maximum)
             elif record.comment is not None:
                 comment = record.comment
-                row = session.execute(
+                row = connection.execute(
                     select(col(Answer.value), col(Answer.scale_max)).where(
                         col(Answer.invitation_id) == invitation.id,
                         col(Answer.kind).in_(ALERT_KINDS),
@@ -325,38 +311,42 @@ class Conversations(Reports):
         return tuple(alerts)
 
     def _upsert_answer(
-        self, session: Session, invitation: Invitation, record: conv.Record, now: datetime
+        self,
+        connection: Connection,
+        invitation: queries.OpenInvitation,
+        record: conv.Record,
+        now: datetime,
+        exists: bool,
     ) -> None:
-        assert invitation.id is not None
         question = record.question
         scale = question.scale
-        existing = session.scalars(
-            select(Answer).where(
-                col(Answer.invitation_id) == invitation.id,
-                col(Answer.question_id) == question.id,
-            )
-        ).first()
-        row = existing or Answer(
-            invitation_id=invitation.id,
-            question_id=question.id,
-            kind=question.kind,
-            answered_at=now,
-            channel=invitation.channel,
-            agent=invitation.agent,
-            team=invitation.team,
-            touchpoint=invitation.touchpoint,
-            survey=invitation.survey,
-            locale=invitation.locale,
+        scored = scale is not None and record.value is not None
+        queries.save_answer(
+            connection,
+            {
+                "invitation_id": invitation.id,
+                "question_id": question.id,
+                "kind": question.kind,
+                "value": record.value,
+                "comment": record.comment,
+                "scale_min": scale.minimum if scale is not None and scored else None,
+                "scale_max": scale.maximum if scale is not None and scored else None,
+                "positive": scale.is_positive(record.value)
+                if scale is not None and record.value is not None
+                else False,
+                "negative": scale.is_negative(record.value)
+                if scale is not None and record.value is not None
+                else False,
+                "answered_at": now,
+                "channel": invitation.channel,
+                "agent": invitation.agent,
+                "team": invitation.team,
+                "touchpoint": invitation.touchpoint,
+                "survey": invitation.survey,
+                "locale": invitation.locale,
+            },
+            exists=exists,
         )
-        row.value = record.value
-        row.comment = record.comment
-        row.answered_at = now
-        if scale is not None and record.value is not None:
-            row.scale_min, row.scale_max = scale.minimum, scale.maximum
-            row.positive = scale.is_positive(record.value)
-            row.negative = scale.is_negative(record.value)
-        session.add(row)
-        session.flush()
 
     # -- keywords -------------------------------------------------------------------------
 

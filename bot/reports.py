@@ -32,10 +32,7 @@ class Reports(ServiceBase):
         """The report in the contract's JSON shape (PRODUCT §5)."""
         period, previous = query.period, query.period.previous()
         assert previous.end == period.start, "a previous period ends where its period starts"
-        with self.engine.connect() as connection:
-            now, before = two_periods(
-                connection, previous.start, period.start, period.end, query.by
-            )
+        now, before = two_periods(self.engine, previous.start, period.start, period.end, query.by)
         overall = group_report(now.overall(), before.overall())
         groups = {
             key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)

@@ -33,7 +33,8 @@ def test_low_rating_and_its_comment_are_alerted(service: Service) -> None:
 
     asyncio.run(converse())
     assert [(a.value, a.comment) for a in inbox.alerts] == [
-        (1, None), (1, "Nobody called me back"),
+        (1, None),
+        (1, "Nobody called me back"),
     ]
     text = alert_text(inbox.alerts[1])
     assert "1/5" in text and "T-1" in text and "alice" in text and "Nobody" in text

@@ -53,8 +53,13 @@ def _count(service: Service, model: type) -> int:
 
 
 def test_trigger_one_then_repeat_is_idempotent(api: Api, service: Service) -> None:
-    body = {"channel": "memory", "to": "U1", "interaction_id": "T-1", "agent": "alice",
-            "delay": "10m"}
+    body = {
+        "channel": "memory",
+        "to": "U1",
+        "interaction_id": "T-1",
+        "agent": "alice",
+        "delay": "10m",
+    }
     first = api.request("POST", "/v1/surveys", json=body, headers=AUTH)
     assert first.status_code == 201, first.text
     data = first.json()
@@ -103,22 +108,31 @@ def test_bad_trigger_is_refused_and_writes_nothing(
 
 
 def test_malformed_json_is_422(api: Api, service: Service) -> None:
-    response = api.request("POST", "/v1/surveys", content=b"{not json", headers={
-        **AUTH, "content-type": "application/json"})
+    response = api.request(
+        "POST",
+        "/v1/surveys",
+        content=b"{not json",
+        headers={**AUTH, "content-type": "application/json"},
+    )
     assert response.status_code == 422
     assert _count(service, Invitation) == 0
 
 
 def test_oversized_body_is_413(api: Api, service: Service) -> None:
     big = json.dumps([{"channel": "memory", "to": "U1", "interaction_id": "x" * 100}] * 20000)
-    response = api.request("POST", "/v1/surveys", content=big.encode(), headers={
-        **AUTH, "content-type": "application/json"})
+    response = api.request(
+        "POST",
+        "/v1/surveys",
+        content=big.encode(),
+        headers={**AUTH, "content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert _count(service, Invitation) == 0
 
 
-@pytest.mark.parametrize("headers", [{}, {"authorization": "Bearer wrong"},
-                                     {"authorization": "Basic dGVzdC10b2tlbg=="}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"authorization": "Bearer wrong"}, {"authorization": "Basic dGVzdC10b2tlbg=="}]
+)
 def test_wrong_or_missing_token_is_401(api: Api, service: Service, headers: dict[str, str]) -> None:
     body = {"channel": "memory", "to": "U1", "interaction_id": "T-1"}
     assert api.request("POST", "/v1/surveys", json=body, headers=headers).status_code == 401
@@ -139,15 +153,20 @@ def test_without_a_token_the_api_is_closed(service: Service) -> None:
 
 def test_scores_export_and_forget(api: Api, service: Service, memory: MemoryChannel) -> None:
     for n, rating in enumerate(["5", "2"]):
-        body = {"channel": "memory", "to": f"U{n}", "interaction_id": f"T-{n}",
-                "agent": "alice" if n == 0 else "bob"}
+        body = {
+            "channel": "memory",
+            "to": f"U{n}",
+            "interaction_id": f"T-{n}",
+            "agent": "alice" if n == 0 else "bob",
+        }
         assert api.request("POST", "/v1/surveys", json=body, headers=AUTH).status_code == 201
         deliver(service)
         service.handle_text("memory", f"U{n}", rating)
-        service.handle_text("memory", f"U{n}", "=HYPERLINK(\"x\") comment")
+        service.handle_text("memory", f"U{n}", '=HYPERLINK("x") comment')
 
-    scores = api.request("GET", "/v1/scores", params={"period": "today", "by": "agent"},
-                         headers=AUTH)
+    scores = api.request(
+        "GET", "/v1/scores", params={"period": "today", "by": "agent"}, headers=AUTH
+    )
     assert scores.status_code == 200, scores.text
     report = scores.json()
     assert report["period"]["timezone"] == "Europe/Amsterdam"
@@ -200,8 +219,12 @@ def test_unknown_route_and_method_get_json_errors(api: Api) -> None:
 
 def test_health_and_metrics(api: Api) -> None:
     assert api.request("GET", "/healthz").json()["status"] == "ok"
-    api.request("POST", "/v1/surveys", json={"channel": "memory", "to": "U1",
-                                               "interaction_id": "T-1"}, headers=AUTH)
+    api.request(
+        "POST",
+        "/v1/surveys",
+        json={"channel": "memory", "to": "U1", "interaction_id": "T-1"},
+        headers=AUTH,
+    )
     metrics = api.request("GET", "/metrics")
     assert metrics.status_code == 200
     assert 'csat_surveys_triggered_total{channel="memory",status="scheduled"} 1.0' in metrics.text

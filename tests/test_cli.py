@@ -25,8 +25,9 @@ def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
 
 
 def test_chat_then_score(env: dict[str, str]) -> None:
-    chat = runner.invoke(app, ["chat", "--locale", "nl"], input="10/10\nvijf\nSnel geholpen\n",
-                         env=env)
+    chat = runner.invoke(
+        app, ["chat", "--locale", "nl"], input="10/10\nvijf\nSnel geholpen\n", env=env
+    )
     assert chat.exit_code == 0, chat.output
     assert "Acme" in chat.output
     assert "1 tot en met 5" in chat.output
@@ -44,12 +45,28 @@ def test_chat_then_score(env: dict[str, str]) -> None:
 
 
 def test_send_export_forget(env: dict[str, str], tmp_path: Path) -> None:
-    sent = runner.invoke(app, ["send", "--channel", "console", "--to", "ann", "--interaction",
-                               "T-1", "--agent", "alice", "--delay", "1h"], env=env)
+    sent = runner.invoke(
+        app,
+        [
+            "send",
+            "--channel",
+            "console",
+            "--to",
+            "ann",
+            "--interaction",
+            "T-1",
+            "--agent",
+            "alice",
+            "--delay",
+            "1h",
+        ],
+        env=env,
+    )
     assert sent.exit_code == 0, sent.output
     assert "scheduled" in sent.output
-    again = runner.invoke(app, ["send", "--channel", "console", "--to", "ann", "--interaction",
-                                "T-1"], env=env)
+    again = runner.invoke(
+        app, ["send", "--channel", "console", "--to", "ann", "--interaction", "T-1"], env=env
+    )
     assert "already triggered" in again.output
     out = tmp_path / "export.jsonl"
     exported = runner.invoke(app, ["export", "--format", "jsonl", "--output", str(out)], env=env)
@@ -66,8 +83,10 @@ def test_send_export_forget(env: dict[str, str], tmp_path: Path) -> None:
     ("args", "fragment"),
     [
         (["send", "--channel", "sms", "--to", "x", "--interaction", "T"], "not enabled"),
-        (["send", "--channel", "console", "--to", "x", "--interaction", "T", "--delay", "soon"],
-         "delay"),
+        (
+            ["send", "--channel", "console", "--to", "x", "--interaction", "T", "--delay", "soon"],
+            "delay",
+        ),
         (["score", "fortnight"], "fortnight"),
         (["forget", "console", "nobody"], "no respondent"),
         (["export", "--format", "xml"], "csv or jsonl"),
@@ -99,16 +118,18 @@ def test_db_upgrade(env: dict[str, str]) -> None:
     assert result.exit_code == 0 and "up to date" in result.output
 
 
-@pytest.mark.parametrize("command", ["serve", "worker", "send", "score", "export", "forget",
-                                     "db", "chat"])
+@pytest.mark.parametrize(
+    "command", ["serve", "worker", "send", "score", "export", "forget", "db", "chat"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0 and "Usage" in result.output
 
 
 def test_worker_once_sends_due_surveys(env: dict[str, str]) -> None:
-    runner.invoke(app, ["send", "--channel", "console", "--to", "ann", "--interaction", "T-7"],
-                  env=env)
+    runner.invoke(
+        app, ["send", "--channel", "console", "--to", "ann", "--interaction", "T-7"], env=env
+    )
     result = runner.invoke(app, ["worker", "--once"], env=env)
     assert result.exit_code == 0, result.output
     assert "sent 1," in result.output

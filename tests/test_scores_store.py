@@ -89,12 +89,14 @@ def test_today_follows_the_team_zone_across_dst(
     service = Service(
         settings=settings.model_copy(update={"csat_timezone": "America/New_York"}),
         engine=db_engine,  # type: ignore[arg-type]
-        surveys=builtin_surveys(), channels={"memory": memory}, clock=clock,
+        surveys=builtin_surveys(),
+        channels={"memory": memory},
+        clock=clock,
         rng=random.Random(1),
     )
     moments = [
-        datetime(2025, 3, 9, 4, 30, tzinfo=UTC),   # 2025-03-08 23:30 EST: yesterday
-        datetime(2025, 3, 9, 5, 30, tzinfo=UTC),   # 00:30 EST: today
+        datetime(2025, 3, 9, 4, 30, tzinfo=UTC),  # 2025-03-08 23:30 EST: yesterday
+        datetime(2025, 3, 9, 5, 30, tzinfo=UTC),  # 00:30 EST: today
         datetime(2025, 3, 10, 3, 30, tzinfo=UTC),  # 23:30 EDT: still today (23 h day)
         datetime(2025, 3, 10, 4, 30, tzinfo=UTC),  # 00:30 EDT on the 10th: tomorrow
     ]

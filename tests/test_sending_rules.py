@@ -91,9 +91,7 @@ def test_raw_text_is_blanked_after_retention(
 def test_console_renders_buttons_as_a_numbered_scale(service: Service) -> None:
     lines: list[str] = []
     service.channels["console"] = ConsoleChannel(write=lines.append)
-    service.start_survey(
-        SurveyRequest(channel="console", to="ann", interaction_id="T-9")
-    )
+    service.start_survey(SurveyRequest(channel="console", to="ann", interaction_id="T-9"))
     deliver(service)
     assert len(lines) == 1
     assert "[1] [2] [3] [4] [5]" in lines[0]
@@ -117,8 +115,9 @@ def test_undelivered_survey_is_failed_and_not_counted_as_sent(
     trigger(service)
     deliver(service)
     provider_id = memory.pop().provider_message_id
-    assert service.record_delivery("memory", provider_id, "undelivered", "30006: landline",
-                                   opted_out=False)
+    assert service.record_delivery(
+        "memory", provider_id, "undelivered", "30006: landline", opted_out=False
+    )
     row = _invitation(service)
     assert (row.status, row.reason, row.last_error) == ("failed", "undelivered", "30006: landline")
     assert service.scores(service.parse_query("today"))["overall"]["sent"] == 0

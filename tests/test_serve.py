@@ -36,7 +36,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -60,8 +64,11 @@ def test_serve_migrates_accepts_a_trigger_and_sends_it(
     base, process = server
     assert (tmp_path / "csat.db").exists()
     auth = {"authorization": "Bearer t0ken"}
-    created = httpx.post(f"{base}/v1/surveys", headers=auth, json={
-        "channel": "console", "to": "ann", "interaction_id": "T-1", "agent": "alice"})
+    created = httpx.post(
+        f"{base}/v1/surveys",
+        headers=auth,
+        json={"channel": "console", "to": "ann", "interaction_id": "T-1", "agent": "alice"},
+    )
     assert created.status_code == 201, created.text
     deadline = time.monotonic() + 15
     status = None

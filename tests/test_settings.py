@@ -46,14 +46,18 @@ def test_defaults_need_no_configuration() -> None:
         ({"CSAT_QUIET_START": "9am"}, "CSAT_QUIET_START"),
         ({"CSAT_RETENTION_DAYS": "0"}, "CSAT_RETENTION_DAYS"),
         ({"CSAT_LEADS": "slack"}, "CSAT_LEADS"),
-        ({"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "x"},
-         "TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER"),
+        (
+            {"TWILIO_ACCOUNT_SID": "AC1", "TWILIO_AUTH_TOKEN": "x"},
+            "TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER",
+        ),
         ({"TWILIO_AUTH_TOKEN": "x", "TWILIO_FROM_NUMBER": "+15005550006"}, "TWILIO_ACCOUNT_SID"),
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
         ({"TELEGRAM_WEBHOOK_SECRET": "s"}, "TELEGRAM_BOT_TOKEN"),
         ({"SLACK_CLIENT_ID": "1.2", "SLACK_SIGNING_SECRET": "s"}, "SLACK_CLIENT_SECRET"),
-        ({"SLACK_APP_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"},
-         "SLACK_BOT_TOKEN or SLACK_CLIENT_ID"),
+        (
+            {"SLACK_APP_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"},
+            "SLACK_BOT_TOKEN or SLACK_CLIENT_ID",
+        ),
     ],
 )
 def test_errors_name_the_key(
@@ -81,7 +85,9 @@ def test_complete_channels_are_on(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_leads_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CSAT_LEADS", " slack:U123 , telegram:4242,sms:+31612345678,")
     assert load_settings().leads() == {
-        Lead("slack", "U123"), Lead("telegram", "4242"), Lead("sms", "+31612345678"),
+        Lead("slack", "U123"),
+        Lead("telegram", "4242"),
+        Lead("sms", "+31612345678"),
     }
 
 

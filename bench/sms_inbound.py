@@ -1,0 +1,562 @@
+"""Benchmark the SMS inbound webhook: many customers answering at once, against a bare baseline.
+
+1. Prepares a SQLite database with N customers who each have an open survey: triggered through
+   the service and sent by the real sender through the SMS channel to the fake Twilio API of the
+   test-suite (so the invitations carry real provider message ids).
+2. Serves the real app (``create_app`` with the SMS adapter, as ``csat serve`` does) under uvicorn
+   in a child process on loopback, once per ``--workers`` count (uvicorn worker processes, each
+   on its own copy of the prepared database), and has ``--concurrency`` simulated customers post
+   signed replies concurrently, each with its own MessageSid; about ``--duplicates`` of them are
+   sent a second time, as Twilio does when our answer is slow, to prove they are not counted
+   twice.
+3. Does the same against a bare Starlette endpoint in another child process that only verifies the
+   signature and inserts one row into a SQLite table (same WAL settings).
+4. Prints replies/s and p50/p99 latency for both, and checks in the database afterwards that every
+   reply was recorded exactly once.
+
+    python bench/sms_inbound.py                       # 3000 customers, 50 concurrent
+    python bench/sms_inbound.py --customers 10000 --concurrency 100 --workers 2
+
+The exit status is non-zero only when an answer was lost or double-counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]  # noqa: E402
+
+ACCOUNT = "AC" + "0123456789abcdef" * 2
+TOKEN = "bench-auth-token"
+SERVICE_SID = "MG" + "fedcba9876543210" * 2
+PUBLIC = "https://csat.example.com"
+PATH = "/sms/inbound"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _number(i: int) -> str:
+    return f"+3161{i:07d}"
+
+
+def _env(db: Path, api_url: str) -> dict[str, str]:
+    return {
+        "CSAT_DATABASE_URL": f"sqlite:///{db}",
+        "CSAT_PUBLIC_URL": PUBLIC,
+        "CSAT_BRAND": "Acme",
+        "CSAT_API_TOKEN": "bench",
+        "CSAT_QUIET_START": "00:00",
+        "CSAT_QUIET_END": "24:00",
+        "TWILIO_ACCOUNT_SID": ACCOUNT,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID,
+        "TWILIO_API_URL": api_url,
+    }
+
+
+# -- the two servers (child processes) ------------------------------------------------------------
+
+
+def bench_app() -> Any:
+    """The real app with the SMS adapter, built the way ``csat serve`` builds it (minus the sender
+    loop: every survey was sent during preparation). Each uvicorn worker process calls this."""
+    from bot.assembly import build_service
+    from bot.settings import load_settings
+    from bot.web import create_app
+    from channels.sms import build_adapter
+
+    settings = load_settings(_env_file=None)
+    adapter = build_adapter(settings)
+    service = build_service(settings, channels={"sms": adapter.channel})
+    return create_app(service, adapters=[adapter])
+
+
+def serve_app(port: int, workers: int) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        bench_app() if workers == 1 else "bench.sms_inbound:bench_app",
+        factory=workers > 1,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=120,
+    )
+
+
+def serve_bare(port: int, db: Path) -> None:
+    """Signature check plus one INSERT: the floor any SMS webhook on this stack pays."""
+    import uvicorn
+    from anyio import to_thread
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    validator = RequestValidator(TOKEN)
+    local = threading.local()
+
+    def connection() -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(db, timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            local.conn = conn
+        return conn
+
+    def insert(sid: str, sender: str, body: str) -> None:
+        conn = connection()
+        with conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO reply (sid, sender, body) VALUES (?, ?, ?)",
+                (sid, sender, body),
+            )
+
+    async def inbound(request: Request) -> Response:
+        form = await request.form()
+        signature = request.headers.get("x-twilio-signature", "")
+        if not validator.validate(PUBLIC + request.url.path, form, signature):
+            return Response("forbidden", status_code=403)
+        await to_thread.run_sync(
+            insert, str(form["MessageSid"]), str(form["From"]), str(form["Body"])
+        )
+        return Response(
+            '<?xml version="1.0" encoding="UTF-8"?><Response />', media_type="application/xml"
+        )
+
+    app = Starlette(routes=[Route(PATH, inbound, methods=["POST"])])
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_keep_alive=120,
+    )
+
+
+def _start(
+    args: Sequence[str], env: dict[str, str], port: int, ready: str | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server and wait until it answers; with ``ready``, until every worker process
+    answers a GET of that path."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CSAT_", "TWILIO_"))}
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), *args, "--port", str(port)],
+        cwd=ROOT,
+        env={**clean, **env},
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise SystemExit(f"server {args} did not start")
+    if ready is not None:
+        # Workers start after the port is bound, and a worker still importing takes no
+        # connections: once the app answers, give the others time to catch up before timing.
+        answered = 0
+        while answered < 50 and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                    probe = f"GET {ready} HTTP/1.1\r\nHost: bench\r\n\r\n"
+                    sock.sendall(probe.encode())
+                    answered += 1 if sock.recv(64).startswith(b"HTTP/1.1 200") else 0
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(3)
+    return process
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=15)
+
+
+# -- preparation -----------------------------------------------------------------------------------
+
+
+def prepare_app_db(db: Path, customers: int) -> None:
+    """N open surveys, each sent through the SMS channel to the fake Twilio API."""
+    from bot.assembly import build_service
+    from bot.requests import SurveyRequest
+    from bot.sender import Sender
+    from bot.settings import load_settings
+    from channels.sms import build_adapter
+    from tests.fakes.twilio_api import FakeTwilio
+
+    fake = FakeTwilio(ACCOUNT, TOKEN)
+    fake.start()
+    saved = dict(os.environ)
+    try:
+        os.environ.update(_env(db, fake.url))
+        settings = load_settings(_env_file=None)
+        adapter = build_adapter(settings)
+        service = build_service(settings, channels={"sms": adapter.channel})
+        for start in range(0, customers, 1000):
+            batch = [
+                SurveyRequest(
+                    channel="sms", to=_number(i), interaction_id=f"B-{i}", agent=f"agent{i % 7}"
+                )
+                for i in range(start, min(customers, start + 1000))
+            ]
+            service.start_surveys(batch)
+
+        async def send_all() -> int:
+            sender, sent = Sender(service, batch=500), 0
+            await adapter.start(None)  # type: ignore[arg-type]
+            try:
+                while sent < customers:
+                    report = await sender.run_once()
+                    if report.claimed == 0:
+                        break
+                    sent += report.sent
+            finally:
+                await adapter.stop()
+            return sent
+
+        sent = asyncio.run(send_all())
+        if sent != customers or fake.problems:
+            raise SystemExit(f"preparation failed: sent {sent}/{customers}, {fake.problems[:3]}")
+        service.engine.dispose()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        fake.stop()
+
+
+def prepare_bare_db(db: Path) -> None:
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("CREATE TABLE reply (sid TEXT PRIMARY KEY, sender TEXT, body TEXT)")
+
+
+# -- load ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    requests: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    cpu: float  # server CPU seconds (user + system, all its processes) spent on the run
+    client: float  # the load generator's own CPU seconds
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu / self.requests * 1000
+
+    @property
+    def client_ms(self) -> float:
+        return self.client / self.requests * 1000
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def signed_replies(customers: int, duplicates: float) -> list[tuple[bytes, str]]:
+    """(body, signature) per request, built before the clock starts: Twilio does the signing."""
+    validator = RequestValidator(TOKEN)
+    replies = []
+    for i in range(customers):
+        sid = f"SM{i:032x}"
+        form = {
+            "ToCountry": "NL",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "Body": "4, quick and friendly",
+            "To": "+3197010000000",
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": ACCOUNT,
+            "From": _number(i),
+            "ApiVersion": "2010-04-01",
+        }
+        replies.append((urlencode(form).encode(), validator.compute_signature(PUBLIC + PATH, form)))
+    step = max(1, round(1 / duplicates)) if duplicates > 0 else 0
+    retries = replies[::step] if step else []
+    return replies + retries
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live descendants (uvicorn's workers): a figure the
+    other load on a shared machine cannot skew the way it skews wall-clock rates."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").iterdir()
+            for child in (task / "children").read_text().split()
+        ]
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children)
+
+
+class Connection:
+    """One customer's keep-alive HTTP/1.1 connection, written by hand on asyncio streams.
+
+    The load generator must cost far less than the server it measures: httpx's pool spent about
+    11 ms of CPU per request here, more than the app itself, and capped both servers at the same
+    rate. This costs a few hundredths of that. It speaks only what the two servers answer:
+    ``Content-Length`` bodies, keep-alive.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        try:
+            self.writer.write(request)
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            lines = head.split(b"\r\n")
+            status = int(lines[0].split(b" ", 2)[1])
+            length, close = 0, False
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            body = await self.reader.readexactly(length)
+        except BaseException:
+            await self.close()
+            raise
+        if close:
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        writer, self.reader, self.writer = self.writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+
+def http_request(port: int, body: bytes, signature: str) -> bytes:
+    head = (
+        f"POST {PATH} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"X-Twilio-Signature: {signature}\r\n"
+        "\r\n"
+    )
+    return head.encode() + body
+
+
+async def hammer(
+    name: str,
+    server: subprocess.Popen[bytes],
+    port: int,
+    replies: list[tuple[bytes, str]],
+    concurrency: int,
+) -> Result:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body, signature in replies:
+        queue.put_nowait(http_request(port, body, signature))
+    latencies: list[float] = []
+    transport_errors: list[int] = []
+    errors = 0
+
+    async def customer() -> None:
+        nonlocal errors
+        connection = Connection(port)
+        try:
+            while True:
+                try:
+                    request = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                began = time.perf_counter()
+                for attempt in range(3):
+                    try:
+                        status, body = await connection.post(request)
+                        break
+                    except (OSError, asyncio.IncompleteReadError, ValueError, IndexError):
+                        # Twilio retries too; the MessageSid keeps the retry from counting twice.
+                        transport_errors.append(attempt)
+                else:
+                    errors += 1
+                    continue
+                latencies.append(time.perf_counter() - began)
+                if status != 200 or not body.startswith(b"<?xml"):
+                    errors += 1
+        finally:
+            await connection.close()
+
+    cpu_before = cpu_seconds(server.pid)
+    client_before = time.process_time()
+    began = time.perf_counter()
+    await asyncio.gather(*(customer() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - began
+    client = time.process_time() - client_before
+    cpu = cpu_seconds(server.pid) - cpu_before
+    if transport_errors:
+        print(f"{name}: {len(transport_errors)} connection errors, retried", flush=True)
+    return Result(name, len(replies), elapsed, latencies, errors, cpu, client)
+
+
+def count_app(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        return {
+            "answers": conn.execute(
+                "SELECT count(*) FROM answer WHERE question_id = 'csat' AND value = 4"
+            ).fetchone()[0],
+            "inbound": conn.execute("SELECT count(*) FROM inbound_message").fetchone()[0],
+            "responded": conn.execute(
+                "SELECT count(*) FROM invitation WHERE responded_at IS NOT NULL"
+            ).fetchone()[0],
+        }
+
+
+def count_bare(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM reply").fetchone()[0])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--duplicates", type=float, default=0.05)
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="uvicorn worker processes for the app, comma-separated for one run each",
+    )
+    parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    workers = [int(n) for n in str(args.workers).split(",")]
+    if args.serve == "app":
+        serve_app(args.port, workers[0])
+        return 0
+    if args.serve == "bare":
+        serve_bare(args.port, args.db)
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="csat-sms-bench-") as tmp:
+        prepared, bare_db = Path(tmp) / "prepared.db", Path(tmp) / "bare.db"
+        began = time.perf_counter()
+        prepare_app_db(prepared, args.customers)
+        prepare_bare_db(bare_db)
+        print(
+            f"prepared {args.customers} open SMS surveys in {time.perf_counter() - began:.1f}s",
+            flush=True,
+        )
+        replies = signed_replies(args.customers, args.duplicates)
+        results: list[Result] = []
+        recorded: dict[str, str] = {}
+        exact = True
+        for n in workers:
+            app_db = Path(tmp) / f"app-{n}.db"
+            copy_db(prepared, app_db)
+            name = f"csat app, {n} worker{'s' if n > 1 else ''}"
+            port = _free_port()
+            env = _env(app_db, "http://127.0.0.1:9")
+            server = _start(["--serve", "app", "--workers", str(n)], env, port, ready="/healthz")
+            try:
+                results.append(asyncio.run(hammer(name, server, port, replies, args.concurrency)))
+            finally:
+                _stop(server)
+            counts = count_app(app_db)
+            recorded[name] = (
+                f"{counts['answers']} answers, {counts['inbound']} messages, "
+                f"{counts['responded']} responded / {args.customers} expected"
+            )
+            exact = exact and (
+                counts["answers"] == counts["inbound"] == counts["responded"] == args.customers
+            )
+        port = _free_port()
+        server = _start(["--serve", "bare", "--db", str(bare_db)], {}, port)
+        try:
+            results.append(
+                asyncio.run(hammer("bare endpoint", server, port, replies, args.concurrency))
+            )
+        finally:
+            _stop(server)
+        bare_count = count_bare(bare_db)
+        recorded["bare endpoint"] = f"{bare_count} rows / {args.customers} expected"
+        exact = exact and bare_count == args.customers
+    return report(results, args.customers, recorded, exact)
+
+
+def copy_db(source: Path, target: Path) -> None:
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    with sqlite3.connect(target) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+
+
+def report(results: Sequence[Result], customers: int, recorded: dict[str, str], exact: bool) -> int:
+    duplicates = results[0].requests - customers
+    print(
+        f"\n{customers} customers, {duplicates} provider retries (same MessageSid), "
+        f"{os.cpu_count()} CPUs, SQLite WAL\n"
+    )
+    print(
+        f"{'endpoint':<22}{'replies/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/reply':>13}"
+        f"{'client ms':>10}{'errors':>8}  recorded"
+    )
+    for r in results:
+        print(
+            f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>9.1f}{r.pct(0.99):>9.1f}"
+            f"{r.cpu_ms:>13.2f}{r.client_ms:>10.2f}{r.errors:>8}  {recorded[r.name]}"
+        )
+    exact = exact and not any(r.errors for r in results)
+    print("\nevery answer recorded exactly once" if exact else "\nLOST OR DOUBLE-COUNTED ANSWERS")
+    return 0 if exact else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
