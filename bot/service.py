@@ -22,7 +22,8 @@ from bot.requests import SurveyRequest
 from bot.service_base import InboundResult, ServiceBase, TriggerResult, utcnow
 from bot.surveys import Survey, normalise_locale
 from storage.models import Invitation, Respondent
-from storage.queries import UNDELIVERED, changed
+from storage.queries import changed
+from storage.scores import UNDELIVERED
 
 log = logging.getLogger("csat.service")
 
