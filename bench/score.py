@@ -4,8 +4,8 @@ Fills a database with N answers (and one invitation per answer) spread uniformly
 years before a fixed "now", then times ``/score today`` and ``/score 30d by agent`` through
 ``Service.scores`` (the whole use case: current and previous period, answers and sent counts,
 report building) next to a hand-written SQL statement that computes the same numbers, in the
-same process and on the same data. Both are also checked for equal results; a mismatch is the only thing that makes the exit status
-non-zero, because the benchmark reports and does not gate.
+same process and on the same data. Both are also checked for equal results; a mismatch is the
+only thing that makes the exit status non-zero, because the benchmark reports and does not gate.
 
     python bench/score.py --answers 1M --answers 10M
     python bench/score.py --answers 1M --database-url postgresql://postgres@127.0.0.1:5432/test
