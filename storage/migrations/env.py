@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
@@ -21,19 +21,7 @@ def include_object(
     return not (type_ == "table" and (name or "").startswith("slack_"))
 
 
-connection = config.attributes.get("connection")
-if connection is None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.begin() as conn:
-        context.configure(
-            connection=conn,
-            target_metadata=target_metadata,
-            render_as_batch=True,
-            include_object=include_object,
-        )
-        with context.begin_transaction():
-            context.run_migrations()
-else:
+def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -42,3 +30,11 @@ else:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+given = config.attributes.get("connection")
+if given is None:
+    with create_engine(config.get_main_option("sqlalchemy.url") or "").begin() as opened:
+        run(opened)
+else:
+    run(given)
