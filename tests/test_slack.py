@@ -138,14 +138,25 @@ def world(
     clock: Clock,
     slack: FakeSlack,
 ) -> Iterator[Callable[..., None]]:
-    def run(scenario: Scenario, **extra: Any) -> None:
-        async def main() -> None:
-            async with open_world(settings, db_engine, clock, slack, **extra) as w:
-                await scenario(w)
+    def play(scenario: Scenario, **extra: Any) -> None:
+        run(settings, db_engine, clock, slack, scenario, **extra)
 
-        asyncio.run(main())
+    yield play
 
-    yield run
+
+def run(
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    fake: FakeSlack,
+    scenario: Callable[[World], Awaitable[None]],
+    **extra: Any,
+) -> None:
+    async def main() -> None:
+        async with open_world(settings, engine, clock, fake, **extra) as world:
+            await scenario(world)
+
+    asyncio.run(main())
 
 
 @asynccontextmanager

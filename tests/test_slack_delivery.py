@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -28,22 +25,7 @@ from tests.fakes.slack_api import (
     slack,  # noqa: F401
     slack_server,  # noqa: F401
 )
-from tests.test_slack import CUSTOMER, World, open_world
-
-
-def run(
-    settings: Settings,
-    engine: Engine,
-    clock: Clock,
-    fake: FakeSlack,
-    scenario: Callable[[World], Awaitable[None]],
-    **extra: Any,
-) -> None:
-    async def main() -> None:
-        async with open_world(settings, engine, clock, fake, **extra) as world:
-            await scenario(world)
-
-    asyncio.run(main())
+from tests.test_slack import CUSTOMER, World, run
 
 
 def invitation(engine: Engine) -> Invitation:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -45,7 +43,7 @@ from tests.fakes.slack_api import (
     slack_server,  # noqa: F401
     slash_command,
 )
-from tests.test_slack import World, answers, open_world, slack_settings
+from tests.test_slack import World, answers, run, slack_settings
 
 OAUTH = {
     "slack_bot_token": None,
@@ -59,21 +57,6 @@ def clear_installs(engine: Engine) -> None:
     with engine.begin() as connection:
         for table in slack_metadata().sorted_tables:
             connection.execute(delete(table))
-
-
-def run(
-    settings: Settings,
-    engine: Engine,
-    clock: Clock,
-    fake: FakeSlack,
-    scenario: Callable[[World], Awaitable[None]],
-    **extra: Any,
-) -> None:
-    async def main() -> None:
-        async with open_world(settings, engine, clock, fake, **extra) as world:
-            await scenario(world)
-
-    asyncio.run(main())
 
 
 def test_oauth_install_keeps_the_workspace_and_surveys_go_out_with_its_token(
