@@ -676,15 +676,42 @@ def test_polling_mode_without_a_public_url(
         w.trigger(1090, "T-90")
         await w.deliver()
         w.fake.push_update(message_update(9302, 1090, "5"))
-        for _ in range(200):
-            if answers(db_engine):
-                break
+        deadline = time.monotonic() + 5
+        while not answers(db_engine) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert answers(db_engine) == {"csat": (5, None)}
         assert "deleteWebhook" in [c.method for c in w.fake.calls]
 
     play(scenario, csat_public_url=None)
     assert "only ONE process" in caplog.text
+
+
+def test_a_leftover_long_poll_cannot_swallow_a_later_update(
+    fake_server: tuple[FakeTelegram, str], fake: FakeTelegram
+) -> None:
+    """PTB's stop cancels its open getUpdates, but the server still finishes that request. Such
+    a leftover poll (offset 9503 here) must neither confirm an update pushed after it arrived
+    (the next test reuses update ids) nor hand out anything after ``reset``."""
+    url = f"{fake_server[1]}/bot{TOKEN}/getUpdates"
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+
+            async def poll(offset: int, timeout: int) -> list[int]:
+                response = await client.post(url, json={"offset": offset, "timeout": timeout})
+                return [u["update_id"] for u in response.json()["result"]]
+
+            leftover = asyncio.create_task(poll(9503, 10))
+            await asyncio.sleep(0.05)
+            fake.push_update({"update_id": 9502})
+            await asyncio.sleep(0.05)
+            assert await poll(0, 0) == [9502]
+            fake.reset()
+            fake.push_update({"update_id": 9503})
+            assert await leftover == []
+            assert await poll(0, 0) == [9503]
+
+    asyncio.run(main())
 
 
 def test_set_webhook_registers_url_secret_and_update_types(

@@ -112,6 +112,9 @@ class FakeTelegram:
     webhook: dict[str, Any] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100))
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Bumped by ``reset``: a long poll still open from an earlier test (its client is gone, but
+    # the server finishes the request) then ends at once instead of acting on the next test.
+    _generation: int = 0
 
     # -- scripting ------------------------------------------------------------------------
 
@@ -137,6 +140,7 @@ class FakeTelegram:
 
     def reset(self) -> None:
         with self._lock:
+            self._generation += 1
             self.calls.clear()
             self.violations.clear()
             self.messages.clear()
@@ -219,14 +223,21 @@ class FakeTelegram:
         return None
 
     async def _get_updates(self, params: dict[str, Any]) -> JSONResponse:
+        """Like Telegram: the offset confirms (forgets) the updates below it once, when the call
+        arrives; while the call waits it only looks for updates at or above the offset. It never
+        forgets an update pushed later (an abandoned long poll, whose client was cancelled, used
+        to drop the next test's update with the same id), and it ends early after ``reset``."""
         offset = int(params.get("offset", 0))
         deadline = time.monotonic() + min(float(params.get("timeout", 0)), 0.2)
+        with self._lock:
+            generation = self._generation
+            kept = [u for u in self.updates if u["update_id"] >= offset]
+            self.updates = deque(kept)
         while True:
             with self._lock:
-                while self.updates and self.updates[0]["update_id"] < offset:
-                    self.updates.popleft()
-                ready = list(self.updates)
-            if ready or time.monotonic() >= deadline:
+                stale = generation != self._generation
+                ready = [] if stale else [u for u in self.updates if u["update_id"] >= offset]
+            if stale or ready or time.monotonic() >= deadline:
                 return JSONResponse({"ok": True, "result": ready})
             await asyncio.sleep(0.02)
 
