@@ -42,8 +42,7 @@ class Conversations(Reports):
             return self._converse(
                 channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
             )
-        traits = self.channel(channel).traits
-        if traits.keywords:
+        if self.channel(channel).traits.keywords:
             keyword = parse_keyword(text)
             if keyword is not None:
                 return self._keyword(channel, address, keyword, text, provider_message_id)
@@ -59,6 +58,16 @@ class Conversations(Reports):
                     return InboundResult(replies=(refusal,), reason="not_a_lead")
                 return result
         return self._converse(channel, address, conv.TextReply(text), text, provider_message_id)
+
+    def is_lead_query(self, channel: str, address: str, text: str) -> bool:
+        """Whether :meth:`handle_text` would answer this with a report (a lead's SCORE), which
+        only reads and may take a while on a big store, rather than record a reply."""
+        return (
+            self.channel(channel).traits.keywords
+            and parse_keyword(text) is None
+            and parse_score_request(text) is not None
+            and self.is_lead(channel, address)
+        )
 
     def handle_button(
         self,

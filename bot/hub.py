@@ -1,9 +1,22 @@
 """What channel adapters talk to: the service's use cases, run off the event loop, with alerts
-posted and metrics counted in one place so no adapter repeats that plumbing."""
+posted and metrics counted in one place so no adapter repeats that plumbing.
+
+Use cases that write (replies, taps, receipts, opt-outs) go through :meth:`Hub.write`. On SQLite
+the event loop runs one itself when the write turn is free (:class:`bot.service_base.WriteTurn`):
+the transaction is a fraction of a millisecond of local work, and with one interpreter lock a
+thread hop adds its cost and hands the lock back and forth at every statement without running
+anything in parallel. When another writer holds the turn, the use case waits on a writer thread
+instead, so the loop never waits. On PostgreSQL the writes run on several writer threads, each on
+its own connection. Reads (reports) run on the general thread pool, so a long report never holds
+up a customer's reply.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from anyio import to_thread
@@ -19,6 +32,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+# Writer threads on PostgreSQL: enough to keep a few round trips in flight, within the pool.
+WRITERS = 8
+
 
 class Hub:
     def __init__(
@@ -27,9 +43,28 @@ class Hub:
         self.service = service
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
+        threads = 1 if service.engine.dialect.name == "sqlite" else WRITERS
+        self._writer = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="csat-writer")
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A read, or anything slow, on the general thread pool."""
         return await to_thread.run_sync(fn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """A short write use case: on SQLite here and now when the write turn is free, else on
+        the writer threads, first come first served."""
+        turn = self.service.turn
+        if turn is not None and turn.try_acquire():
+            try:
+                return fn(*args)
+            finally:
+                turn.release()
+        call = functools.partial(fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, call)
+
+    def close(self) -> None:
+        """Finish the writes already queued, then stop the writer threads."""
+        self._writer.shutdown(wait=True)
 
     async def _finish(self, channel: str, result: InboundResult) -> InboundResult:
         if not result.duplicate:
@@ -49,7 +84,8 @@ class Hub:
     ) -> InboundResult:
         """A typed reply (keywords, SCORE from leads, survey answers); ``invitation_id`` when the
         channel knows which survey it answers (a Slack modal)."""
-        result = await self.run(
+        use = self.run if self.service.is_lead_query(channel, address, text) else self.write
+        result = await use(
             self.service.handle_text, channel, address, text, provider_message_id, invitation_id
         )
         return await self._finish(channel, result)
@@ -64,7 +100,7 @@ class Hub:
         provider_message_id: str | None = None,
     ) -> InboundResult:
         """A tapped button (Slack block action, Telegram callback query)."""
-        result = await self.run(
+        result = await self.write(
             self.service.handle_button,
             channel,
             address,
@@ -80,7 +116,7 @@ class Hub:
         return await self.run(self.service.scores_for, channel, address, query)
 
     async def opt_out(self, channel: str, address: str, reason: str) -> bool:
-        return await self.run(self.service.opt_out, channel, address, reason)
+        return await self.write(self.service.opt_out, channel, address, reason)
 
 
 class ChannelAdapter(Protocol):

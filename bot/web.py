@@ -24,6 +24,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import CsatError, InvalidInput, NotAllowed, NotFound
 from bot.hub import ChannelAdapter, Hub
 from bot.metrics import Metrics
@@ -105,16 +106,19 @@ def create_app(
                 await task
             for adapter in reversed(started):
                 await adapter.stop()
+            await asyncio.to_thread(hub.close)
 
     app = FastAPI(title="csat-bot", version="0.1.0", lifespan=lifespan)
     app.state.service = service
     app.state.metrics = metrics
     app.state.sender = sender
     app.state.hub = hub
+    direct: list[DirectRoute] = []
     for adapter in adapters:
         router = adapter.routes(hub)
         if router is not None:
             app.include_router(router)
+            direct.extend(r for r in router.routes if isinstance(r, DirectRoute))
 
     @app.exception_handler(CsatError)
     async def _csat_error(_: Request, exc: CsatError) -> JSONResponse:
@@ -219,6 +223,7 @@ def create_app(
     def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(DirectRoutes, routes=direct, exception_handlers=app.exception_handlers)
     app.add_middleware(BodyLimit, limit=service.settings.csat_max_body_bytes)
     return app
 

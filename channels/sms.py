@@ -13,19 +13,23 @@ Outbound sends live in :mod:`channels.sms_twilio`, the text rules in :mod:`chann
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 from collections.abc import Sequence
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData, UploadFile
 from twilio.request_validator import (  # type: ignore[import-untyped]
     RequestValidator,
+    add_port,
     get_signature_algorithm,
+    remove_port,
 )
 
 from bot.channel import OutboundMessage, QuietHours
+from bot.direct import DirectRoute
 from bot.errors import ConfigError
 from bot.hub import Hub
 from bot.phones import mask_phone
@@ -115,6 +119,7 @@ class SmsAdapter:
         self._validator = RequestValidator(auth_token)
         self._public_url = public_url.rstrip("/")
         self._brand = brand
+        self._signed_urls: dict[tuple[str, bytes], tuple[str, ...]] = {}
 
     @property
     def channel(self) -> SmsChannel:
@@ -126,10 +131,35 @@ class SmsAdapter:
     async def stop(self) -> None:
         await self._channel.close()
 
-    def signed_url(self, request: Request) -> str:
-        """The URL Twilio signed: the public base, whatever host and scheme reached the app."""
-        query = request.url.query
-        return f"{self._public_url}{request.url.path}" + (f"?{query}" if query else "")
+    def signed_urls(self, request: Request) -> tuple[str, ...]:
+        """The URL Twilio signed: the public base, whatever host and scheme reached the app; as
+        written and with the default port the other way round (Twilio signs either form)."""
+        path, query = request.scope["path"], request.scope.get("query_string", b"")
+        urls = self._signed_urls.get((path, query))
+        if urls is None:
+            url = f"{self._public_url}{path}" + (f"?{query.decode('latin-1')}" if query else "")
+            parsed = urlparse(url)
+            urls = tuple(dict.fromkeys((url, remove_port(parsed), add_port(parsed))))
+            if len(self._signed_urls) < 64:  # the webhook paths, not whatever callers send
+                self._signed_urls[(path, query)] = urls
+        return urls
+
+    def signature_matches(
+        self, request: Request, params: _Params, signature: str, algorithm: str
+    ) -> bool:
+        """What the SDK's ``RequestValidator.validate`` decides for a form post, with the URL
+        forms worked out once per path and the HMAC computed once when the first form matches
+        (``validate`` parses the URL and computes two HMACs on every request)."""
+        given = signature.encode()
+        try:
+            return any(
+                hmac.compare_digest(
+                    self._validator.compute_signature(url, params, algorithm).encode(), given
+                )
+                for url in self.signed_urls(request)
+            )
+        except ValueError:  # an algorithm this SDK does not know
+            return False
 
     async def signed_form(self, request: Request) -> FormData:
         """The form Twilio posted, once its signature is proven; raises :class:`_Refused`."""
@@ -149,17 +179,15 @@ class SmsAdapter:
         algorithm = get_signature_algorithm(
             request.headers.get("x-twilio-webhooks-signature-settings")
         )
-        if not self._validator.validate(
-            self.signed_url(request), _Params(pairs), signature, algorithm
-        ):
+        if not self.signature_matches(request, _Params(pairs), signature, algorithm):
             raise _Refused(403, "X-Twilio-Signature does not match this request")
         return form
 
     def routes(self, hub: Hub) -> APIRouter:
         router = APIRouter()
 
-        # A plain Starlette route: the busiest webhook needs none of FastAPI's parameter
-        # handling, which cost more than the signature check.
+        # Plain Starlette endpoints dispatched before the router (bot.direct): the busiest
+        # webhook needs none of FastAPI's parameter handling or routing.
         async def inbound(request: Request) -> Response:
             try:
                 form = await self.signed_form(request)
@@ -187,9 +215,6 @@ class SmsAdapter:
                 )
             return twiml(result.replies, brand=self._brand)
 
-        router.add_route("/sms/inbound", inbound, methods=["POST"], include_in_schema=False)
-
-        @router.post("/sms/status", response_model=None)
         async def status(request: Request) -> Response:
             try:
                 form = await self.signed_form(request)
@@ -212,9 +237,13 @@ class SmsAdapter:
                 error,
                 opted_out=code == OPTED_OUT,
             )
-            await hub.run(record)
+            await hub.write(record)
             return Response(status_code=204)
 
+        for path, endpoint in (("/sms/inbound", inbound), ("/sms/status", status)):
+            router.routes.append(
+                DirectRoute(path, endpoint, methods=["POST"], include_in_schema=False)
+            )
         return router
 
     def _address(self, raw: str) -> str:

@@ -1,0 +1,344 @@
+"""The reply path's plumbing: the SQLite write turn (threads and processes), where the hub runs a
+use case, the direct webhook routes, and the SMS signature check against the SDK's own verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+from bot.direct import DirectRoute, DirectRoutes
+from bot.errors import InvalidInput
+from bot.service import Service
+from bot.service_base import WriteTurn
+from bot.surveys import builtin_surveys
+from channels.sms import SmsAdapter, _Params, build_adapter
+from storage.db import make_engine, upgrade
+from storage.models import Answer, InboundMessage
+from tests.conftest import Clock
+from tests.fakes.twilio_api import FakeTwilio
+from tests.test_sms import (
+    ACCOUNT,
+    CUSTOMER,
+    LEAD,
+    PUBLIC,
+    TOKEN,
+    Phone,
+    count,
+    offline,
+    sms_settings,
+)
+
+__all__ = ["offline"]  # the SMS tests' autouse guard: nothing here may leave loopback
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# -- the turn across processes ------------------------------------------------------------------
+
+
+class Holder:
+    """Another process that takes the write turn of ``database`` and keeps it until released."""
+
+    def __init__(self, database: Path) -> None:
+        script = textwrap.dedent(
+            f"""
+            import sys
+            sys.path.insert(0, {str(ROOT)!r})
+            from bot.service_base import WriteTurn
+            with WriteTurn({str(database)!r}):
+                print("held", flush=True)
+                sys.stdin.readline()
+            print("released", flush=True)
+            """
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        assert self.process.stdout.readline().strip() == "held"
+
+    def release(self) -> None:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        assert self.process.stdout.readline().strip() == "released"
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self.process.wait(timeout=10)
+
+
+def test_a_turn_held_by_another_process_is_not_taken_until_it_is_released(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "csat.db"
+    turn = WriteTurn(str(database))
+    holder = Holder(database)
+    try:
+        assert not turn.try_acquire()
+        taken_at: list[float] = []
+
+        def wait_for_turn() -> None:
+            with turn:
+                taken_at.append(time.monotonic())
+
+        waiter = threading.Thread(target=wait_for_turn)
+        waiter.start()
+        time.sleep(0.3)
+        assert taken_at == [], "the turn was taken while another process held it"
+        released_at = time.monotonic()
+    finally:
+        holder.release()
+    waiter.join(timeout=10)
+    assert len(taken_at) == 1 and taken_at[0] >= released_at
+    assert turn.try_acquire()
+    turn.release()
+
+
+def test_the_turn_is_reentrant_in_a_thread_and_free_again_after_the_outermost_release(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "csat.db"
+    turn = WriteTurn(str(database))
+    with turn, turn:
+        assert turn.try_acquire()  # the same thread again
+        turn.release()
+        other: list[bool] = []
+        thread = threading.Thread(target=lambda: other.append(turn.try_acquire()))
+        thread.start()
+        thread.join()
+        assert other == [False]
+    holder = Holder(database)  # another process gets it once every level is released
+    holder.release()
+
+
+# -- where the hub runs a use case --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def twilio_api() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio(ACCOUNT, TOKEN)
+    fake.start()
+    yield fake
+    fake.stop()
+    assert fake.problems == [], "requests the real Twilio API would refuse"
+
+
+@pytest.fixture
+def sqlite_phone(tmp_path: Path, clock: Clock, twilio_api: FakeTwilio) -> Iterator[Phone]:
+    url = f"sqlite:///{tmp_path / 'csat.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    settings = sms_settings(url, twilio_api.url)
+    adapter = build_adapter(settings)
+    service = Service(
+        settings=settings,
+        engine=engine,
+        surveys=builtin_surveys(),
+        channels={"sms": adapter.channel},
+        clock=clock,
+        rng=random.Random(7),
+    )
+    phone = Phone(service, adapter)
+    yield phone
+    phone.close()
+    engine.dispose()
+
+
+def _hold_turn(service: Service, seconds: float) -> threading.Thread:
+    turn = service.turn
+    assert turn is not None
+    held = threading.Event()
+
+    def hold() -> None:
+        with turn:
+            held.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(5)
+    return thread
+
+
+def test_a_reply_waits_for_a_busy_turn_on_the_writer_thread_and_is_recorded_once(
+    sqlite_phone: Phone,
+) -> None:
+    phone = sqlite_phone
+    phone.trigger(CUSTOMER, "T-1")
+    phone.deliver()
+    form = phone.text_form(CUSTOMER, "4")
+    holder = _hold_turn(phone.service, 0.4)
+    began = time.monotonic()
+    response = phone.post("/sms/inbound", form)
+    waited = time.monotonic() - began
+    holder.join()
+    assert response.status_code == 200 and "Thanks" in response.text
+    assert waited >= 0.2, "the reply was written while another thread held the turn"
+    assert count(phone.service.engine, Answer) == 1
+    assert count(phone.service.engine, InboundMessage) == 1
+
+
+def test_a_leads_score_is_read_without_waiting_for_the_write_turn(sqlite_phone: Phone) -> None:
+    phone = sqlite_phone
+    phone.trigger(CUSTOMER, "T-1")
+    phone.deliver()
+    phone.text(CUSTOMER, "5")
+    holder = _hold_turn(phone.service, 3.0)
+    try:
+        began = time.monotonic()
+        [summary] = phone.text(LEAD, "SCORE")
+        assert time.monotonic() - began < 2.0, "the report waited for the writers"
+        assert "n=1" in summary
+    finally:
+        holder.join()
+
+
+def test_other_methods_on_the_direct_sms_routes_get_405_from_the_router(
+    sqlite_phone: Phone,
+) -> None:
+    for path in ("/sms/inbound", "/sms/status"):
+        response = sqlite_phone.run(sqlite_phone.client.get(path))
+        assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+# -- direct routes ------------------------------------------------------------------------------
+
+
+def _refuse(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": str(exc)}, status_code=422)
+
+
+def test_a_direct_route_keeps_the_apps_exception_handlers() -> None:
+    async def broken(request: Request) -> Response:
+        raise InvalidInput("'Body' is not a rating")
+
+    async def fine(request: Request) -> Response:
+        return PlainTextResponse(request.scope["endpoint"].__name__)
+
+    routes = [
+        DirectRoute("/a", broken, methods=["POST"]),
+        DirectRoute("/b", fine, methods=["POST"]),
+    ]
+    handlers: dict[Any, Any] = {InvalidInput: _refuse}
+    app = Starlette(
+        routes=list(routes),
+        exception_handlers=handlers,
+        middleware=[Middleware(DirectRoutes, routes=routes, exception_handlers=handlers)],
+    )
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            refused = await client.post("/a")
+            assert refused.status_code == 422
+            assert refused.json() == {"error": "'Body' is not a rating"}
+            assert (await client.post("/b")).text == "fine"
+            assert (await client.get("/b")).status_code == 405
+            assert (await client.post("/c")).status_code == 404
+
+    asyncio.run(main())
+
+
+def test_a_direct_route_needs_a_fixed_path() -> None:
+    async def endpoint(request: Request) -> Response:
+        return Response()
+
+    with pytest.raises(ValueError, match="fixed path"):
+        DirectRoutes(
+            Starlette(),
+            routes=[DirectRoute("/sms/{tenant}", endpoint, methods=["POST"])],
+            exception_handlers={},
+        )
+
+
+# -- the signature check agrees with the SDK ----------------------------------------------------
+
+
+def _adapter(public_url: str) -> SmsAdapter:
+    return SmsAdapter(
+        channel=build_adapter(sms_settings("sqlite:///unused.db", "http://127.0.0.1:9")).channel,
+        auth_token=TOKEN,
+        public_url=public_url,
+        brand="Acme",
+    )
+
+
+def _request(path: str, query: str) -> Request:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "query_string": query.encode(),
+        "headers": [],
+    }
+    return Request(scope)
+
+
+_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    public=st.sampled_from(
+        [PUBLIC, PUBLIC + ":443", "http://csat.example.com", "http://csat.example.com:8080"]
+    ),
+    signed_public=st.sampled_from(
+        [PUBLIC, PUBLIC + ":443", "http://csat.example.com:80", "http://csat.example.com:8080"]
+    ),
+    path=st.sampled_from(["/sms/inbound", "/sms/status"]),
+    query=st.sampled_from(["", "tenant=a", "a=1&b=%20x"]),
+    form=st.lists(st.tuples(st.sampled_from(["Body", "From", "To", "x"]), _text), max_size=5),
+    algorithm=st.sampled_from(["HMAC_SHA1", "HMAC_SHA256"]),
+    tamper=st.booleans(),
+)
+def test_signature_check_gives_the_sdks_verdict(
+    public: str,
+    signed_public: str,
+    path: str,
+    query: str,
+    form: list[tuple[str, str]],
+    algorithm: str,
+    tamper: bool,
+) -> None:
+    validator = RequestValidator(TOKEN)
+    signed_url = signed_public + path + (f"?{query}" if query else "")
+    params = _Params(list(form))
+    signature = validator.compute_signature(signed_url, params, algorithm)
+    if tamper:
+        params = _Params([*form, ("Body", "forged")])
+    expected_url = public + path + (f"?{query}" if query else "")
+    expected = validator.validate(expected_url, params, signature, algorithm)
+    adapter = _adapter(public)
+    assert adapter.signature_matches(_request(path, query), params, signature, algorithm) is (
+        expected
+    )
+
+
+def test_an_unknown_signature_algorithm_is_refused() -> None:
+    adapter = _adapter(PUBLIC)
+    params = _Params([("Body", "5")])
+    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound", params)
+    request = _request("/sms/inbound", "")
+    assert adapter.signature_matches(request, params, signature, "HMAC_SHA1")
+    assert not adapter.signature_matches(request, params, signature, "HMAC_MD5")
