@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -18,9 +18,10 @@ from bot.parsing import parse_keyword, parse_score_request
 from bot.reports import Reports
 from bot.service_base import InboundResult, _Conflict, _decode, _encode
 from bot.texts import message
-from storage import queries
-from storage.models import Answer, InboundMessage, Invitation, Suppression
+from storage.models import InboundMessage, Invitation, Suppression
+from storage.prepared import RawTransaction, raw_transaction
 from storage.queries import changed
+from storage.replies import OpenInvitation
 
 log = logging.getLogger("csat.service")
 
@@ -89,17 +90,16 @@ class Conversations(Reports):
         )
 
     def _duplicate(
-        self, source: Session | Connection | None, channel: str, provider_message_id: str | None
+        self, tx: RawTransaction | None, channel: str, provider_message_id: str | None
     ) -> InboundResult | None:
         """What was answered the first time this provider message id came (a provider retry)."""
         if provider_message_id is None:
             return None
-        if source is None:
-            with self.engine.connect() as connection:
-                seen = queries.stored_reply(connection, channel, provider_message_id)
+        if tx is None:
+            with raw_transaction(self.engine) as own:
+                seen = self.replies.stored_reply(own, channel, provider_message_id)
         else:
-            connection = source.connection() if isinstance(source, Session) else source
-            seen = queries.stored_reply(connection, channel, provider_message_id)
+            seen = self.replies.stored_reply(tx, channel, provider_message_id)
         if seen is None:
             return None
         reply, reason, invitation_id = seen
@@ -145,12 +145,10 @@ class Conversations(Reports):
     ) -> InboundResult:
         for _ in range(5):
             try:
-                with self.write_turn(), self.engine.connect() as connection:
-                    result = self._converse_once(
-                        connection, channel, address, event, raw, provider_message_id, invitation_id
+                with self.write_turn(), raw_transaction(self.engine) as tx:
+                    return self._converse_once(
+                        tx, channel, address, event, raw, provider_message_id, invitation_id
                     )
-                    connection.commit()
-                    return result
             except _Conflict:
                 continue
             except IntegrityError:
@@ -162,7 +160,7 @@ class Conversations(Reports):
 
     def _converse_once(
         self,
-        connection: Connection,
+        tx: RawTransaction,
         channel: str,
         address: str,
         event: conv.Event,
@@ -170,18 +168,18 @@ class Conversations(Reports):
         provider_message_id: str | None,
         invitation_id: int | None,
     ) -> InboundResult:
-        """One reply on Core statements (the hot path of a busy campaign).
+        """One reply on prepared statements (the hot path of a busy campaign).
 
         A provider retry is caught by the UNIQUE (channel, provider_message_id) of the inbound
         row, written before anything else: the IntegrityError makes :meth:`_converse` roll back
         and answer what was stored the first time.
         """
-        target = queries.reply_target(
-            connection, channel, self.pseudonym(channel, address), self.clock(), invitation_id
+        target = self.replies.reply_target(
+            tx, channel, self.pseudonym(channel, address), self.clock(), invitation_id
         )
         invitation = target.invitation if target is not None else None
         if target is None or invitation is None:
-            dup = self._duplicate(connection, channel, provider_message_id)
+            dup = self._duplicate(tx, channel, provider_message_id)
             if dup is not None:
                 return dup
             locale = target.respondent_locale if target is not None else None
@@ -194,7 +192,7 @@ class Conversations(Reports):
             brand=self.settings.csat_brand,
             invitation_id=invitation.id,
         )
-        answers: dict[str, int | None] = {}
+        answers: dict[str, tuple[int | None, str, int | None]] = {}
         if survey is None or survey.version != invitation.survey_version:
             transition = conv.Transition(
                 status=invitation.status,
@@ -207,17 +205,17 @@ class Conversations(Reports):
         else:
             # Answers are written only together with responded_at, so none exist without it.
             if invitation.responded_at is not None:
-                answers = queries.answers_so_far(connection, invitation.id)
+                answers = self.replies.answers_so_far(tx, invitation.id)
             state = conv.State(
                 status=invitation.status,
                 question_index=invitation.question_index,
                 reprompts=invitation.reprompts,
                 expires_at=invitation.expires_at,
-                answers=answers,
+                answers={question: given[0] for question, given in answers.items()},
             )
             transition = conv.step(survey, state, event, ctx)
-        queries.insert_inbound(
-            connection,
+        self.replies.insert_inbound_message(
+            tx,
             {
                 "channel": channel,
                 "provider_message_id": provider_message_id,
@@ -230,7 +228,7 @@ class Conversations(Reports):
                 "received_at": self.clock(),
             },
         )
-        alerts = self._apply(connection, invitation, answers, transition, ctx.now)
+        alerts = self._apply(tx, invitation, answers, transition, ctx.now)
         return InboundResult(
             replies=transition.replies,
             reason=transition.reason,
@@ -241,9 +239,9 @@ class Conversations(Reports):
 
     def _apply(
         self,
-        connection: Connection,
-        invitation: queries.OpenInvitation,
-        answers: Mapping[str, int | None],
+        tx: RawTransaction,
+        invitation: OpenInvitation,
+        answers: Mapping[str, tuple[int | None, str, int | None]],
         transition: conv.Transition,
         now: datetime,
     ) -> tuple[Alert, ...]:
@@ -255,8 +253,8 @@ class Conversations(Reports):
         )
         if not moved:
             return ()
-        stepped = queries.step_invitation(
-            connection,
+        stepped = self.replies.step_invitation(
+            tx,
             invitation.id,
             invitation.version,
             status=transition.status,
@@ -269,31 +267,29 @@ class Conversations(Reports):
         if not stepped:
             raise _Conflict
         for record in transition.records:
-            self._upsert_answer(connection, invitation, record, now, record.question.id in answers)
-        return self._alerts(connection, invitation, transition.records)
+            self._upsert_answer(tx, invitation, record, now, record.question.id in answers)
+        return self._alerts(invitation, answers, transition.records)
 
     def _alerts(
         self,
-        connection: Connection,
-        invitation: queries.OpenInvitation,
+        invitation: OpenInvitation,
+        answers: Mapping[str, tuple[int | None, str, int | None]],
         records: Sequence[conv.Record],
     ) -> tuple[Alert, ...]:
         """An alert when a low rating arrives, and again when its comment follows."""
+        ratings = {
+            q: (value, top) for q, (value, kind, top) in answers.items() if kind in ALERT_KINDS
+        }
         alerts: list[Alert] = []
         for record in records:
             rating: tuple[int | None, int | None] | None = None
             comment = None
             if record.question.kind in ALERT_KINDS and record.question.scale is not None:
                 rating = (record.value, record.question.scale.maximum)
+                ratings[record.question.id] = rating
             elif record.comment is not None:
                 comment = record.comment
-                row = connection.execute(
-                    select(col(Answer.value), col(Answer.scale_max)).where(
-                        col(Answer.invitation_id) == invitation.id,
-                        col(Answer.kind).in_(ALERT_KINDS),
-                    )
-                ).first()
-                rating = (row[0], row[1]) if row is not None else None
+                rating = next(iter(ratings.values()), None)
             if rating is None:
                 continue
             value, scale_max = rating
@@ -321,8 +317,8 @@ class Conversations(Reports):
 
     def _upsert_answer(
         self,
-        connection: Connection,
-        invitation: queries.OpenInvitation,
+        tx: RawTransaction,
+        invitation: OpenInvitation,
         record: conv.Record,
         now: datetime,
         exists: bool,
@@ -330,8 +326,8 @@ class Conversations(Reports):
         question = record.question
         scale = question.scale
         scored = scale is not None and record.value is not None
-        queries.save_answer(
-            connection,
+        self.replies.save_answer(
+            tx,
             {
                 "invitation_id": invitation.id,
                 "question_id": question.id,
@@ -363,7 +359,7 @@ class Conversations(Reports):
         self, channel: str, address: str, keyword: str, raw: str, provider_message_id: str | None
     ) -> InboundResult:
         with self.session() as session:
-            dup = self._duplicate(session, channel, provider_message_id)
+            dup = self._duplicate(None, channel, provider_message_id)
             if dup is not None:
                 return dup
             respondent = self._respondent(session, channel, address)

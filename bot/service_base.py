@@ -32,6 +32,7 @@ from bot.settings import Settings
 from bot.surveys import Survey
 from bot.texts import message
 from storage.models import Respondent, Setting, Suppression
+from storage.replies import ReplyStatements
 
 try:
     import fcntl
@@ -113,6 +114,7 @@ class ServiceBase:
         self.rng = rng or random.Random()
         self.leads = settings.leads()
         self._hash_key: bytes | None = None
+        self.replies = ReplyStatements(engine.dialect)
         self.turn: WriteTurn | None = None
         if engine.dialect.name == "sqlite":
             self.turn = WriteTurn(engine.url.database or "")
