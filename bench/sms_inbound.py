@@ -31,12 +31,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,73 +78,49 @@ def _env(db: Path, api_url: str) -> dict[str, str]:
 # -- the two servers (child processes) ------------------------------------------------------------
 
 
-def bench_app() -> Any:
-    """The real app with the SMS adapter, built the way ``csat serve`` builds it (minus the sender
-    loop: every survey was sent during preparation). Each uvicorn worker process calls this."""
-    from bot.assembly import build_service
-    from bot.settings import load_settings
-    from bot.web import create_app
-    from channels.sms import build_adapter
-
-    settings = load_settings(_env_file=None)
-    adapter = build_adapter(settings)
-    service = build_service(settings, channels={"sms": adapter.channel})
-    return create_app(service, adapters=[adapter])
-
-
-def serve_app(port: int, workers: int) -> None:
-    import uvicorn
-
-    uvicorn.run(
-        bench_app() if workers == 1 else "bench.sms_inbound:bench_app",
-        factory=workers > 1,
-        workers=workers,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        timeout_keep_alive=120,
-    )
+def app_command(port: int, workers: int) -> list[str]:
+    """``csat serve`` itself: uvicorn, the app, the sender loop and its logging, as deployed."""
+    return [
+        sys.executable,
+        "-m",
+        "bot",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def serve_bare(port: int, db: Path) -> None:
-    """Signature check plus one INSERT: the floor any SMS webhook on this stack pays."""
+    """Signature check plus one INSERT: the floor any SMS webhook on this stack pays.
+
+    The INSERT runs on the event loop, as the app's reply path does when nobody else is writing:
+    a thread hop per request costs more than the INSERT itself.
+    """
     import uvicorn
-    from anyio import to_thread
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
     validator = RequestValidator(TOKEN)
-    local = threading.local()
-
-    def connection() -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(db, timeout=30, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            local.conn = conn
-        return conn
-
-    def insert(sid: str, sender: str, body: str) -> None:
-        conn = connection()
-        with conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO reply (sid, sender, body) VALUES (?, ?, ?)",
-                (sid, sender, body),
-            )
+    conn = sqlite3.connect(db, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
 
     async def inbound(request: Request) -> Response:
         form = await request.form()
         signature = request.headers.get("x-twilio-signature", "")
         if not validator.validate(PUBLIC + request.url.path, form, signature):
             return Response("forbidden", status_code=403)
-        await to_thread.run_sync(
-            insert, str(form["MessageSid"]), str(form["From"]), str(form["Body"])
-        )
+        with conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO reply (sid, sender, body) VALUES (?, ?, ?)",
+                (str(form["MessageSid"]), str(form["From"]), str(form["Body"])),
+            )
         return Response(
             '<?xml version="1.0" encoding="UTF-8"?><Response />', media_type="application/xml"
         )
@@ -163,16 +137,25 @@ def serve_bare(port: int, db: Path) -> None:
 
 
 def _start(
-    args: Sequence[str], env: dict[str, str], port: int, ready: str | None = None
+    command: Sequence[str],
+    env: dict[str, str],
+    port: int,
+    ready: str | None = None,
+    log: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a server and wait until it answers; with ``ready``, until every worker process
-    answers a GET of that path."""
+    answers a GET of that path. ``log`` takes what the server prints."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CSAT_", "TWILIO_"))}
+    output = log.open("wb") if log is not None else None
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *args, "--port", str(port)],
+        list(command),
         cwd=ROOT,
         env={**clean, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
     )
+    if output is not None:
+        output.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -182,7 +165,7 @@ def _start(
             time.sleep(0.1)
     else:
         process.kill()
-        raise SystemExit(f"server {args} did not start")
+        raise SystemExit(f"server {command} did not start")
     if ready is not None:
         # Workers start after the port is bound, and a worker still importing takes no
         # connections: once the app answers, give the others time to catch up before timing.
@@ -473,14 +456,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="1,2",
         help="uvicorn worker processes for the app, comma-separated for one run each",
     )
-    parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("bare",), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workers = [int(n) for n in str(args.workers).split(",")]
-    if args.serve == "app":
-        serve_app(args.port, workers[0])
-        return 0
     if args.serve == "bare":
         serve_bare(args.port, args.db)
         return 0
@@ -504,7 +484,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = f"csat app, {n} worker{'s' if n > 1 else ''}"
             port = _free_port()
             env = _env(app_db, "http://127.0.0.1:9")
-            server = _start(["--serve", "app", "--workers", str(n)], env, port, ready="/healthz")
+            log = Path(tmp) / f"serve-{n}.log"
+            server = _start(app_command(port, n), env, port, ready="/healthz", log=log)
             try:
                 results.append(asyncio.run(hammer(name, server, port, replies, args.concurrency)))
             finally:
@@ -518,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 counts["answers"] == counts["inbound"] == counts["responded"] == args.customers
             )
         port = _free_port()
-        server = _start(["--serve", "bare", "--db", str(bare_db)], {}, port)
+        bare = [sys.executable, str(Path(__file__).resolve()), "--serve", "bare"]
+        server = _start([*bare, "--db", str(bare_db), "--port", str(port)], {}, port)
         try:
             results.append(
                 asyncio.run(hammer("bare endpoint", server, port, replies, args.concurrency))

@@ -2,19 +2,21 @@
 posted and metrics counted in one place so no adapter repeats that plumbing.
 
 Use cases that write (replies, taps, receipts, opt-outs) go through :meth:`Hub.write`. On SQLite
-the event loop runs one itself when the write turn is free (:class:`bot.service_base.WriteTurn`):
+the event loop runs one itself when the write turn is free (:class:`storage.turn.WriteTurn`):
 the transaction is a fraction of a millisecond of local work, and with one interpreter lock a
 thread hop adds its cost and hands the lock back and forth at every statement without running
-anything in parallel. When another writer holds the turn, the use case waits on a writer thread
-instead, so the loop never waits. On PostgreSQL the writes run on several writer threads, each on
-its own connection. Reads (reports) run on the general thread pool, so a long report never holds
-up a customer's reply.
+anything in parallel. While another thread (the sender, the API) or process holds the turn, the
+loop serves other requests and takes the turn when it is free (``WriteTurn.acquire_on_loop``),
+keeping this process's writes in arrival order; it never blocks. On PostgreSQL the writes run on
+several writer threads, each on its own connection. Reads (reports) run on the general thread
+pool, so a long report never holds up a customer's reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -45,22 +47,31 @@ class Hub:
         self.metrics = metrics or Metrics()
         threads = 1 if service.engine.dialect.name == "sqlite" else WRITERS
         self._writer = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="csat-writer")
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """A read, or anything slow, on the general thread pool."""
         return await to_thread.run_sync(fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """A short write use case: on SQLite here and now when the write turn is free, else on
-        the writer threads, first come first served."""
+        """A short write use case: on SQLite on the loop itself, in arrival order, once the
+        write turn is free; on PostgreSQL on the writer threads."""
         turn = self.service.turn
-        if turn is not None and turn.try_acquire():
+        loop = asyncio.get_running_loop()
+        if turn is None:
+            return await loop.run_in_executor(self._writer, functools.partial(fn, *args))
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = asyncio.Lock()
+        async with queue:
+            if not turn.try_acquire():
+                await turn.acquire_on_loop(self._writer)
             try:
                 return fn(*args)
             finally:
                 turn.release()
-        call = functools.partial(fn, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._writer, call)
 
     def close(self) -> None:
         """Finish the writes already queued, then stop the writer threads."""

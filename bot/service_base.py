@@ -11,10 +11,8 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import random
 import secrets
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
@@ -33,11 +31,7 @@ from bot.surveys import Survey
 from bot.texts import message
 from storage.models import Respondent, Setting, Suppression
 from storage.replies import ReplyStatements
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: the thread lock alone
-    fcntl = None  # type: ignore[assignment]
+from storage.turn import WriteTurn
 
 log = logging.getLogger("csat.service")
 
@@ -216,66 +210,6 @@ class ServiceBase:
                 contact=self.settings.csat_contact or self.settings.csat_brand,
             )
         )
-
-
-class WriteTurn:
-    """SQLite's single writer, handed over in turn instead of by SQLite's busy handler.
-
-    SQLite makes a writer that finds the database locked sleep 1, 2, 5, 10... up to 100 ms and
-    look again, which is what made replies slow under load. Every write of the service takes this
-    turn first, and a writer waits on a lock that wakes it the moment the turn is free: a
-    re-entrant thread lock within the process and, for ``csat serve --workers N`` and ``csat
-    worker`` processes sharing the file, an exclusive ``flock`` on a companion file beside the
-    database (where the platform has ``flock``). The file is opened for each outermost turn (two
-    system calls), so no descriptor outlives it or leaks into a forked child.
-
-    Holding the turn, a writer knows SQLite's own write lock is free (no other process of ours
-    writes), so a short transaction cannot be made to wait: :meth:`try_acquire` is how the
-    event loop runs a reply itself when nobody else is writing.
-    """
-
-    def __init__(self, database: str) -> None:
-        self._lock = threading.RLock()
-        self._depth = 0  # only the owning thread changes it
-        self._path = f"{database}-turn" if fcntl is not None and database else None
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        """Take the turn if it is free now, without waiting."""
-        return self._acquire(blocking=False)
-
-    def _acquire(self, *, blocking: bool) -> bool:
-        if not self._lock.acquire(blocking):
-            return False
-        if self._depth == 0 and self._path is not None and fcntl is not None:
-            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BaseException as exc:
-                os.close(fd)
-                self._lock.release()
-                if isinstance(exc, BlockingIOError):
-                    return False
-                raise
-            self._fd = fd
-        self._depth += 1
-        return True
-
-    def release(self) -> None:
-        self._depth -= 1
-        try:
-            if self._depth == 0 and self._fd is not None:
-                fd, self._fd = self._fd, None
-                os.close(fd)  # closing drops the flock
-        finally:
-            self._lock.release()
-
-    def __enter__(self) -> WriteTurn:
-        self._acquire(blocking=True)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.release()
 
 
 class _Conflict(Exception):

@@ -206,8 +206,8 @@ class SmsAdapter:
             body = form.get("Body")
             text = body if isinstance(body, str) else ""
             result = await hub.text(self._channel.name, address, text, sid)
-            if log.isEnabledFor(logging.INFO):
-                log.info(
+            if log.isEnabledFor(logging.DEBUG):  # the access log has the request already
+                log.debug(
                     "sms from %s: %s%s",
                     mask_phone(address),
                     result.reason,

@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,11 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import InvalidInput
 from bot.service import Service
-from bot.service_base import WriteTurn
 from bot.surveys import builtin_surveys
 from channels.sms import SmsAdapter, _Params, build_adapter
 from storage.db import make_engine, upgrade
 from storage.models import Answer, InboundMessage
+from storage.turn import WriteTurn
 from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilio
 from tests.test_sms import (
@@ -62,7 +63,7 @@ class Holder:
             f"""
             import sys
             sys.path.insert(0, {str(ROOT)!r})
-            from bot.service_base import WriteTurn
+            from storage.turn import WriteTurn
             with WriteTurn({str(database)!r}):
                 print("held", flush=True)
                 sys.stdin.readline()
@@ -130,6 +131,66 @@ def test_the_turn_is_reentrant_in_a_thread_and_free_again_after_the_outermost_re
         assert other == [False]
     holder = Holder(database)  # another process gets it once every level is released
     holder.release()
+
+
+def test_the_loop_waits_for_another_process_without_blocking_and_in_arrival_order(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "csat.db"
+    turn = WriteTurn(str(database))
+    holder = Holder(database)
+    order: list[str] = []
+
+    async def main() -> None:
+        with ThreadPoolExecutor(max_workers=1) as waiter:
+            queue = asyncio.Lock()
+
+            async def write(name: str) -> None:
+                async with queue:
+                    await turn.acquire_on_loop(waiter)
+                    order.append(name)
+                    turn.release()
+
+            # The other process lets go after 0.6 s whatever happens here, so a loop that
+            # blocked would fail the count below instead of hanging.
+            threading.Timer(0.6, holder.release).start()
+            first = asyncio.create_task(write("first"))
+            second = asyncio.create_task(write("second"))
+            began, ticks = time.monotonic(), 0
+            while time.monotonic() - began < 0.3:
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks >= 10, "the loop stood still while another process wrote"
+            assert order == [] and not first.done()
+            await asyncio.wait_for(asyncio.gather(first, second), 10)
+
+    asyncio.run(main())
+    assert order == ["first", "second"]
+    assert turn.try_acquire()
+    turn.release()
+
+
+def test_a_cancelled_wait_for_the_turn_does_not_keep_it(tmp_path: Path) -> None:
+    database = tmp_path / "csat.db"
+    turn = WriteTurn(str(database))
+    holder = Holder(database)
+
+    async def main() -> None:
+        with ThreadPoolExecutor(max_workers=1) as waiter:
+            waiting = asyncio.create_task(turn.acquire_on_loop(waiter))
+            await asyncio.sleep(0.1)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await asyncio.to_thread(holder.release)  # the waiter thread now gets the file...
+
+    asyncio.run(main())  # ...and lets it go once it has it
+    deadline = time.monotonic() + 5
+    while not turn.try_acquire():
+        assert time.monotonic() < deadline, "the cancelled wait kept the turn"
+        time.sleep(0.01)
+    turn.release()
+    Holder(database).release()  # and so can any other process
 
 
 # -- where the hub runs a use case --------------------------------------------------------------
