@@ -66,7 +66,7 @@ class Reports(ServiceBase):
         self, since: datetime | None = None, until: datetime | None = None, limit: int = 10_000
     ) -> list[dict[str, Any]]:
         """One row per sent invitation with its answers, for export."""
-        with self.session() as session:
+        with self.read_session() as session:
             statement = select(Invitation).where(col(Invitation.status) != "skipped")
             if since is not None:
                 statement = statement.where(col(Invitation.created_at) >= since)

@@ -178,7 +178,7 @@ class Sender:
         report.sent += 1
 
     def _suppressed(self, channel: str, address: str) -> bool:
-        with self.service.session() as session:
+        with self.service.read_session() as session:
             return self.service.is_suppressed(session, channel, address)
 
     async def _transient(

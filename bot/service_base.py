@@ -120,6 +120,12 @@ class ServiceBase:
     # -- plumbing -------------------------------------------------------------------------
 
     @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session that only reads: no write turn, so a long export holds up no reply."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
     def session(self) -> Iterator[Session]:
         with self.write_turn(), Session(self.engine, expire_on_commit=False) as session:
             try:
