@@ -213,21 +213,25 @@ class Phone:
         return response.json()
 
 
-@pytest.fixture
-def phone(
-    database_url: str, db_engine: Engine, clock: Clock, twilio: FakeTwilio
-) -> Iterator[Phone]:
-    settings = sms_settings(database_url, twilio.url)
+def build_phone(database_url: str, engine: Engine, clock: Clock, api_url: str) -> Phone:
+    settings = sms_settings(database_url, api_url)
     adapter = build_adapter(settings)
     service = Service(
         settings=settings,
-        engine=db_engine,
+        engine=engine,
         surveys=builtin_surveys(),
         channels={"sms": adapter.channel},
         clock=clock,
         rng=random.Random(7),
     )
-    client = Phone(service, adapter)
+    return Phone(service, adapter)
+
+
+@pytest.fixture
+def phone(
+    database_url: str, db_engine: Engine, clock: Clock, twilio: FakeTwilio
+) -> Iterator[Phone]:
+    client = build_phone(database_url, db_engine, clock, twilio.url)
     yield client
     client.close()
 

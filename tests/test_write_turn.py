@@ -4,7 +4,6 @@ use case, the direct webhook routes, and the SMS signature check against the SDK
 from __future__ import annotations
 
 import asyncio
-import random
 import subprocess
 import sys
 import textwrap
@@ -28,7 +27,6 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import InvalidInput
 from bot.service import Service
-from bot.surveys import builtin_surveys
 from channels.sms import SmsAdapter, _Params, build_adapter
 from storage.db import make_engine, upgrade
 from storage.models import Answer, InboundMessage
@@ -42,6 +40,7 @@ from tests.test_sms import (
     PUBLIC,
     TOKEN,
     Phone,
+    build_phone,
     count,
     offline,
     sms_settings,
@@ -210,17 +209,7 @@ def sqlite_phone(tmp_path: Path, clock: Clock, twilio_api: FakeTwilio) -> Iterat
     url = f"sqlite:///{tmp_path / 'csat.db'}"
     upgrade(url)
     engine = make_engine(url)
-    settings = sms_settings(url, twilio_api.url)
-    adapter = build_adapter(settings)
-    service = Service(
-        settings=settings,
-        engine=engine,
-        surveys=builtin_surveys(),
-        channels={"sms": adapter.channel},
-        clock=clock,
-        rng=random.Random(7),
-    )
-    phone = Phone(service, adapter)
+    phone = build_phone(url, engine, clock, twilio_api.url)
     yield phone
     phone.close()
     engine.dispose()
