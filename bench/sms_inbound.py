@@ -3,16 +3,16 @@
 1. Prepares a SQLite database with N customers who each have an open survey: triggered through
    the service and sent by the real sender through the SMS channel to the fake Twilio API of the
    test-suite (so the invitations carry real provider message ids).
-2. Serves the real app (``create_app`` with the SMS adapter, as ``csat serve`` does) under uvicorn
-   in a child process on loopback, once per ``--workers`` count (uvicorn worker processes, each
-   on its own copy of the prepared database), and has ``--concurrency`` simulated customers post
-   signed replies concurrently, each with its own MessageSid; about ``--duplicates`` of them are
-   sent a second time, as Twilio does when our answer is slow, to prove they are not counted
-   twice.
+2. Runs ``csat serve --workers N`` itself (uvicorn, the app with its sender loop, and its default
+   logging, access log included) on loopback, once per ``--workers`` count, each time on a fresh
+   copy of the prepared database, and has ``--concurrency`` simulated customers post signed
+   replies concurrently, each with its own MessageSid; about ``--duplicates`` of them are sent a
+   second time, as Twilio does when our answer is slow, to prove they are not counted twice.
 3. Does the same against a bare Starlette endpoint in another child process that only verifies the
    signature and inserts one row into a SQLite table (same WAL settings).
-4. Prints replies/s and p50/p99 latency for both, and checks in the database afterwards that every
-   reply was recorded exactly once.
+4. Prints replies/s and p50/p99 latency for both and whether the app met the targets (500
+   replies/s, p99 under 100 ms), and checks in the database afterwards that every reply was
+   recorded exactly once.
 
     python bench/sms_inbound.py                       # 3000 customers, 50 concurrent
     python bench/sms_inbound.py --customers 10000 --concurrency 100 --workers 2
@@ -48,6 +48,7 @@ TOKEN = "bench-auth-token"
 SERVICE_SID = "MG" + "fedcba9876543210" * 2
 PUBLIC = "https://csat.example.com"
 PATH = "/sms/inbound"
+TARGET_RATE, TARGET_P99_MS = 500, 100
 
 
 def _free_port() -> int:
@@ -510,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bare_count = count_bare(bare_db)
         recorded["bare endpoint"] = f"{bare_count} rows / {args.customers} expected"
         exact = exact and bare_count == args.customers
-    return report(results, args.customers, recorded, exact)
+    return report(results, args.customers, args.concurrency, recorded, exact)
 
 
 def copy_db(source: Path, target: Path) -> None:
@@ -520,7 +521,13 @@ def copy_db(source: Path, target: Path) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
 
 
-def report(results: Sequence[Result], customers: int, recorded: dict[str, str], exact: bool) -> int:
+def report(
+    results: Sequence[Result],
+    customers: int,
+    concurrency: int,
+    recorded: dict[str, str],
+    exact: bool,
+) -> int:
     duplicates = results[0].requests - customers
     print(
         f"\n{customers} customers, {duplicates} provider retries (same MessageSid), "
@@ -535,6 +542,13 @@ def report(results: Sequence[Result], customers: int, recorded: dict[str, str], 
             f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>9.1f}{r.pct(0.99):>9.1f}"
             f"{r.cpu_ms:>13.2f}{r.client_ms:>10.2f}{r.errors:>8}  {recorded[r.name]}"
         )
+    for r in results:
+        if r.name.startswith("csat app"):
+            met = r.rate >= TARGET_RATE and r.pct(0.99) < TARGET_P99_MS
+            print(
+                f"{r.name}: {'meets' if met else 'MISSES'} the target of {TARGET_RATE} replies/s "
+                f"with p99 under {TARGET_P99_MS} ms at {concurrency} concurrent senders"
+            )
     exact = exact and not any(r.errors for r in results)
     print("\nevery answer recorded exactly once" if exact else "\nLOST OR DOUBLE-COUNTED ANSWERS")
     return 0 if exact else 1
