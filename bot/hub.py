@@ -26,6 +26,8 @@ from anyio import to_thread
 from bot.alerts import AlertSink, dispatch
 from bot.metrics import Metrics
 from bot.service import InboundResult, Service
+from storage.db import loop_writes
+from storage.turn import WriteTurn, is_busy
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -45,8 +47,7 @@ class Hub:
         self.service = service
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
-        threads = 1 if service.engine.dialect.name == "sqlite" else WRITERS
-        self._writer = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="csat-writer")
+        self._writer = self._new_writer()
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -68,14 +69,34 @@ class Hub:
         async with queue:
             if not turn.try_acquire():
                 await turn.acquire_on_loop(self._writer)
+            on_loop = loop_writes.set(True)
             try:
                 return fn(*args)
+            except Exception as exc:
+                if not is_busy(exc):
+                    raise
+                # A writer that does not take the turn holds SQLite (a migration, a shell): the
+                # use case rolled back; do it again on a thread that may wait.
             finally:
+                loop_writes.reset(on_loop)
                 turn.release()
+            call = functools.partial(self._when_turn, turn, fn, *args)
+            return await loop.run_in_executor(self._writer, call)
+
+    @staticmethod
+    def _when_turn(turn: WriteTurn, fn: Callable[..., T], *args: Any) -> T:
+        with turn:
+            return fn(*args)
 
     def close(self) -> None:
-        """Finish the writes already queued, then stop the writer threads."""
-        self._writer.shutdown(wait=True)
+        """Finish the writes already queued and stop the writer threads; a later write (the
+        app started again) gets new ones."""
+        writer, self._writer = self._writer, self._new_writer()
+        writer.shutdown(wait=True)
+
+    def _new_writer(self) -> ThreadPoolExecutor:
+        threads = 1 if self.service.turn is not None else WRITERS
+        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="csat-writer")
 
     async def _finish(self, channel: str, result: InboundResult) -> InboundResult:
         if not result.duplicate:

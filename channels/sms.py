@@ -137,7 +137,8 @@ class SmsAdapter:
         path, query = request.scope["path"], request.scope.get("query_string", b"")
         urls = self._signed_urls.get((path, query))
         if urls is None:
-            url = f"{self._public_url}{path}" + (f"?{query.decode('latin-1')}" if query else "")
+            text = query.decode("utf-8", "replace")  # as Starlette reads it
+            url = f"{self._public_url}{path}" + (f"?{text}" if text else "")
             parsed = urlparse(url)
             urls = tuple(dict.fromkeys((url, remove_port(parsed), add_port(parsed))))
             if len(self._signed_urls) < 64:  # the webhook paths, not whatever callers send
@@ -149,17 +150,15 @@ class SmsAdapter:
     ) -> bool:
         """What the SDK's ``RequestValidator.validate`` decides for a form post, with the URL
         forms worked out once per path and the HMAC computed once when the first form matches
-        (``validate`` parses the URL and computes two HMACs on every request)."""
+        (``validate`` parses the URL and computes two HMACs on every request). Raises
+        ValueError for an algorithm the SDK does not know."""
         given = signature.encode()
-        try:
-            return any(
-                hmac.compare_digest(
-                    self._validator.compute_signature(url, params, algorithm).encode(), given
-                )
-                for url in self.signed_urls(request)
+        return any(
+            hmac.compare_digest(
+                self._validator.compute_signature(url, params, algorithm).encode(), given
             )
-        except ValueError:  # an algorithm this SDK does not know
-            return False
+            for url in self.signed_urls(request)
+        )
 
     async def signed_form(self, request: Request) -> FormData:
         """The form Twilio posted, once its signature is proven; raises :class:`_Refused`."""
@@ -179,7 +178,11 @@ class SmsAdapter:
         algorithm = get_signature_algorithm(
             request.headers.get("x-twilio-webhooks-signature-settings")
         )
-        if not self.signature_matches(request, _Params(pairs), signature, algorithm):
+        try:
+            matches = self.signature_matches(request, _Params(pairs), signature, algorithm)
+        except ValueError:
+            raise _Refused(403, f"unsupported signature algorithm {algorithm!r}") from None
+        if not matches:
             raise _Refused(403, "X-Twilio-Signature does not match this request")
         return form
 

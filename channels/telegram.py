@@ -292,7 +292,7 @@ class _Handlers:
         chat = update.effective_chat
         if chat is None:
             return
-        await self.hub.run(self.hub.service.opt_in, CHANNEL, str(chat.id))
+        await self.hub.write(self.hub.service.opt_in, CHANNEL, str(chat.id))
         await context.bot.send_message(chat_id=chat.id, text=START_TEXT.format(brand=self.brand))
 
     async def stop(self, update: Update, context: Context) -> None:

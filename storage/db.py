@@ -6,6 +6,7 @@ SQLite runs in WAL mode with a busy timeout so the web app and the sender loop c
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # A checkout never waits (the event loop takes connections for replies, and long reads
+        # on the thread pool must not exhaust them); a SQLite connection is only a file handle
+        # and a page cache.
+        kwargs["pool_size"] = pool_size
+        kwargs["max_overflow"] = -1
         if url in ("sqlite://", "sqlite:///:memory:"):
             raise ConfigError("CSAT_DATABASE_URL: in-memory SQLite is not supported; name a file")
     else:
@@ -51,16 +57,36 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         raise ConfigError(f"CSAT_DATABASE_URL: {exc}") from exc
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkout", _loop_checkout)
+        event.listen(engine, "checkin", _loop_checkin)
     return engine
+
+
+BUSY_TIMEOUT_MS = 30_000
+
+# Set while the event loop itself runs a write (bot.hub): SQLite connections taken then give up at
+# once when the database is locked (busy_timeout 0) instead of sleeping on the loop's thread.
+loop_writes: ContextVar[bool] = ContextVar("loop_writes", default=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _loop_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    if loop_writes.get():
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+        record.info["no_wait"] = True
+
+
+def _loop_checkin(dbapi_connection: Any, record: Any) -> None:
+    if record.info.pop("no_wait", False) and dbapi_connection is not None:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 def _alembic_config(url: str) -> Config:

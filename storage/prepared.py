@@ -120,8 +120,12 @@ def raw_transaction(engine: Engine) -> Iterator[RawTransaction]:
     try:
         cursor = connection.cursor()
         try:
-            yield RawTransaction(cursor, engine.dialect.loaded_dbapi.IntegrityError)
-            connection.commit()
+            integrity_error = engine.dialect.loaded_dbapi.IntegrityError
+            yield RawTransaction(cursor, integrity_error)
+            try:
+                connection.commit()
+            except integrity_error as exc:
+                raise IntegrityError("COMMIT", None, exc) from exc
         except BaseException:
             connection.rollback()
             raise

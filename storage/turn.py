@@ -6,11 +6,14 @@ first, and a writer waits on a lock that wakes it the moment the turn is free: a
 lock within the process and, for ``csat serve --workers N`` and ``csat worker`` processes sharing
 the file, an exclusive ``flock`` on a companion file beside the database (where the platform has
 ``flock``). The file is opened for each outermost turn (two system calls), so no descriptor
-outlives it or leaks into a forked child.
+outlives the turn; it is created readable by all and opened read-only (``flock`` needs no more),
+so whichever user creates it first, any other user of the database can take the turn.
 
-Holding the turn, a writer knows SQLite's own write lock is free (no other process of ours writes),
-so a short transaction cannot be made to wait. That is what lets the event loop run a reply
-itself (:meth:`WriteTurn.acquire_on_loop`).
+Holding the turn, a writer knows no other writer of ours is busy, so a short transaction will not
+wait. That is what lets the event loop run a reply itself (:meth:`WriteTurn.acquire_on_loop`).
+Writers that do not take the turn (a migration, a shell on the file) can still hold SQLite's lock:
+the loop's connections then fail at once instead of waiting (``loop_writes``, see
+:mod:`storage.db`) and the write is done on a thread instead.
 """
 
 from __future__ import annotations
@@ -18,8 +21,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sqlite3
 import threading
 from concurrent.futures import Executor
+
+from sqlalchemy.exc import OperationalError
 
 try:
     import fcntl
@@ -36,6 +42,7 @@ class WriteTurn:
         self._depth = 0  # changed only by the thread holding the lock
         self._path = f"{database}-turn" if fcntl is not None and database else None
         self._fd: int | None = None
+        self._pending: int | None = None  # the loop thread waiting for the file, if any
 
     def try_acquire(self) -> bool:
         """Take the turn if it is free now, without waiting."""
@@ -61,11 +68,14 @@ class WriteTurn:
                     waiting = loop.run_in_executor(
                         waiter, functools.partial(self._lock_file, blocking=True)
                     )
+                    self._pending = threading.get_ident()
                     try:
                         fd = await asyncio.shield(waiting)
                     except asyncio.CancelledError:
                         waiting.add_done_callback(_close_when_locked)
                         raise
+                    finally:
+                        self._pending = None
                 self._fd = fd
         except BaseException:
             self._lock.release()
@@ -75,6 +85,13 @@ class WriteTurn:
     def _acquire(self, *, blocking: bool) -> bool:
         if not self._lock.acquire(blocking):
             return False
+        if self._pending == threading.get_ident():
+            # This thread (an event loop) already waits for the file in acquire_on_loop: taking
+            # it again here could only deadlock, since only this thread can let the file go.
+            self._lock.release()
+            if not blocking:
+                return False
+            raise RuntimeError("the write turn is being taken on this thread already")
         if self._depth == 0 and self._path is not None:
             try:
                 fd = self._lock_file(blocking=blocking)
@@ -92,7 +109,7 @@ class WriteTurn:
         """The companion file, opened and locked; None if another process holds it (and
         ``blocking`` is false)."""
         assert self._path is not None and fcntl is not None
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self._path, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -126,3 +143,13 @@ def _close_when_locked(waiting: asyncio.Future[int | None]) -> None:
         fd = waiting.result()
         if fd is not None:
             os.close(fd)
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Whether SQLite refused because another connection holds the database (SQLITE_BUSY)."""
+    if isinstance(exc, OperationalError):
+        exc = exc.orig if isinstance(exc.orig, BaseException) else exc
+    return isinstance(exc, sqlite3.OperationalError) and (
+        getattr(exc, "sqlite_errorname", "").startswith("SQLITE_BUSY")
+        or "database is locked" in str(exc)
+    )

@@ -4,6 +4,7 @@ use case, the direct webhook routes, and the SMS signature check against the SDK
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,7 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import InvalidInput
+from bot.hub import Hub
 from bot.service import Service
 from channels.sms import SmsAdapter, _Params, build_adapter
 from storage.db import make_engine, upgrade
@@ -33,6 +35,7 @@ from storage.models import Answer, InboundMessage
 from storage.turn import WriteTurn
 from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilio
+from tests.helpers import deliver, trigger
 from tests.test_sms import (
     ACCOUNT,
     CUSTOMER,
@@ -192,6 +195,39 @@ def test_a_cancelled_wait_for_the_turn_does_not_keep_it(tmp_path: Path) -> None:
     Holder(database).release()  # and so can any other process
 
 
+def test_the_loop_refuses_to_take_the_turn_again_while_it_waits_for_it(tmp_path: Path) -> None:
+    database = tmp_path / "csat.db"
+    turn = WriteTurn(str(database))
+    holder = Holder(database)
+
+    async def main() -> None:
+        with ThreadPoolExecutor(max_workers=1) as waiter:
+            waiting = asyncio.create_task(turn.acquire_on_loop(waiter))
+            await asyncio.sleep(0.1)
+            assert not turn.try_acquire()
+            with pytest.raises(RuntimeError, match="already"), turn:
+                pass
+            await asyncio.to_thread(holder.release)
+            await asyncio.wait_for(waiting, 10)
+            turn.release()
+
+    asyncio.run(main())
+    assert turn.try_acquire()
+    turn.release()
+
+
+def test_the_turn_file_can_be_taken_by_a_user_who_cannot_write_it(tmp_path: Path) -> None:
+    database = tmp_path / "csat.db"
+    with WriteTurn(str(database)):
+        pass
+    companion = tmp_path / "csat.db-turn"
+    assert companion.stat().st_mode & 0o044 == 0o044, "readable by the database's other users"
+    companion.chmod(0o444)  # as another user sees a file someone else created
+    turn = WriteTurn(str(database))
+    assert turn.try_acquire()
+    turn.release()
+
+
 # -- where the hub runs a use case --------------------------------------------------------------
 
 
@@ -231,7 +267,7 @@ def _hold_turn(service: Service, seconds: float) -> threading.Thread:
     return thread
 
 
-def test_a_reply_waits_for_a_busy_turn_on_the_writer_thread_and_is_recorded_once(
+def test_a_reply_waits_for_a_busy_turn_and_is_recorded_once(
     sqlite_phone: Phone,
 ) -> None:
     phone = sqlite_phone
@@ -247,6 +283,71 @@ def test_a_reply_waits_for_a_busy_turn_on_the_writer_thread_and_is_recorded_once
     assert waited >= 0.2, "the reply was written while another thread held the turn"
     assert count(phone.service.engine, Answer) == 1
     assert count(phone.service.engine, InboundMessage) == 1
+
+
+def test_a_writer_outside_the_turn_does_not_stall_the_loop(sqlite_phone: Phone) -> None:
+    """A shell or a migration holding SQLite's lock: the loop's connection gives up at once and
+    the reply is written on a thread once the lock is free; the loop serves on meanwhile."""
+    phone = sqlite_phone
+    phone.trigger(CUSTOMER, "T-1")
+    phone.deliver()
+    form = phone.text_form(CUSTOMER, "4")
+    database = str(phone.service.engine.url.database)
+    locked = threading.Event()
+
+    def shell() -> None:
+        with sqlite3.connect(database, isolation_level=None) as other:
+            other.execute("BEGIN IMMEDIATE")
+            locked.set()
+            time.sleep(0.6)
+            other.execute("COMMIT")
+        other.close()
+
+    thread = threading.Thread(target=shell)
+    thread.start()
+    assert locked.wait(5)
+
+    async def reply_while_ticking() -> tuple[httpx.Response, int]:
+        posting = asyncio.create_task(
+            phone.client.post(
+                "/sms/inbound",
+                data=form,
+                headers={
+                    "X-Twilio-Signature": phone.signer.compute_signature(
+                        PUBLIC + "/sms/inbound", form
+                    )
+                },
+            )
+        )
+        ticks = 0
+        began = time.monotonic()
+        while time.monotonic() - began < 0.4:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        return await posting, ticks
+
+    response, ticks = phone.run(reply_while_ticking())
+    thread.join()
+    assert ticks >= 15, "the loop stood still while another connection held SQLite"
+    assert response.status_code == 200 and "Thanks" in response.text
+    assert count(phone.service.engine, Answer) == 1
+    assert count(phone.service.engine, InboundMessage) == 1
+
+
+def test_long_reads_holding_connections_do_not_hold_up_a_reply(sqlite_phone: Phone) -> None:
+    phone = sqlite_phone
+    phone.trigger(CUSTOMER, "T-1")
+    phone.deliver()
+    engine = phone.service.engine
+    held = [engine.raw_connection() for _ in range(20)]  # more than the pool keeps
+    try:
+        began = time.monotonic()
+        assert phone.text(CUSTOMER, "4")
+        assert time.monotonic() - began < 5
+    finally:
+        for connection in held:
+            connection.close()
+    assert count(engine, Answer) == 1
 
 
 def test_a_leads_score_is_read_without_waiting_for_the_write_turn(sqlite_phone: Phone) -> None:
@@ -385,10 +486,23 @@ def test_signature_check_gives_the_sdks_verdict(
     )
 
 
-def test_an_unknown_signature_algorithm_is_refused() -> None:
-    adapter = _adapter(PUBLIC)
-    params = _Params([("Body", "5")])
-    signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound", params)
-    request = _request("/sms/inbound", "")
-    assert adapter.signature_matches(request, params, signature, "HMAC_SHA1")
-    assert not adapter.signature_matches(request, params, signature, "HMAC_MD5")
+def test_an_unknown_signature_algorithm_is_refused_by_name(sqlite_phone: Phone) -> None:
+    phone = sqlite_phone
+    phone.trigger(CUSTOMER, "T-1")
+    phone.deliver()
+    form = phone.text_form(CUSTOMER, "5")
+    settings = {"X-Twilio-Webhooks-Signature-Settings": "key=k1,algorithm=HMAC_MD5"}
+    response = phone.post("/sms/inbound", form, headers=settings)
+    assert response.status_code == 403
+    assert response.json() == {"error": "unsupported signature algorithm 'HMAC_MD5'"}
+    assert count(phone.service.engine, InboundMessage) == 0
+
+
+def test_a_hub_writes_again_after_it_was_closed(service: Service) -> None:
+    """The app's lifespan closes the hub; an app started again must still write (PostgreSQL
+    writes run on the hub's writer threads)."""
+    hub = Hub(service)
+    trigger(service)
+    deliver(service)
+    hub.close()
+    assert asyncio.run(hub.opt_out("memory", "cust-1", "closed and opened again"))
