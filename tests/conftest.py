@@ -17,6 +17,7 @@ from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from channels.memory import MemoryChannel
 from storage.db import make_engine, upgrade
+from tests.fakes.twilio_api import FakeTwilio
 
 PG_URL = os.environ.get("CSAT_TEST_DATABASE_URL")
 TABLES = (
@@ -118,3 +119,23 @@ def service(settings: Settings, db_engine: Engine, memory: MemoryChannel, clock:
         clock=clock,
         rng=random.Random(7),
     )
+
+
+# The Twilio account the SMS tests sign with and the fake Twilio API checks.
+TWILIO_ACCOUNT = "AC" + "0123456789abcdef" * 2
+TWILIO_TOKEN = "twilio-auth-token-for-tests"
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio(TWILIO_ACCOUNT, TWILIO_TOKEN)
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio(fake_twilio: FakeTwilio) -> Iterator[FakeTwilio]:
+    fake_twilio.reset()
+    yield fake_twilio
+    assert fake_twilio.problems == [], "requests the real Twilio API would refuse"

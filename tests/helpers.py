@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
 
 from bot.requests import SurveyRequest
 from bot.sender import Sender, SendReport
@@ -19,3 +27,38 @@ def trigger(
     fields: dict[str, object] = {"channel": "memory", "to": to, "interaction_id": interaction}
     fields.update(extra)
     return service.start_survey(SurveyRequest.model_validate(fields))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve(env: dict[str, str], cwd: Path, *args: str) -> tuple[str, subprocess.Popen[str]]:
+    """``csat serve`` in a child process with only ``env``'s csat and provider settings; waits
+    until /healthz answers and returns its base URL and the process (output on its stdout)."""
+    port = free_port()
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_"))
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port), *args],
+        cwd=cwd,
+        env={**inherited, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return base, process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"csat serve did not start: {process.communicate()[0]}")

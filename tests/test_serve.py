@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,46 +10,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers import start_serve
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    port = _free_port()
     env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_"))
-        },
         "CSAT_DATABASE_URL": f"sqlite:///{tmp_path / 'csat.db'}",
         "CSAT_API_TOKEN": "t0ken",
         "CSAT_SENDER_INTERVAL": "0.2",
         "CSAT_BRAND": "Acme",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"csat serve did not start: {process.communicate()[0]}")
+    base, process = start_serve(env, tmp_path)
     yield base, process
     process.terminate()
     process.wait(timeout=10)

@@ -4,11 +4,7 @@ customers answering at once, some twice (provider retries); every answer is reco
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,39 +13,19 @@ import httpx
 import pytest
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from tests.conftest import TWILIO_ACCOUNT as ACCOUNT
+from tests.conftest import TWILIO_TOKEN as TOKEN
 from tests.fakes.twilio_api import FakeTwilio
+from tests.helpers import start_serve
 
-ACCOUNT = "AC" + "0123456789abcdef" * 2
-TOKEN = "serve-sms-auth-token"
 PUBLIC = "https://csat.example.com"
 CUSTOMERS = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio(ACCOUNT, TOKEN)
-    fake.start()
-    yield fake
-    fake.stop()
-    assert fake.problems == [], "requests the real Twilio API would refuse"
-
-
 @pytest.fixture
 def served(tmp_path: Path, twilio: FakeTwilio) -> Iterator[tuple[str, Path]]:
-    port = _free_port()
     database = tmp_path / "csat.db"
     env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_"))
-        },
         "CSAT_DATABASE_URL": f"sqlite:///{database}",
         "CSAT_API_TOKEN": "t0ken",
         "CSAT_SENDER_INTERVAL": "0.2",
@@ -61,25 +37,7 @@ def served(tmp_path: Path, twilio: FakeTwilio) -> Iterator[tuple[str, Path]]:
         "TWILIO_FROM_NUMBER": "+3197010000000",
         "TWILIO_API_URL": twilio.url,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"csat serve did not start: {process.communicate()[0]}")
+    base, process = start_serve(env, tmp_path, "--workers", "2")
     yield base, database
     process.terminate()
     process.wait(timeout=20)

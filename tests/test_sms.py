@@ -30,11 +30,10 @@ from bot.web import create_app
 from channels.sms import SmsAdapter, build_adapter
 from channels.sms_text import segments
 from storage.models import Answer, InboundMessage, Invitation, Suppression
-from tests.conftest import Clock
+from tests.conftest import TWILIO_ACCOUNT, TWILIO_TOKEN, Clock
 from tests.fakes.twilio_api import FakeTwilio, load_contract
 
-ACCOUNT = "AC" + "0123456789abcdef" * 2
-TOKEN = "twilio-auth-token-for-tests"
+ACCOUNT, TOKEN = TWILIO_ACCOUNT, TWILIO_TOKEN
 SERVICE_SID = "MG" + "fedcba9876543210" * 2
 PUBLIC = "https://csat.example.com"
 LEAD = "+31612345678"
@@ -68,21 +67,6 @@ INBOUND_FIELDS = FIXTURE_FORMS.get("received") or {
     "From": "",
     "ApiVersion": "2010-04-01",
 }
-
-
-@pytest.fixture(scope="session")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio(ACCOUNT, TOKEN)
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def twilio(fake_twilio: FakeTwilio) -> Iterator[FakeTwilio]:
-    fake_twilio.reset()
-    yield fake_twilio
-    assert fake_twilio.problems == [], "requests the real Twilio API would refuse"
 
 
 @pytest.fixture(autouse=True)

@@ -37,7 +37,6 @@ from tests.conftest import Clock
 from tests.fakes.twilio_api import FakeTwilio
 from tests.helpers import deliver, trigger
 from tests.test_sms import (
-    ACCOUNT,
     CUSTOMER,
     LEAD,
     PUBLIC,
@@ -231,21 +230,12 @@ def test_the_turn_file_can_be_taken_by_a_user_who_cannot_write_it(tmp_path: Path
 # -- where the hub runs a use case --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def twilio_api() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio(ACCOUNT, TOKEN)
-    fake.start()
-    yield fake
-    fake.stop()
-    assert fake.problems == [], "requests the real Twilio API would refuse"
-
-
 @pytest.fixture
-def sqlite_phone(tmp_path: Path, clock: Clock, twilio_api: FakeTwilio) -> Iterator[Phone]:
+def sqlite_phone(tmp_path: Path, clock: Clock, twilio: FakeTwilio) -> Iterator[Phone]:
     url = f"sqlite:///{tmp_path / 'csat.db'}"
     upgrade(url)
     engine = make_engine(url)
-    phone = build_phone(url, engine, clock, twilio_api.url)
+    phone = build_phone(url, engine, clock, twilio.url)
     yield phone
     phone.close()
     engine.dispose()
