@@ -161,7 +161,7 @@ def test_the_loop_waits_for_another_process_without_blocking_and_in_arrival_orde
             while time.monotonic() - began < 0.3:
                 await asyncio.sleep(0.01)
                 ticks += 1
-            assert ticks >= 10, "the loop stood still while another process wrote"
+            assert ticks >= 6, "the loop stood still while another process wrote"
             assert order == [] and not first.done()
             await asyncio.wait_for(asyncio.gather(first, second), 10)
 
@@ -318,7 +318,7 @@ def test_a_writer_outside_the_turn_does_not_stall_the_loop(sqlite_phone: Phone) 
 
     response, ticks = phone.run(reply_while_ticking())
     thread.join()
-    assert ticks >= 15, "the loop stood still while another connection held SQLite"
+    assert ticks >= 8, "the loop stood still while another connection held SQLite"
     assert response.status_code == 200 and "Thanks" in response.text
     assert count(phone.service.engine, Answer) == 1
     assert count(phone.service.engine, InboundMessage) == 1
