@@ -16,6 +16,7 @@
 
     python bench/sms_inbound.py                       # 3000 customers, 50 concurrent
     python bench/sms_inbound.py --customers 10000 --concurrency 100 --workers 2
+    python bench/sms_inbound.py --database-url postgresql://postgres@127.0.0.1:5432/test
 
 The exit status is non-zero only when an answer was lost or double-counted.
 """
@@ -49,6 +50,7 @@ SERVICE_SID = "MG" + "fedcba9876543210" * 2
 PUBLIC = "https://csat.example.com"
 PATH = "/sms/inbound"
 TARGET_RATE, TARGET_P99_MS = 500, 100
+PG_BENCH_DATABASE = "csat_sms_bench"
 
 
 def _free_port() -> int:
@@ -61,9 +63,9 @@ def _number(i: int) -> str:
     return f"+3161{i:07d}"
 
 
-def _env(db: Path, api_url: str) -> dict[str, str]:
+def _env(database_url: str, api_url: str) -> dict[str, str]:
     return {
-        "CSAT_DATABASE_URL": f"sqlite:///{db}",
+        "CSAT_DATABASE_URL": database_url,
         "CSAT_PUBLIC_URL": PUBLIC,
         "CSAT_BRAND": "Acme",
         "CSAT_API_TOKEN": "bench",
@@ -191,20 +193,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 # -- preparation -----------------------------------------------------------------------------------
 
 
-def prepare_app_db(db: Path, customers: int) -> None:
+def prepare_app_db(database_url: str, customers: int) -> None:
     """N open surveys, each sent through the SMS channel to the fake Twilio API."""
     from bot.assembly import build_service
     from bot.requests import SurveyRequest
     from bot.sender import Sender
     from bot.settings import load_settings
     from channels.sms import build_adapter
+    from storage.db import upgrade
     from tests.fakes.twilio_api import FakeTwilio
 
     fake = FakeTwilio(ACCOUNT, TOKEN)
     fake.start()
     saved = dict(os.environ)
     try:
-        os.environ.update(_env(db, fake.url))
+        upgrade(database_url)
+        os.environ.update(_env(database_url, fake.url))
         settings = load_settings(_env_file=None)
         adapter = build_adapter(settings)
         service = build_service(settings, channels={"sms": adapter.channel})
@@ -429,17 +433,51 @@ async def hammer(
     return Result(name, len(replies), elapsed, latencies, errors, cpu, client)
 
 
-def count_app(db: Path) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        return {
-            "answers": conn.execute(
-                "SELECT count(*) FROM answer WHERE question_id = 'csat' AND value = 4"
-            ).fetchone()[0],
-            "inbound": conn.execute("SELECT count(*) FROM inbound_message").fetchone()[0],
-            "responded": conn.execute(
-                "SELECT count(*) FROM invitation WHERE responded_at IS NOT NULL"
-            ).fetchone()[0],
-        }
+def count_app(database_url: str) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from storage.db import make_engine
+
+    queries = {
+        "answers": "SELECT count(*) FROM answer WHERE question_id = 'csat' AND value = 4",
+        "inbound": "SELECT count(*) FROM inbound_message",
+        "responded": "SELECT count(*) FROM invitation WHERE responded_at IS NOT NULL",
+    }
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return {k: int(connection.execute(text(q)).scalar_one()) for k, q in queries.items()}
+    finally:
+        engine.dispose()
+
+
+def postgres_bench_url(url: str) -> str:
+    """A database of the benchmark's own on the server ``url`` names, emptied for each run;
+    nothing in the database ``url`` names is touched."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    from storage.db import normalise_url
+
+    target = make_url(normalise_url(url)).set(database=PG_BENCH_DATABASE)
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.autocommit = True
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (PG_BENCH_DATABASE,)
+        ).fetchone()
+        if exists is None:
+            conn.execute(f"CREATE DATABASE {PG_BENCH_DATABASE}")
+    return target.render_as_string(hide_password=False)
+
+
+def empty_postgres(database_url: str) -> None:
+    import psycopg
+
+    plain = database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain) as conn:
+        conn.autocommit = True
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
 
 
 def count_bare(db: Path) -> int:
@@ -457,6 +495,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="1,2",
         help="uvicorn worker processes for the app, comma-separated for one run each",
     )
+    parser.add_argument(
+        "--database-url",
+        help="a postgresql:// URL: run the app on that server, in a database of its own "
+        f"({PG_BENCH_DATABASE}), instead of SQLite",
+    )
     parser.add_argument("--serve", choices=("bare",), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -466,32 +509,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve_bare(args.port, args.db)
         return 0
 
+    postgres = postgres_bench_url(args.database_url) if args.database_url else None
     with tempfile.TemporaryDirectory(prefix="csat-sms-bench-") as tmp:
         prepared, bare_db = Path(tmp) / "prepared.db", Path(tmp) / "bare.db"
         began = time.perf_counter()
-        prepare_app_db(prepared, args.customers)
+        if postgres is None:
+            prepare_app_db(f"sqlite:///{prepared}", args.customers)
+            print(
+                f"prepared {args.customers} open SMS surveys in {time.perf_counter() - began:.1f}s",
+                flush=True,
+            )
         prepare_bare_db(bare_db)
-        print(
-            f"prepared {args.customers} open SMS surveys in {time.perf_counter() - began:.1f}s",
-            flush=True,
-        )
         replies = signed_replies(args.customers, args.duplicates)
         results: list[Result] = []
         recorded: dict[str, str] = {}
         exact = True
         for n in workers:
-            app_db = Path(tmp) / f"app-{n}.db"
-            copy_db(prepared, app_db)
+            if postgres is None:
+                app_db = Path(tmp) / f"app-{n}.db"
+                copy_db(prepared, app_db)
+                database_url = f"sqlite:///{app_db}"
+            else:  # a fresh schema and the surveys sent again for each run
+                database_url = postgres
+                empty_postgres(database_url)
+                began = time.perf_counter()
+                prepare_app_db(database_url, args.customers)
+                print(
+                    f"prepared {args.customers} open SMS surveys on PostgreSQL in "
+                    f"{time.perf_counter() - began:.1f}s",
+                    flush=True,
+                )
             name = f"csat app, {n} worker{'s' if n > 1 else ''}"
             port = _free_port()
-            env = _env(app_db, "http://127.0.0.1:9")
+            env = _env(database_url, "http://127.0.0.1:9")
             log = Path(tmp) / f"serve-{n}.log"
             server = _start(app_command(port, n), env, port, ready="/healthz", log=log)
             try:
                 results.append(asyncio.run(hammer(name, server, port, replies, args.concurrency)))
             finally:
                 _stop(server)
-            counts = count_app(app_db)
+            counts = count_app(database_url)
             recorded[name] = (
                 f"{counts['answers']} answers, {counts['inbound']} messages, "
                 f"{counts['responded']} responded / {args.customers} expected"
@@ -511,7 +568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bare_count = count_bare(bare_db)
         recorded["bare endpoint"] = f"{bare_count} rows / {args.customers} expected"
         exact = exact and bare_count == args.customers
-    return report(results, args.customers, args.concurrency, recorded, exact)
+    backend = "PostgreSQL" if postgres is not None else "SQLite WAL"
+    return report(results, args.customers, args.concurrency, backend, recorded, exact)
 
 
 def copy_db(source: Path, target: Path) -> None:
@@ -525,13 +583,14 @@ def report(
     results: Sequence[Result],
     customers: int,
     concurrency: int,
+    backend: str,
     recorded: dict[str, str],
     exact: bool,
 ) -> int:
     duplicates = results[0].requests - customers
     print(
         f"\n{customers} customers, {duplicates} provider retries (same MessageSid), "
-        f"{os.cpu_count()} CPUs, SQLite WAL\n"
+        f"{os.cpu_count()} CPUs, the app on {backend}\n"
     )
     print(
         f"{'endpoint':<22}{'replies/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/reply':>13}"
