@@ -19,7 +19,7 @@ from bot.reports import Reports
 from bot.service_base import InboundResult, _Conflict, _decode, _encode
 from bot.texts import message
 from storage.models import InboundMessage, Invitation, Suppression
-from storage.prepared import RawTransaction, raw_transaction
+from storage.prepared import RawTransaction, raw_in, raw_transaction
 from storage.queries import changed
 from storage.replies import OpenInvitation
 
@@ -63,10 +63,10 @@ class Conversations(Reports):
     def is_lead_query(self, channel: str, address: str, text: str) -> bool:
         """Whether :meth:`handle_text` would answer this with a report (a lead's SCORE), which
         only reads and may take a while on a big store, rather than record a reply."""
-        return (
-            self.channel(channel).traits.keywords
+        return (  # the same tests as handle_text, the one that rules out most replies first
+            parse_score_request(text) is not None
+            and self.channel(channel).traits.keywords
             and parse_keyword(text) is None
-            and parse_score_request(text) is not None
             and self.is_lead(channel, address)
         )
 
@@ -359,7 +359,8 @@ class Conversations(Reports):
         self, channel: str, address: str, keyword: str, raw: str, provider_message_id: str | None
     ) -> InboundResult:
         with self.session() as session:
-            dup = self._duplicate(None, channel, provider_message_id)
+            with raw_in(session.connection()) as tx:
+                dup = self._duplicate(tx, channel, provider_message_id)
             if dup is not None:
                 return dup
             respondent = self._respondent(session, channel, address)

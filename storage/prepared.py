@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Select
 
 Processor = Callable[[Any], Any]
+_FROM_CALLER = object()  # a bind whose value the caller gives
 
 
 class Prepared:
@@ -39,17 +40,17 @@ class Prepared:
         self.sql = compiled.string
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
-        # (name, processor, fixed): a bind is filled from the caller's values by name, unless it
-        # is a literal written into the statement (``status == "sent"``), kept as given.
+        self._names = names
+        # (name, processor, literal): a bind is filled from the caller's values by name, unless
+        # it is a literal written into the statement (``status == "sent"``), kept as given.
         self._binds: list[tuple[str, Processor | None, Any]] = []
-        self._fixed: dict[str, Any] = {}
         for name in names:
             bind = compiled.binds[name]
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            literal: Any = _FROM_CALLER
             if not bind.required and bind.callable is None and name not in (keys or ()):
-                value = processor(bind.value) if processor is not None else bind.value
-                self._fixed[name] = value
-            self._binds.append((name, processor, name in self._fixed))
+                literal = processor(bind.value) if processor is not None else bind.value
+            self._binds.append((name, processor, literal))
         self._results: list[tuple[int, Processor]] = []
         if isinstance(statement, Select):
             for index, column in enumerate(statement.selected_columns):
@@ -58,19 +59,17 @@ class Prepared:
                     self._results.append((index, reader))
 
     def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        filled: dict[str, Any] = {}
-        for name, processor, fixed in self._binds:
-            if fixed:
-                filled[name] = self._fixed[name]
+        filled: list[Any] = []
+        for name, processor, literal in self._binds:
+            if literal is not _FROM_CALLER:
+                filled.append(literal)
                 continue
             try:
                 value = values[name]
             except KeyError:
                 raise KeyError(f"no value for the bind parameter {name!r}") from None
-            filled[name] = processor(value) if processor is not None else value
-        if self.positional:
-            return [filled[name] for name, _, _ in self._binds]
-        return filled
+            filled.append(processor(value) if processor is not None else value)
+        return filled if self.positional else dict(zip(self._names, filled, strict=True))
 
     def row(self, raw: Sequence[Any] | None) -> tuple[Any, ...] | None:
         if raw is None:
@@ -133,3 +132,13 @@ def raw_transaction(engine: Engine) -> Iterator[RawTransaction]:
             cursor.close()
     finally:
         connection.close()
+
+
+@contextmanager
+def raw_in(connection: Connection) -> Iterator[RawTransaction]:
+    """The same statements inside a SQLAlchemy connection's own transaction (which it ends)."""
+    cursor = connection.connection.cursor()
+    try:
+        yield RawTransaction(cursor, connection.dialect.loaded_dbapi.IntegrityError)
+    finally:
+        cursor.close()

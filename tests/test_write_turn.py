@@ -90,11 +90,19 @@ class Holder:
         self.process.wait(timeout=10)
 
 
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "csat.db"
+
+
+@pytest.fixture
+def turn(database: Path) -> WriteTurn:
+    return WriteTurn(str(database))
+
+
 def test_a_turn_held_by_another_process_is_not_taken_until_it_is_released(
-    tmp_path: Path,
+    database: Path, turn: WriteTurn
 ) -> None:
-    database = tmp_path / "csat.db"
-    turn = WriteTurn(str(database))
     holder = Holder(database)
     try:
         assert not turn.try_acquire()
@@ -118,10 +126,8 @@ def test_a_turn_held_by_another_process_is_not_taken_until_it_is_released(
 
 
 def test_the_turn_is_reentrant_in_a_thread_and_free_again_after_the_outermost_release(
-    tmp_path: Path,
+    database: Path, turn: WriteTurn
 ) -> None:
-    database = tmp_path / "csat.db"
-    turn = WriteTurn(str(database))
     with turn, turn:
         assert turn.try_acquire()  # the same thread again
         turn.release()
@@ -135,10 +141,8 @@ def test_the_turn_is_reentrant_in_a_thread_and_free_again_after_the_outermost_re
 
 
 def test_the_loop_waits_for_another_process_without_blocking_and_in_arrival_order(
-    tmp_path: Path,
+    database: Path, turn: WriteTurn
 ) -> None:
-    database = tmp_path / "csat.db"
-    turn = WriteTurn(str(database))
     holder = Holder(database)
     order: list[str] = []
 
@@ -171,9 +175,7 @@ def test_the_loop_waits_for_another_process_without_blocking_and_in_arrival_orde
     turn.release()
 
 
-def test_a_cancelled_wait_for_the_turn_does_not_keep_it(tmp_path: Path) -> None:
-    database = tmp_path / "csat.db"
-    turn = WriteTurn(str(database))
+def test_a_cancelled_wait_for_the_turn_does_not_keep_it(database: Path, turn: WriteTurn) -> None:
     holder = Holder(database)
 
     async def main() -> None:
@@ -194,9 +196,9 @@ def test_a_cancelled_wait_for_the_turn_does_not_keep_it(tmp_path: Path) -> None:
     Holder(database).release()  # and so can any other process
 
 
-def test_the_loop_refuses_to_take_the_turn_again_while_it_waits_for_it(tmp_path: Path) -> None:
-    database = tmp_path / "csat.db"
-    turn = WriteTurn(str(database))
+def test_the_loop_refuses_to_take_the_turn_again_while_it_waits_for_it(
+    database: Path, turn: WriteTurn
+) -> None:
     holder = Holder(database)
 
     async def main() -> None:
