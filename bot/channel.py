@@ -58,7 +58,6 @@ class ChannelTraits:
     default_expiry: timedelta
     quiet_hours: QuietHours | None = None
     keywords: bool = False  # STOP/START/HELP/SCORE as whole messages (SMS, console)
-    max_attempts: int = 8
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -23,3 +23,14 @@ class Metrics:
         self.alerts = Counter(
             "csat_alerts_total", "Low-score alerts raised", ["channel"], registry=self.registry
         )
+        self.sends = Counter(
+            "csat_sends_total",
+            "What the sender did with claimed surveys and reminders",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.sender_errors = Counter(
+            "csat_sender_errors_total",
+            "Sender passes that failed as a whole (logged; the loop goes on)",
+            registry=self.registry,
+        )

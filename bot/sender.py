@@ -3,6 +3,17 @@
 Runs as a loop inside ``csat serve`` or as any number of ``csat worker`` processes. Every decision
 (quiet hours, back-off, giving up, suppression) is the core's; a channel only says whether a send
 worked, failed for now, or failed for good.
+
+Delivery semantics:
+
+- A claim is a lease renewed before every send, so a live worker never loses rows it holds, however
+  slow the provider; a worker killed mid-send can leave only the message in flight to be sent again
+  (the provider got it, the database never heard).
+- A failure for now (429, 5xx, network) pauses the channel in this process (:mod:`bot.delivery`):
+  the other due surveys of that channel stay due and untouched, and the channel is probed again
+  after the provider's Retry-After, or after a pause doubling from 1 s to 15 s.
+- A survey whose sends keep failing for now is given up ``CSAT_SEND_RETRY_FOR`` after its first
+  failure (default 24 h), never by a count of tries.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,18 +30,20 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from bot.channel import Channel, OutboundMessage
-from bot.delivery import backoff
+from bot.delivery import pause
 from bot.engine import Context, question_message
 from bot.errors import PermanentSendError, TransientSendError
+from bot.metrics import Metrics
 from bot.quiet_hours import next_send_time
 from bot.service import Service
 from bot.texts import message
 from storage.models import Invitation, Respondent
-from storage.queries import Claim, changed, claim_due
+from storage.queries import Claim, changed, claim_due, renew
 
 log = logging.getLogger("csat.sender")
 
-LEASE = timedelta(minutes=2)
+# After a pass that failed as a whole (database away, a bug), wait longer each time, up to this.
+LONGEST_IDLE = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,17 +61,53 @@ class SendReport:
     failed: int = 0
     reminded: int = 0
     claimed: int = 0
+    paused: int = 0  # claimed, then left due because their channel was paused meanwhile
+    lost: int = 0  # claimed, then taken by another worker before the send (should stay 0)
+
+
+@dataclass
+class Pause:
+    """A channel that failed for now: no sends on it before ``until``."""
+
+    until: datetime
+    failures: int = 0
+
+
+@dataclass
+class Pauses:
+    by_channel: dict[str, Pause] = field(default_factory=dict)
+
+    def active(self, now: datetime) -> list[str]:
+        return [name for name, p in self.by_channel.items() if p.until > now]
+
+    def failed(self, channel: str, now: datetime, retry_after: float | None) -> datetime:
+        current = self.by_channel.get(channel)
+        failures = (current.failures if current else 0) + 1
+        until = now + pause(failures, retry_after)
+        self.by_channel[channel] = Pause(until, failures)
+        return until
+
+    def worked(self, channel: str) -> None:
+        self.by_channel.pop(channel, None)
 
 
 class Sender:
-    def __init__(self, service: Service, *, batch: int = 50) -> None:
+    def __init__(
+        self, service: Service, *, batch: int = 50, metrics: Metrics | None = None
+    ) -> None:
         self.service = service
         self.batch = batch
+        self.metrics = metrics or Metrics()
+        self.pauses = Pauses()
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.service.settings.csat_claim_lease)
 
     def _claim(self) -> list[Job]:
         now = self.service.clock()
         with self.service.session() as session:
-            claims = claim_due(session, now, now + LEASE, self.batch)
+            claims = claim_due(session, now, now + self.lease, self.batch, self.pauses.active(now))
         jobs: list[Job] = []
         with self.service.session() as session:
             for claim in claims:
@@ -108,13 +157,25 @@ class Sender:
             return question_message(survey, inv.question_index, ctx, prefix=prefix, kind="reminder")
         return question_message(survey, 0, ctx)
 
+    def _renew(self, job: Job) -> bool:
+        with self.service.session() as session:
+            return renew(session, job.claim, self.service.clock() + self.lease)
+
     async def run_once(self) -> SendReport:
         """One pass: expire, claim, send. Returns what happened, for logs and tests."""
         await to_thread.run_sync(self.service.expire_due)
         jobs = await to_thread.run_sync(self._claim)
         report = SendReport(claimed=len(jobs))
         for job in jobs:
+            if job.invitation.channel in self.pauses.active(self.service.clock()):
+                # Its channel failed earlier in this batch: leave it due, untried, unclaimed.
+                await to_thread.run_sync(self._finish, job)
+                report.paused += 1
+                continue
             await self._deliver(job, report)
+        for outcome in ("sent", "deferred", "retried", "failed", "reminded", "paused", "lost"):
+            if count := getattr(report, outcome):
+                self.metrics.sends.labels(outcome).inc(count)
         return report
 
     async def _deliver(self, job: Job, report: SendReport) -> None:
@@ -148,14 +209,25 @@ class Sender:
             await to_thread.run_sync(lambda: self._finish(job, send_at=allowed))
             report.deferred += 1
             return
+        if not await to_thread.run_sync(self._renew, job):
+            log.warning("sender: invitation %s was taken by another worker", inv.id)
+            report.lost += 1
+            return
         try:
             result = await channel.send(job.address, outbound)
         except TransientSendError as exc:
-            await self._transient(job, exc, traits.max_attempts, now, report)
+            await self._transient(job, exc, report)
             return
         except PermanentSendError as exc:
+            self.pauses.worked(inv.channel)
             await self._permanent(job, exc, now, report)
             return
+        except Exception as exc:  # a bug in an adapter: retried by time like a provider failure
+            log.exception("sender: %s channel raised unexpectedly", inv.channel)
+            await self._transient(job, TransientSendError(repr(exc), code="internal"), report)
+            return
+        self.pauses.worked(inv.channel)
+        now = service.clock()
         if job.claim.reminder:
             await to_thread.run_sync(lambda: self._finish(job, remind_at=None))
             report.reminded += 1
@@ -173,6 +245,7 @@ class Sender:
                 provider_message_id=result.provider_message_id,
                 attempts=inv.attempts + 1,
                 last_error=None,
+                retry_until=None,
             )
         )
         report.sent += 1
@@ -181,20 +254,17 @@ class Sender:
         with self.service.read_session() as session:
             return self.service.is_suppressed(session, channel, address)
 
-    async def _transient(
-        self,
-        job: Job,
-        exc: TransientSendError,
-        max_attempts: int,
-        now: datetime,
-        report: SendReport,
-    ) -> None:
-        attempts = job.invitation.attempts + 1
+    async def _transient(self, job: Job, exc: TransientSendError, report: SendReport) -> None:
+        inv = job.invitation
+        now = self.service.clock()
+        retry_at = self.pauses.failed(inv.channel, now, exc.retry_after)
         error = f"{exc.code or 'transient'}: {exc}"[:500]
         if job.claim.reminder:
             await to_thread.run_sync(lambda: self._finish(job, remind_at=None, last_error=error))
             return
-        if attempts >= max_attempts:
+        attempts = inv.attempts + 1
+        give_up_at = inv.retry_until or now + self.service.settings.send_retry_for()
+        if now >= give_up_at:
             await to_thread.run_sync(
                 lambda: self._finish(
                     job,
@@ -207,9 +277,10 @@ class Sender:
             )
             report.failed += 1
             return
-        retry_at = now + backoff(attempts, exc.retry_after)
         await to_thread.run_sync(
-            lambda: self._finish(job, attempts=attempts, last_error=error, send_at=retry_at)
+            lambda: self._finish(
+                job, attempts=attempts, last_error=error, send_at=retry_at, retry_until=give_up_at
+            )
         )
         report.retried += 1
 
@@ -238,18 +309,28 @@ class Sender:
         report.failed += 1
 
     async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
+        """Pass after pass until ``stop`` is set. A pass that fails (the database away, a bug) is
+        logged and counted in ``csat_sender_errors_total``, and the loop goes on after a pause
+        that grows with repeated failures."""
         housekeeping_due = self.service.clock()
+        failures = 0
         while not stop.is_set():
+            full = False
             try:
                 report = await self.run_once()
+                full = report.claimed >= self.batch
                 if report.sent or report.failed or report.retried:
                     log.info("sender: %s", report)
                 if self.service.clock() >= housekeeping_due:
                     await to_thread.run_sync(self.service.purge_raw)
                     housekeeping_due = self.service.clock() + timedelta(hours=1)
+                failures = 0
             except Exception:
-                log.exception("sender pass failed; retrying")
-                if report.claimed >= self.batch:
-                    continue
+                failures += 1
+                self.metrics.sender_errors.inc()
+                log.exception("sender pass failed (%d in a row); going on", failures)
+            if full:
+                continue
+            idle = min(interval * 2 ** min(failures, 10), max(interval, LONGEST_IDLE))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+                await asyncio.wait_for(stop.wait(), timeout=idle)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
+from bot.surveys import parse_duration
 
 CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     # channel: (keys that all must be set, keys of which one is enough, keys that only go along)
@@ -55,6 +57,10 @@ class Settings(BaseSettings):
     csat_retention_days: int = Field(default=90, ge=1)
     csat_max_body_bytes: int = Field(default=1_000_000, ge=1024)
     csat_sender_interval: float = Field(default=2.0, gt=0)
+    # How long a send that keeps failing for now (429, 5xx, network) is retried before the
+    # survey is given up, counted from its first failure; and a sender's claim on due rows.
+    csat_send_retry_for: str = "24h"
+    csat_claim_lease: float = Field(default=120.0, ge=5)
     csat_quiet_start: str = "09:00"
     csat_quiet_end: str = "20:00"
 
@@ -94,6 +100,16 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
             raise ValueError("expected sqlite:///path or postgresql://user@host/db")
         return value
+
+    @field_validator("csat_send_retry_for")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError("must be longer than 0")
+        return value
+
+    def send_retry_for(self) -> timedelta:
+        return parse_duration(self.csat_send_retry_for)
 
     @field_validator("csat_quiet_start", "csat_quiet_end")
     @classmethod

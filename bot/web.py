@@ -82,7 +82,7 @@ def create_app(
     """The whole HTTP surface: the API, and each adapter's webhook routes. With ``run_sender``
     the delivery loop runs inside the app."""
     metrics = Metrics()
-    sender = Sender(service)
+    sender = Sender(service, metrics=metrics)
     sinks = [a.alert_sink for a in adapters if a.alert_sink is not None]
     hub = Hub(service, sinks, metrics)
 

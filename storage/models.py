@@ -80,6 +80,7 @@ class Invitation(SQLModel, table=True):
     responded_at: datetime | None = Field(default=None, sa_column=_utc())
     closed_at: datetime | None = Field(default=None, sa_column=_utc())
     attempts: int = 0
+    retry_until: datetime | None = Field(default=None, sa_column=_utc())
     last_error: str | None = Field(default=None, max_length=500)
     provider_message_id: str | None = Field(default=None, max_length=128, index=True)
     delivery_status: str | None = Field(default=None, max_length=32)

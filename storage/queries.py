@@ -7,6 +7,7 @@ Score aggregates live in :mod:`storage.scores`.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -38,12 +39,20 @@ class Claim:
     reminder: bool
 
 
-def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int) -> list[Claim]:
-    """Atomically take up to ``limit`` due sends and reminders for this worker.
+def claim_due(
+    session: Session,
+    now: datetime,
+    lease_until: datetime,
+    limit: int,
+    skip_channels: Collection[str] = (),
+) -> list[Claim]:
+    """Atomically take up to ``limit`` due sends and reminders for this worker, leaving out the
+    channels in ``skip_channels`` (paused after a transient failure).
 
     On PostgreSQL the candidate rows are locked ``FOR UPDATE SKIP LOCKED`` so concurrent workers
     take disjoint rows; SQLite serialises writers, so one UPDATE statement is already atomic. A
-    claim is a lease: a worker that dies leaves rows that become claimable again at ``lease_until``.
+    claim is a lease, renewed by :func:`renew` before every send, so it never runs out under a
+    live worker; a worker that dies leaves rows that become claimable again at ``lease_until``.
     """
     free = or_(
         col(Invitation.claimed_until).is_(None),
@@ -55,9 +64,12 @@ def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int
         col(Invitation.remind_at) <= now,
         col(Invitation.responded_at).is_(None),
     )
+    wanted = [or_(due_send, due_reminder), free]
+    if skip_channels:
+        wanted.append(col(Invitation.channel).not_in(sorted(skip_channels)))
     candidates = (
         select(col(Invitation.id))
-        .where(or_(due_send, due_reminder), free)
+        .where(*wanted)
         .order_by(col(Invitation.send_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -75,3 +87,24 @@ def claim_due(session: Session, now: datetime, lease_until: datetime, limit: int
         )
     )
     return [Claim(int(r[0] or 0), token, r[1] == "sent") for r in rows]
+
+
+def renew(session: Session, claim: Claim, lease_until: datetime) -> bool:
+    """Extend this worker's lease on every row it still holds from the claim; say whether the
+    claim's own row is still among them (if not, another worker has it and it must not be sent)."""
+    mine = changed(
+        session,
+        update(Invitation)
+        .where(
+            col(Invitation.id) == claim.invitation_id,
+            col(Invitation.claim_token) == claim.token,
+        )
+        .values(claimed_until=lease_until),
+    )
+    changed(
+        session,
+        update(Invitation)
+        .where(col(Invitation.claim_token) == claim.token)
+        .values(claimed_until=lease_until),
+    )
+    return mine == 1

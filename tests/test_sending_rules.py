@@ -9,8 +9,7 @@ from datetime import UTC, datetime, time
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot.channel import ChannelTraits, QuietHours
-from bot.errors import TransientSendError
+from bot.channel import QuietHours
 from bot.requests import SurveyRequest
 from bot.service import Service
 from bot.surveys import Question
@@ -40,20 +39,6 @@ def test_send_outside_the_window_is_deferred_to_its_start(
     assert row.send_at == datetime(2025, 6, 10, 13, 0, tzinfo=UTC)  # 09:00 EDT
     clock.now = datetime(2025, 6, 10, 13, 0, tzinfo=UTC)
     assert deliver(service).sent == 1
-
-
-def test_gives_up_after_max_attempts(service: Service, memory: MemoryChannel, clock: Clock) -> None:
-    memory.traits = ChannelTraits(
-        supports_buttons=True, default_expiry=memory.traits.default_expiry, max_attempts=3
-    )
-    trigger(service)
-    for _ in range(3):
-        memory.fail_next(TransientSendError("down", code="503"))
-        deliver(service)
-        clock.advance(hours=2)
-    row = _invitation(service)
-    assert (row.status, row.attempts, row.reason) == ("failed", 3, "gave up after retries")
-    assert "503" in (row.last_error or "")
 
 
 def test_changed_survey_never_reinterprets_an_old_invitation(

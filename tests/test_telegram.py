@@ -562,13 +562,14 @@ def test_retry_after_is_honoured_for_the_whole_batch(
         first, second = w.trigger(1060, "T-60"), w.trigger(1061, "T-61")
         w.fake.fail("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
         report = await w.deliver()
-        assert report.retried == 2 and report.sent == 0
+        assert (report.retried, report.paused, report.sent) == (1, 1, 0)
         assert len(w.fake.sent()) == 1
-        for trig in (first, second):
-            row = invitation(db_engine, trig.invitation_id)
-            assert row.status == "scheduled" and row.attempts == 1
-            assert row.last_error is not None and row.last_error.startswith("retry_after")
-            assert 6 <= (row.send_at - clock.now).total_seconds() <= 7
+        row = invitation(db_engine, first.invitation_id)
+        assert row.status == "scheduled" and row.attempts == 1
+        assert row.last_error is not None and row.last_error.startswith("retry_after")
+        assert 6 <= (row.send_at - clock.now).total_seconds() <= 7
+        untried = invitation(db_engine, second.invitation_id)
+        assert (untried.status, untried.attempts, untried.claim_token) == ("scheduled", 0, None)
 
     play(scenario)
 

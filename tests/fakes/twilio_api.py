@@ -8,11 +8,13 @@ the few facts the SMS tests rely on (:data:`FALLBACK`) are used instead and the 
 is announced on stderr and by a skipped test.
 
 Answers are scripted per test: 201 (a message resource), 400 with Twilio error 21610, 429 with
-Retry-After, or 500.
+Retry-After, or 500; or by time, as a storm (:meth:`FakeTwilio.storm`); and a send can be made to
+take a while (:attr:`FakeTwilio.delay`), as a slow provider's does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import itertools
@@ -232,6 +234,9 @@ class FakeTwilio:
         self.contract = load_contract()
         self.received: list[Seen] = []
         self.script: deque[tuple[int, float | None]] = deque()
+        self.phases: list[tuple[float, int, float | None]] = []  # (until, status, Retry-After)
+        self.delay = 0.0  # seconds each message creation takes
+        self.created: list[dict[str, str]] = []  # messages answered 201, in order
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
@@ -245,6 +250,28 @@ class FakeTwilio:
         with self._lock:
             self.received.clear()
             self.script.clear()
+            self.phases.clear()
+            self.created.clear()
+            self.delay = 0.0
+
+    def storm(self, *phases: tuple[float, int, float | None]) -> float:
+        """From now on, answer message creations with ``status`` (and that Retry-After) for
+        ``seconds``, phase after phase: ``storm((20, 429, 1), (10, 500, None))``. Returns the
+        monotonic time at which the provider recovers."""
+        until = time.monotonic()
+        with self._lock:
+            self.phases.clear()
+            for seconds, status, wait in phases:
+                until += seconds
+                self.phases.append((until, status, wait))
+        return until
+
+    def _storming(self) -> tuple[int, float | None] | None:
+        now = time.monotonic()
+        for until, status, wait in self.phases:
+            if now < until:
+                return status, wait
+        return None
 
     def answer(self, *statuses: int | tuple[int, float]) -> None:
         """Script the next answers: 201, 21610 (a 400 with that code), 429 (optionally with a
@@ -282,8 +309,14 @@ class FakeTwilio:
                 Seen(request.method, request.url.path, dict(form), tuple(problems))
             )
             code, wait = self.script.popleft() if self.script else (201, None)
+            creating = request.url.path.endswith("/Messages.json")
+            if creating and code == 201 and (weather := self._storming()) is not None:
+                code, wait = weather
+            delay = self.delay if creating else 0.0
         if problems:
             return _error(400, 21601, "contract violation: " + "; ".join(problems))
+        if delay:
+            await asyncio.sleep(delay)
         if code == 21610:
             return _error(400, 21610, "Attempt to send to unsubscribed recipient")
         if code == 429:
@@ -291,6 +324,9 @@ class FakeTwilio:
             return _error(429, 20429, "Too Many Requests", headers)
         if code >= 500:
             return _error(code, 20500, "Internal Server Error")
+        if creating:
+            with self._lock:
+                self.created.append(dict(form))
         return JSONResponse(self._created(dict(form)), status_code=201)
 
     def _created(self, form: dict[str, str]) -> dict[str, Any]:
