@@ -96,8 +96,9 @@ def serve(
     import uvicorn
 
     from bot.assembly import build_adapters
+    from bot.logs import log_config, setup_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging()
     settings = _settings()
     adapters = _run(lambda: build_adapters(settings))
     service = _service(settings, {a.channel.name: a.channel for a in adapters})
@@ -106,7 +107,13 @@ def serve(
     if service.settings.csat_api_token is None:
         out.print("CSAT_API_TOKEN is not set: /v1/* answers 503 until it is")
     if workers == 1:
-        uvicorn.run(_app(service, adapters), host=host, port=port, log_level="info")
+        uvicorn.run(
+            _app(service, adapters),
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=log_config(),
+        )
         return
     polling = [a.channel.name for a in adapters if getattr(a, "mode", None) == "polling"]
     if polling:
@@ -116,15 +123,22 @@ def serve(
         )
     out.print(f"workers: {workers}")
     uvicorn.run(
-        "bot.cli:serve_app", factory=True, workers=workers, host=host, port=port, log_level="info"
+        "bot.cli:serve_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(),
     )
 
 
 def serve_app() -> Any:
     """The app of ``csat serve``, built from the environment; each worker process calls it."""
     from bot.assembly import build_adapters
+    from bot.logs import setup_logging
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging()
     settings = _settings()
     adapters = _run(lambda: build_adapters(settings))
     return _app(_service(settings, {a.channel.name: a.channel for a in adapters}), adapters)
@@ -143,9 +157,10 @@ def worker(
 ) -> None:
     """Send due surveys and reminders (run as many as you like against PostgreSQL)."""
     from bot.assembly import build_adapters
+    from bot.logs import setup_logging
     from bot.sender import Sender
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging()
     settings = _settings()
     adapters = _run(lambda: build_adapters(settings))
     sender = Sender(_service(settings, {a.channel.name: a.channel for a in adapters}))

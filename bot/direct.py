@@ -6,6 +6,10 @@ matched one route at a time) cost a sixth of each reply's CPU. A :class:`DirectR
 ordinary Starlette route, listed in the app's routes and answering 405 to other methods through
 the router; :class:`DirectRoutes` only looks the exact method and path up in a table first, and
 hands the endpoint the app's exception handlers as the exception middleware would.
+
+Webhooks posted by anyone on the internet read their bodies with :func:`read_body`, which stops
+at a bound instead of buffering whatever arrives (the app's generic body limit is far larger than
+any provider's payload, and parsing a big body would hold up the event loop).
 """
 
 from __future__ import annotations
@@ -14,8 +18,56 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette._utils import get_route_path
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class BodyTooLarge(Exception):
+    """The request body is longer than the route accepts; the rest of it was not read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
+def declared_too_large(request: Request, limit: int) -> bool:
+    """Whether the request says (Content-Length) that its body is longer than ``limit``."""
+    declared = request.headers.get("content-length")
+    return declared is not None and declared.isdigit() and int(declared) > limit
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, read chunk by chunk and given up as soon as it passes ``limit`` bytes.
+
+    Raises :class:`BodyTooLarge` before reading anything when Content-Length already says so,
+    otherwise once the chunks read add up to more than ``limit``: at most ``limit`` bytes plus
+    one chunk (the server's read size) are ever held. The caller should answer with
+    ``Connection: close`` then, so the server does not go on receiving the rest.
+    """
+    if declared_too_large(request, limit):
+        raise BodyTooLarge(limit)
+    receive = request.receive
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if len(body) > limit:
+        raise BodyTooLarge(limit)
+    if not message.get("more_body", False):
+        return body  # a webhook's usual single chunk
+    chunks, size = [body], len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 class DirectRoute(Route):

@@ -12,15 +12,19 @@ Outbound sends live in :mod:`channels.sms_twilio`, the text rules in :mod:`chann
 
 from __future__ import annotations
 
+import binascii
 import functools
 import hmac
 import logging
+import re
+import time
+from base64 import b64decode
 from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlparse
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.datastructures import FormData, UploadFile
+from starlette.requests import ClientDisconnect
 from twilio.request_validator import (  # type: ignore[import-untyped]
     RequestValidator,
     add_port,
@@ -29,7 +33,7 @@ from twilio.request_validator import (  # type: ignore[import-untyped]
 )
 
 from bot.channel import OutboundMessage, QuietHours
-from bot.direct import DirectRoute
+from bot.direct import BodyTooLarge, DirectRoute, read_body
 from bot.errors import ConfigError
 from bot.hub import Hub
 from bot.phones import mask_phone
@@ -41,6 +45,23 @@ from channels.sms_twilio import OPTED_OUT, TWILIO_BASE, SmsChannel
 log = logging.getLogger("csat.sms")
 
 FORM = "application/x-www-form-urlencoded"
+# Bounds on a webhook's form, applied before it is parsed. Twilio's posts are small: an incoming
+# SMS is at most 1600 characters (10 segments), which url-encoded is at most 14.4 kB even when
+# every character takes three UTF-8 bytes, plus some 20 short fields (MMS adds two per medium, up
+# to ten media); a status callback is a few hundred bytes. 64 kB leaves four times that, and
+# reading and parsing 64 kB takes well under a millisecond, so a forged post costs the event loop
+# next to nothing; a longer body is refused (413) as soon as the bytes read pass the bound.
+MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 200  # Twilio sends 10 to 40
+# Longer texts are cut here (the core keeps at most 4000 characters of a reply anyway).
+MAX_TEXT = 4000
+# The bytes of each signature algorithm's digest: a header that is not base64 of that many bytes
+# is refused before the body is read.
+DIGEST_SIZES = {"HMAC_SHA1": 20, "HMAC_SHA256": 32}
+INBOUND_FIELDS = ("MessageSid", "SmsMessageSid", "From", "Body", "OptOutType")
+STATUS_FIELDS = ("MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "ErrorMessage")
+_SID = re.compile(r"[A-Za-z0-9]{1,64}")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 OPT_OUT_TYPES = ("STOP", "START", "HELP")
 KNOWN_ERRORS = {
     "21610": "recipient has opted out (replied STOP)",
@@ -55,10 +76,16 @@ KNOWN_ERRORS = {
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
+    """A webhook refused; ``unread`` when the body was not (all) read, so the connection is
+    closed after the answer rather than left to receive the rest."""
+
+    def __init__(self, status: int, reason: str, *, unread: bool = False) -> None:
         super().__init__(reason)
         self.status = status
+        self.unread = unread
 
+
+REFUSALS_LOGGED_EVERY = 10.0  # seconds
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
@@ -97,16 +124,41 @@ def twiml(replies: Sequence[OutboundMessage], *, brand: str) -> Response:
 
 
 class _Params(dict[str, list[str]]):
-    """The posted fields for the SDK's validator, which asks each one for ``getall``: a starlette
-    FormData answers that with an AttributeError first, caught per field per signature."""
+    """The posted fields, each with its values in order; ``getall`` is what the SDK's signature
+    code asks for (a starlette FormData answers that with an AttributeError first, caught per
+    field per signature)."""
 
-    def __init__(self, pairs: Sequence[tuple[str, str | UploadFile]]) -> None:
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
         super().__init__()
         for key, value in pairs:
-            self.setdefault(key, []).append(str(value))
+            self.setdefault(key, []).append(value)
 
     def getall(self, key: str) -> list[str]:
         return self[key]
+
+    def one(self, key: str) -> str:
+        """The field's value as posted, or '' (the webhooks check that the fields they read
+        are not repeated)."""
+        values = self.get(key)
+        return values[0] if values else ""
+
+    def text(self, key: str) -> str:
+        """The field's value without NUL characters, which PostgreSQL's text refuses."""
+        value = self.one(key)
+        return value.replace("\x00", "") if "\x00" in value else value
+
+    def repeated(self, keys: Sequence[str]) -> str | None:
+        return next((key for key in keys if len(self.get(key, ())) > 1), None)
+
+
+def well_formed_signature(signature: str, size: int) -> bool:
+    """Whether ``signature`` is base64 of a ``size``-byte digest, as Twilio's always is."""
+    if len(signature) != 4 * -(-size // 3):
+        return False
+    try:
+        return len(b64decode(signature, validate=True)) == size
+    except (binascii.Error, ValueError):
+        return False
 
 
 class SmsAdapter:
@@ -120,6 +172,7 @@ class SmsAdapter:
         self._public_url = public_url.rstrip("/")
         self._brand = brand
         self._signed_urls: dict[tuple[str, bytes], tuple[str, ...]] = {}
+        self._refusals: dict[tuple[str, int], tuple[float | None, int]] = {}
 
     @property
     def channel(self) -> SmsChannel:
@@ -160,31 +213,63 @@ class SmsAdapter:
             for url in self.signed_urls(request)
         )
 
-    async def signed_form(self, request: Request) -> FormData:
-        """The form Twilio posted, once its signature is proven; raises :class:`_Refused`."""
-        signature = request.headers.get("x-twilio-signature")
+    async def signed_form(self, request: Request, fields: Sequence[str]) -> _Params:
+        """The form Twilio posted, once its signature is proven; raises :class:`_Refused`.
+
+        Cheapest refusals first: a missing or malformed signature header, or a body that is
+        not a form, is refused before a byte of the body is read; a body over
+        :data:`MAX_FORM_BYTES` as soon as the bytes read pass it; a form of more than
+        :data:`MAX_FORM_FIELDS` fields before it is parsed. Only a bounded form is parsed and
+        signed (Twilio signs the URL and the sorted fields, so the fields must be read first).
+        A signed form that repeats one of ``fields`` is refused too: which value would count?
+        """
+        headers = request.headers
+        signature = headers.get("x-twilio-signature")
         if not signature:
-            raise _Refused(403, "missing X-Twilio-Signature header")
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            raise _Refused(403, "missing X-Twilio-Signature header", unread=True)
+        algorithm = get_signature_algorithm(headers.get("x-twilio-webhooks-signature-settings"))
+        size = DIGEST_SIZES.get(algorithm.upper())
+        if size is None:
+            raise _Refused(403, f"unsupported signature algorithm {algorithm[:32]!r}", unread=True)
+        if not well_formed_signature(signature, size):
+            raise _Refused(
+                403,
+                f"malformed X-Twilio-Signature header (not base64 of a {size}-byte {algorithm})",
+                unread=True,
+            )
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
         if kind != FORM:
-            raise _Refused(400, f"expected a {FORM} body, got {kind or 'none'}")
+            raise _Refused(400, f"expected a {FORM} body, got {kind[:64] or 'none'}", unread=True)
         try:
-            raw = (await request.body()).decode()
-            pairs: list[tuple[str, str | UploadFile]] = []
-            pairs.extend(parse_qsl(raw, keep_blank_values=True))
-            form = FormData(pairs)
-        except (UnicodeDecodeError, ValueError):
+            raw = await read_body(request, MAX_FORM_BYTES)
+        except BodyTooLarge:
+            raise _Refused(
+                413, f"the form is longer than {MAX_FORM_BYTES} bytes", unread=True
+            ) from None
+        except ClientDisconnect:  # the answer goes nowhere; no traceback in the log for it
+            raise _Refused(400, "the client went away before the end of the form") from None
+        if raw.count(b"&") >= MAX_FORM_FIELDS:
+            raise _Refused(413, f"the form has more than {MAX_FORM_FIELDS} fields")
+        try:
+            text = raw.decode()
+            if "%" in text and _BAD_ESCAPE.search(text):
+                raise ValueError("a % not followed by two hex digits")
+            pairs = parse_qsl(
+                text, keep_blank_values=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
+            )
+        except ValueError:  # UnicodeDecodeError included
             raise _Refused(400, "the form body is not valid UTF-8 url-encoding") from None
-        algorithm = get_signature_algorithm(
-            request.headers.get("x-twilio-webhooks-signature-settings")
-        )
+        params = _Params(pairs)
         try:
-            matches = self.signature_matches(request, _Params(pairs), signature, algorithm)
+            matches = self.signature_matches(request, params, signature, algorithm)
         except ValueError:
             raise _Refused(403, f"unsupported signature algorithm {algorithm!r}") from None
         if not matches:
             raise _Refused(403, "X-Twilio-Signature does not match this request")
-        return form
+        repeated = params.repeated(fields)
+        if repeated is not None:
+            raise _Refused(400, f"the field {repeated!r} is repeated")
+        return params
 
     def routes(self, hub: Hub) -> APIRouter:
         router = APIRouter()
@@ -193,21 +278,26 @@ class SmsAdapter:
         # webhook needs none of FastAPI's parameter handling or routing.
         async def inbound(request: Request) -> Response:
             try:
-                form = await self.signed_form(request)
-                sid = form.get("MessageSid") or form.get("SmsMessageSid")
-                sender = form.get("From")
-                if not isinstance(sid, str) or not sid or not isinstance(sender, str) or not sender:
+                form = await self.signed_form(request, INBOUND_FIELDS)
+                sid = form.one("MessageSid") or form.one("SmsMessageSid")
+                sender = form.one("From")
+                if not sid or not sender:
                     raise _Refused(400, "'MessageSid' and 'From' are required")
+                if not _SID.fullmatch(sid):
+                    raise _Refused(400, "'MessageSid' is not a message SID")
             except _Refused as refused:
-                return _refusal(request, refused)
+                return self._refusal(request, refused)
             address = self._address(sender)
-            opt_out_type = str(form.get("OptOutType") or "").strip().upper()
+            if address is None:
+                # Signed, so from Twilio, but no number to answer or to record an answer for.
+                log.warning("sms from %r: not a phone number, not answered", mask_phone(sender))
+                return twiml((), brand=self._brand)
+            opt_out_type = form.text("OptOutType").strip().upper()
             if opt_out_type in OPT_OUT_TYPES:
                 # Twilio has applied the keyword and sent its own confirmation already.
                 await hub.text(self._channel.name, address, opt_out_type, sid)
                 return twiml((), brand=self._brand)
-            body = form.get("Body")
-            text = body if isinstance(body, str) else ""
+            text = form.text("Body")[:MAX_TEXT]
             result = await hub.text(self._channel.name, address, text, sid)
             if log.isEnabledFor(logging.DEBUG):  # the access log has the request already
                 log.debug(
@@ -220,17 +310,19 @@ class SmsAdapter:
 
         async def status(request: Request) -> Response:
             try:
-                form = await self.signed_form(request)
-                sid = form.get("MessageSid") or form.get("SmsSid")
-                state = form.get("MessageStatus") or form.get("SmsStatus")
-                if not isinstance(sid, str) or not sid or not isinstance(state, str) or not state:
+                form = await self.signed_form(request, STATUS_FIELDS)
+                sid = form.one("MessageSid") or form.one("SmsSid")
+                state = form.text("MessageStatus") or form.text("SmsStatus")
+                if not sid or not state:
                     raise _Refused(400, "'MessageSid' and 'MessageStatus' are required")
+                if not _SID.fullmatch(sid):
+                    raise _Refused(400, "'MessageSid' is not a message SID")
             except _Refused as refused:
-                return _refusal(request, refused)
-            code = str(form.get("ErrorCode") or "").strip() or None
+                return self._refusal(request, refused)
+            code = form.text("ErrorCode").strip()[:16] or None
             error = None
             if code is not None:
-                detail = str(form.get("ErrorMessage") or "").strip()
+                detail = form.text("ErrorMessage").strip()[:480]
                 error = f"{code}: {detail or KNOWN_ERRORS.get(code, 'see Twilio error ' + code)}"
             record = functools.partial(
                 hub.service.record_delivery,
@@ -249,16 +341,28 @@ class SmsAdapter:
             )
         return router
 
-    def _address(self, raw: str) -> str:
+    def _address(self, raw: str) -> str | None:
+        """The sender's E.164 number, or None for a sender that is not a phone number."""
         try:
             return self._channel.normalise_address(raw)
         except Exception:
-            return raw.strip()
+            return None
 
-
-def _refusal(request: Request, refused: _Refused) -> JSONResponse:
-    log.warning("sms webhook %s refused: %s", request.url.path, refused)
-    return JSONResponse({"error": str(refused)}, status_code=refused.status)
+    def _refusal(self, request: Request, refused: _Refused) -> JSONResponse:
+        """The refusal as JSON, logged at most once per path and status every
+        :data:`REFUSALS_LOGGED_EVERY` seconds (a flood of forged posts is in the access log
+        already). When the body was not read, the connection is closed after the answer."""
+        key = (request.scope["path"], refused.status)  # one of the webhooks' own paths
+        now = time.monotonic()
+        last, since = self._refusals.get(key, (None, 0))
+        if last is not None and now - last < REFUSALS_LOGGED_EVERY:
+            self._refusals[key] = (last, since + 1)
+        else:
+            self._refusals[key] = (now, 0)
+            more = f" (and {since} more like it since the last)" if since else ""
+            log.warning("sms webhook %s refused: %s%s", key[0], refused, more)
+        headers = {"connection": "close"} if refused.unread else None
+        return JSONResponse({"error": str(refused)}, status_code=refused.status, headers=headers)
 
 
 def build_adapter(settings: Settings) -> SmsAdapter:

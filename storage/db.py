@@ -2,10 +2,20 @@
 
 SQLite runs in WAL mode with a busy timeout so the web app and the sender loop can write without
 "database is locked" errors; PostgreSQL is reached through psycopg 3 with the same URL setting.
+
+SQLite connections run with ``secure_delete`` on: space freed by a DELETE or by an UPDATE that
+shrinks a row (an erased comment, a blanked raw text) is overwritten with zeros, in the page and
+on the freelist, instead of lingering in the file. The old page images an erasure leaves in the
+write-ahead log go with :func:`truncate_wal`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -18,6 +28,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import NullPool
 
 from bot.errors import ConfigError
+from storage.turn import is_busy
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -75,6 +86,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -87,6 +99,45 @@ def _loop_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
 def _loop_checkin(dbapi_connection: Any, record: Any) -> None:
     if record.info.pop("no_wait", False) and dbapi_connection is not None:
         dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+# A checkpoint that finds a reader on an older snapshot waits this long, then tries again.
+CHECKPOINT_WAIT_MS, CHECKPOINT_ATTEMPTS, CHECKPOINT_PAUSE = 200, 5, 0.05
+
+
+def truncate_wal(
+    engine: Engine, turn: Callable[[], AbstractContextManager[object]] | None = None
+) -> bool:
+    """SQLite: copy the write-ahead log into the database and cut it to zero bytes, so that old
+    page images (an erased number or comment) are no longer in any of the database's files.
+
+    ``PRAGMA wal_checkpoint(TRUNCATE)`` must wait until no one writes and every reader reads
+    the newest snapshot. Each attempt holds ``turn`` (the write turn, so our own writers wait
+    for it rather than fail) and lets SQLite wait up to :data:`CHECKPOINT_WAIT_MS` for readers;
+    between attempts the turn is free. Returns whether the log was truncated (True on other
+    databases, where there is nothing to do); when a reader kept it busy through every attempt
+    the old pages stay in the log until a later checkpoint.
+    """
+    if engine.dialect.name != "sqlite":
+        return True
+    for attempt in range(CHECKPOINT_ATTEMPTS):
+        if attempt:
+            time.sleep(CHECKPOINT_PAUSE * attempt)
+        with turn() if turn is not None else contextlib.nullcontext(), engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+            try:
+                busy = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                busy = 1
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not busy:
+            return True
+    return False
 
 
 def _alembic_config(url: str) -> Config:
