@@ -33,7 +33,7 @@ _GSM7_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-_GSM7_EXTENSION = "^{}\\[~]|€"
+_GSM7_EXTENSION = "^{}\\[~]|€\f"  # \f: form feed
 
 GSM7_CHARS: frozenset[str] = frozenset(_GSM7_BASIC + _GSM7_EXTENSION)
 """Characters an SMS can carry in the GSM 03.38 default alphabet, including the extension table

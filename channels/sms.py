@@ -39,7 +39,7 @@ from bot.hub import Hub
 from bot.phones import mask_phone
 from bot.quiet_hours import parse_clock
 from bot.settings import Settings
-from channels.sms_text import render
+from channels.sms_text import render, ucs2_warnings
 from channels.sms_twilio import OPTED_OUT, TWILIO_BASE, SmsChannel
 
 log = logging.getLogger("csat.sms")
@@ -179,6 +179,8 @@ class SmsAdapter:
         return self._channel
 
     async def start(self, hub: Hub) -> None:
+        for warning in ucs2_warnings(hub.service.surveys.values(), self._brand):
+            log.warning("sms: %s", warning)
         await self._channel.open()
 
     async def stop(self) -> None:

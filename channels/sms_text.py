@@ -9,8 +9,10 @@ the network counts them, so tests can hold every built-in text to a budget.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable, Iterator
 
 from bot.channel import OutboundMessage, plain_text
+from bot.surveys import Survey
 from bot.texts import is_gsm7, message, translations
 
 GSM7_SINGLE, GSM7_PART = 160, 153
@@ -18,8 +20,8 @@ UCS2_SINGLE, UCS2_PART = 70, 67
 PROACTIVE_KINDS = ("survey", "reminder")
 
 # Characters of the GSM 03.38 extension table: they stay in GSM-7 but each takes an escape
-# septet too, so they cost two.
-_EXTENSION = frozenset("^{}\\[~]|€")
+# septet too, so they cost two (form feed is one of them).
+_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 _LOOKALIKES = str.maketrans(
     {
@@ -70,16 +72,33 @@ def septets(text: str) -> int:
     return sum(2 if ch in _EXTENSION else 1 for ch in text)
 
 
+def _units(text: str, gsm: bool) -> list[int]:
+    """What each character costs: septets in GSM-7 (an escaped one two), UTF-16 code units in
+    UCS-2 (a character outside the Basic Multilingual Plane, such as an emoji, two)."""
+    if gsm:
+        return [2 if ch in _EXTENSION else 1 for ch in text]
+    return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
+
+
 def segments(text: str) -> int:
-    """How many SMS segments the network bills for ``text`` (GSM-7 or UCS-2)."""
-    if is_gsm7(text):
-        length, single, part = septets(text), GSM7_SINGLE, GSM7_PART
-    else:
-        length = len(text.encode("utf-16-le")) // 2
-        single, part = UCS2_SINGLE, UCS2_PART
-    if length <= single:
+    """How many SMS segments the network bills for ``text`` (GSM-7 or UCS-2).
+
+    One segment holds 160 septets or 70 UCS-2 units; in a longer message each part holds 153 or
+    67 (the rest is the concatenation header), and a character is never split between parts: an
+    escaped GSM-7 character or a surrogate pair that would straddle the boundary starts the next
+    part, which is how handsets and Twilio cut messages.
+    """
+    gsm = is_gsm7(text)
+    costs = _units(text, gsm)
+    single, part = (GSM7_SINGLE, GSM7_PART) if gsm else (UCS2_SINGLE, UCS2_PART)
+    if sum(costs) <= single:
         return 1
-    return -(-length // part)
+    count, used = 1, 0
+    for cost in costs:
+        if used + cost > part:
+            count, used = count + 1, 0
+        used += cost
+    return count
 
 
 def guess_locale(outbound: OutboundMessage) -> str | None:
@@ -111,3 +130,29 @@ def render(outbound: OutboundMessage, *, brand: str) -> str:
             text = f"{brand}: {text}"
         text = f"{text}\n{message('stop_hint', locale)}"
     return sms_safe(text)
+
+
+def _latin_outside_gsm7(text: str) -> list[str]:
+    """Latin letters (such as "á", "ó") that would make ``text`` UCS-2; nothing when the text is
+    in a script GSM-7 cannot carry at all (Chinese, Cyrillic), which is UCS-2 by nature."""
+    odd = sorted({ch for ch in sms_safe(text) if not is_gsm7(ch)})
+    if odd and all(unicodedata.name(ch, "").startswith("LATIN") for ch in odd):
+        return odd
+    return []
+
+
+def ucs2_warnings(surveys: Iterable[Survey], brand: str) -> Iterator[str]:
+    """One line per text that a Latin letter outside GSM-7 would send as UCS-2, at less than half
+    the characters a segment: the brand once, then each survey text by survey, question and
+    locale."""
+    tail = "goes out as UCS-2 (70 characters a segment instead of 160)"
+    if odd := _latin_outside_gsm7(brand):
+        yield f"CSAT_BRAND {brand!r}: {', '.join(map(repr, odd))} not in GSM-7, every survey {tail}"
+    for survey in surveys:
+        for question in survey.questions:
+            for locale, template in question.texts.items():
+                if odd := _latin_outside_gsm7(template.replace("{brand}", "")):
+                    yield (
+                        f'survey "{survey.name}", question "{question.id}", locale {locale}: '
+                        f"{', '.join(map(repr, odd))} not in GSM-7, so this text {tail}"
+                    )

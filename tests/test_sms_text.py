@@ -100,3 +100,43 @@ def test_reply_is_rendered_gsm7_even_from_a_non_gsm_core_text() -> None:
 )
 def test_retry_after_header(header: str | None, seconds: float | None) -> None:
     assert retry_after(header) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("x" * 160, 1),
+        ("x" * 161, 2),
+        ("x" * 306, 2),
+        ("x" * 307, 3),
+        ("x" * 152 + "€" + "x" * 152, 3),  # the escape pair may not straddle septet 153
+        ("x" * 151 + "€" + "x" * 153, 2),
+        ("€" * 80, 1),
+        ("€" * 81, 2),
+        ("\f" * 80, 1),  # form feed is in the extension table: GSM-7, two septets
+        ("\f" * 81, 2),
+        ("你" * 70, 1),
+        ("你" * 71, 2),
+        ("你" * 66 + "😀" + "你" * 67, 3),  # the surrogate pair may not straddle unit 67
+        ("你" * 65 + "😀" + "你" * 67, 2),
+    ],
+)
+def test_segments_never_split_a_character(text: str, count: int) -> None:
+    assert segments(text) == count
+
+
+def test_latin_letters_outside_gsm7_are_named_at_start_up() -> None:
+    from dataclasses import replace
+
+    from channels.sms_text import ucs2_warnings
+
+    surveys = builtin_surveys()
+    assert list(ucs2_warnings(surveys.values(), "Acme")) == []  # Chinese is UCS-2 by nature
+    support = surveys["support"]
+    first = support.questions[0]
+    accented = replace(first, texts={**first.texts, "es": "¿Cómo valora la atención?"})
+    surveys["support"] = replace(support, questions=(accented, *support.questions[1:]))
+    warnings = list(ucs2_warnings(surveys.values(), "Açme"))
+    assert warnings[0].startswith("CSAT_BRAND 'Açme': 'ç' not in GSM-7")
+    assert len(warnings) == 2
+    assert 'survey "support", question "csat", locale es: \'ó\' not in GSM-7' in warnings[1]

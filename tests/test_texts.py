@@ -108,8 +108,8 @@ def test_missing_value_stays_visible_instead_of_raising() -> None:
 
 
 def test_gsm7_charset() -> None:
-    assert len(GSM7_CHARS) == 127 + 9
-    assert set("^{}\\[~]|€") <= GSM7_CHARS
+    assert len(GSM7_CHARS) == 127 + 10  # the basic table less ESC, and ten escaped characters
+    assert set("^{}\\[~]|€\f") <= GSM7_CHARS
     assert set("@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ¤¡¿ÄÖÑÜ§äöñüà\n\r") <= GSM7_CHARS
     for bad in "`’“”—–…áíóúêë😀\t":
         assert bad not in GSM7_CHARS, bad
