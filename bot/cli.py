@@ -311,24 +311,36 @@ def export(
     """Export responses, one row per sent survey."""
     from datetime import UTC
 
-    from bot.web import to_csv
+    from bot.export import FORMATS, write
+    from storage.export import iter_responses
 
-    if format not in ("csv", "jsonl"):
+    if format not in FORMATS:
         _fail("--format must be csv or jsonl")
     service = _service()
-    rows = _run(
-        lambda: service.responses(
-            since.replace(tzinfo=UTC) if since else None,
-            until.replace(tzinfo=UTC) if until else None,
-            limit=10_000_000,
-        )
+    rows = iter_responses(
+        service.engine,
+        since.replace(tzinfo=UTC) if since else None,
+        until.replace(tzinfo=UTC) if until else None,
     )
-    text = to_csv(rows) if format == "csv" else "".join(json.dumps(r) + "\n" for r in rows)
+    counted = _Counted(rows)
     if output is None:
-        sys.stdout.write(text)
-    else:
-        output.write_text(text, encoding="utf-8")
-        out.print(f"{len(rows)} rows written to {output}", markup=False)
+        _run(lambda: write(format, counted, sys.stdout))
+        return
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        _run(lambda: write(format, counted, handle))
+    out.print(f"{counted.count} rows written to {output}", markup=False)
+
+
+class _Counted:
+    """Passes rows through and counts them."""
+
+    def __init__(self, rows: Any) -> None:
+        self.rows, self.count = rows, 0
+
+    def __iter__(self) -> Any:
+        for row in self.rows:
+            self.count += 1
+            yield row
 
 
 @app.command()

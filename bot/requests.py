@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from bot.surveys import parse_duration
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LONGEST_DELAY = timedelta(days=30)
+
+
+def _printable(value: str) -> str:
+    """Refuse control characters (NUL above all: PostgreSQL cannot store it in text)."""
+    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_printable),
+]
 
 
 class SurveyRequest(BaseModel):
@@ -17,14 +39,29 @@ class SurveyRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    channel: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=16)]
-    to: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    channel: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, to_lower=True, max_length=16),
+        AfterValidator(_printable),
+    ]
+    to: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+        AfterValidator(_printable),
+    ]
     interaction_id: Name
-    survey: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = "support"
+    survey: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_printable)
+    ] = "support"
     agent: Name | None = None
     team: Name | None = None
     touchpoint: Name | None = None
-    locale: Annotated[str, StringConstraints(strip_whitespace=True, max_length=35)] | None = None
+    locale: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_printable)
+        ]
+        | None
+    ) = None
     delay: timedelta = Field(default=timedelta(0))
     customer_id: Name | None = Field(
         default=None,
@@ -39,14 +76,15 @@ class SurveyRequest(BaseModel):
         if isinstance(value, str):
             return parse_duration(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if value < 0:
-                raise ValueError("delay must not be negative")
+            # Checked before timedelta sees it: 1e20 seconds overflows it, 1e309 is infinity.
+            if not math.isfinite(value) or not 0 <= value <= LONGEST_DELAY.total_seconds():
+                raise ValueError('delay must be between 0 and 30 days (in seconds, or e.g. "10m")')
             return timedelta(seconds=value)
         return value
 
     @field_validator("delay")
     @classmethod
     def _delay_range(cls, value: timedelta) -> timedelta:
-        if value < timedelta(0) or value > timedelta(days=30):
+        if value < timedelta(0) or value > LONGEST_DELAY:
             raise ValueError("delay must be between 0 and 30 days")
         return value

@@ -33,6 +33,7 @@ CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
     "telegram": (("telegram_bot_token",), (), ("telegram_webhook_secret",)),
 }
 PAIRS = (("slack_client_id", "slack_client_secret"),)
+MIN_TOKEN_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,26 @@ class Settings(BaseSettings):
             raise ValueError("expected sqlite:///path or postgresql://user@host/db")
         return value
 
+    @field_validator("csat_api_token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        """Blank means "not set" (the API stays closed); a short token is refused, so a typo or
+        a placeholder can never open the API."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None:
+            return None
+        if not isinstance(raw, str):
+            raise ValueError("must be a string")
+        token = raw.strip()
+        if not token:
+            return None
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_LENGTH} characters (make one with: python -c "
+                '"import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        return token
+
     @field_validator("csat_send_retry_for")
     @classmethod
     def _duration(cls, value: str) -> str:
@@ -164,7 +185,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         key = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ConfigError(f"{key}: {first['msg']}") from exc
+        detail = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{key}: {detail}") from exc
     settings.enabled_channels()
     settings.leads()
     return settings

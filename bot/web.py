@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
+import json
 import secrets
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
@@ -26,14 +25,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import CsatError, InvalidInput, NotAllowed, NotFound
+from bot.export import as_dict
+from bot.export import lines as export_lines
 from bot.hub import ChannelAdapter, Hub
 from bot.metrics import Metrics
 from bot.requests import SurveyRequest
 from bot.sender import Sender
 from bot.service import Service
+from storage.export import iter_responses
 
 MAX_BATCH = 1000
-_batch = TypeAdapter(SurveyRequest | list[SurveyRequest])
+_one = TypeAdapter(SurveyRequest)
+_many = TypeAdapter(list[SurveyRequest])
 
 
 class BodyLimit:
@@ -147,8 +150,13 @@ def create_app(
             raise HTTPException(503, "the API is closed: set CSAT_API_TOKEN to open it")
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            value.strip().encode(), token.get_secret_value().encode()
+        offered = value.strip().encode("utf-8", "surrogateescape")
+        expected = token.get_secret_value().encode()
+        # compare_digest takes the same time whatever the bytes; an empty offer never matches.
+        if (
+            scheme.lower() != "bearer"
+            or not offered
+            or not secrets.compare_digest(offered, expected)
         ):
             raise HTTPException(
                 401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
@@ -156,13 +164,21 @@ def create_app(
 
     guarded = [Depends(require_token)]
 
-    @app.post("/v1/surveys", dependencies=guarded, status_code=201)
+    @app.post(
+        "/v1/surveys",
+        dependencies=guarded,
+        status_code=201,
+        openapi_extra=_trigger_openapi(),
+        responses={415: {"description": "the body is not JSON"}},
+    )
     async def trigger(request: Request) -> JSONResponse:
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind != "application/json" and not (
+            kind.startswith("application/") and kind.endswith("+json")
+        ):
+            raise HTTPException(415, "the body must be JSON: send Content-Type: application/json")
         body = await request.body()
-        try:
-            parsed = _batch.validate_json(body)
-        except ValidationError as exc:
-            raise InvalidInput(_describe(exc.errors())) from None
+        parsed = _parse_batch(body)
         items = parsed if isinstance(parsed, list) else [parsed]
         if not items:
             raise InvalidInput("the list of surveys is empty")
@@ -196,18 +212,17 @@ def create_app(
     def responses(
         since: datetime | None = None,
         until: datetime | None = None,
-        format: str = "json",
-        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
-    ) -> Response | dict[str, Any]:
-        if format not in ("json", "csv"):
-            raise InvalidInput("'format' must be json or csv")
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and value.tzinfo is None:
-                raise InvalidInput(f"'{name}' needs a time zone, e.g. 2025-03-09T00:00:00Z")
-        rows = service.responses(since, until, limit)
+        format: Literal["json", "csv", "jsonl"] = "json",
+        limit: Annotated[int | None, Query(ge=1)] = None,
+    ) -> Response:
+        """Every survey sent in the range (created_at, UTC), streamed: no cap unless ``limit``."""
+        rows = iter_responses(
+            service.engine, _utc("since", since), _utc("until", until), limit=limit
+        )
         if format == "json":
-            return {"responses": rows, "count": len(rows)}
-        return PlainTextResponse(to_csv(rows), media_type="text/csv; charset=utf-8")
+            return StreamingResponse(_json_document(rows), media_type="application/json")
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+        return StreamingResponse(export_lines(format, rows), media_type=media)
 
     @app.delete("/v1/respondents/{channel}/{address}", dependencies=guarded)
     def forget(channel: str, address: str) -> dict[str, Any]:
@@ -223,6 +238,19 @@ def create_app(
     def metrics_endpoint() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    plain_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = plain_openapi()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            schemas["SurveyRequest"] = SurveyRequest.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(DirectRoutes, routes=direct, exception_handlers=app.exception_handlers)
     app.add_middleware(BodyLimit, limit=service.settings.csat_max_body_bytes)
     return app
@@ -242,42 +270,59 @@ def _describe(errors: Any) -> str:
     return "; ".join(parts[:5]) or "invalid request"
 
 
-CSV_COLUMNS = (
-    "invitation_id",
-    "interaction_id",
-    "survey",
-    "survey_version",
-    "channel",
-    "agent",
-    "team",
-    "touchpoint",
-    "locale",
-    "status",
-    "reason",
-    "delivery_status",
-    "last_error",
-    "created_at",
-    "sent_at",
-    "responded_at",
-    "question",
-    "kind",
-    "rating",
-    "scale_max",
-    "comment",
-)
+def _trigger_openapi() -> dict[str, Any]:
+    """The request body of ``POST /v1/surveys`` for the OpenAPI document: the handler reads the
+    raw body itself (one clear error per bad object, all-or-nothing batches)."""
+    one = {"$ref": "#/components/schemas/SurveyRequest"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            one,
+                            {"type": "array", "items": one, "minItems": 1, "maxItems": MAX_BATCH},
+                        ]
+                    }
+                }
+            },
+        }
+    }
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
+def _parse_batch(body: bytes) -> SurveyRequest | list[SurveyRequest]:
+    """One trigger or a list of them; the error names what is wrong with the object that was
+    sent, not with the union of the two shapes."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        raise InvalidInput("the body is not valid JSON") from None
+    adapter = _many if isinstance(document, list) else _one
+    try:
+        return adapter.validate_python(document)
+    except ValidationError as exc:
+        raise InvalidInput(_describe(exc.errors())) from None
+    except RecursionError:
+        raise InvalidInput("the body is nested too deeply") from None
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidInput(f"'{name}' needs a time zone, e.g. 2025-03-09T00:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(f"'{name}' is out of range") from None
+
+
+def _json_document(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
+    """``{"responses": [...], "count": N}`` written as the rows arrive."""
+    yield '{"responses": ['
+    count = 0
     for row in rows:
-        writer.writerow({k: _csv_safe(v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    """Neutralise spreadsheet formulas in free text (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+        yield ("," if count else "") + json.dumps(as_dict(row), ensure_ascii=False)
+        count += 1
+    yield f'], "count": {count}}}'

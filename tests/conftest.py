@@ -111,7 +111,7 @@ def settings(database_url: str) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         csat_database_url=database_url,
-        csat_api_token="test-token",
+        csat_api_token="test-token-0123456789",
         csat_leads="memory:lead-1,console:boss",
         csat_brand="Acme",
         csat_timezone="Europe/Amsterdam",

@@ -20,7 +20,7 @@ from channels.memory import MemoryChannel
 from storage.models import Answer, InboundMessage, Invitation, Respondent
 from tests.helpers import deliver
 
-AUTH = {"authorization": "Bearer test-token"}
+AUTH = {"authorization": "Bearer test-token-0123456789"}
 
 
 class Api:

@@ -65,7 +65,7 @@ def served(tmp_path: Path, twilio: FakeTwilio) -> Iterator[Served]:
     database = tmp_path / "csat.db"
     env = {
         "CSAT_DATABASE_URL": f"sqlite:///{database}",
-        "CSAT_API_TOKEN": "t0ken",
+        "CSAT_API_TOKEN": "t0ken-for-the-tests-0123",
         "CSAT_SENDER_INTERVAL": "0.5",
         "CSAT_PUBLIC_URL": PUBLIC,
         "TWILIO_ACCOUNT_SID": ACCOUNT,

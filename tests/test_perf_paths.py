@@ -268,7 +268,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             if not k.startswith(("CSAT_", "SLACK_", "TWILIO_", "TELEGRAM_"))
         },
         "CSAT_DATABASE_URL": f"sqlite:///{tmp_path / 'csat.db'}",
-        "CSAT_API_TOKEN": "t0ken",
+        "CSAT_API_TOKEN": "t0ken-for-the-tests-0123",
         "CSAT_SENDER_INTERVAL": "0.2",
         "CSAT_BRAND": "Acme",
         **extra,
@@ -286,7 +286,7 @@ def test_serve_with_two_workers_sends_every_survey_once(tmp_path: Path) -> None:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    auth = {"authorization": "Bearer t0ken"}
+    auth = {"authorization": "Bearer t0ken-for-the-tests-0123"}
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -25,7 +25,7 @@ from tests.fakes.twilio_api import FakeTwilio
 from tests.helpers import deliver, start_serve, trigger
 
 PUBLIC = "https://csat.example.com"
-AUTH = {"authorization": "Bearer t0ken"}
+AUTH = {"authorization": "Bearer t0ken-for-the-tests-0123"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -54,7 +54,7 @@ def _env(database: Path, twilio: FakeTwilio) -> dict[str, str]:
     return {
         "CSAT_SURVEYS_FILE": str(surveys),
         "CSAT_DATABASE_URL": f"sqlite:///{database}",
-        "CSAT_API_TOKEN": "t0ken",
+        "CSAT_API_TOKEN": "t0ken-for-the-tests-0123",
         "CSAT_SENDER_INTERVAL": "0.2",
         "CSAT_PUBLIC_URL": PUBLIC,
         "CSAT_QUIET_START": "00:00",

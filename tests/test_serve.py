@@ -17,7 +17,7 @@ from tests.helpers import start_serve
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     env = {
         "CSAT_DATABASE_URL": f"sqlite:///{tmp_path / 'csat.db'}",
-        "CSAT_API_TOKEN": "t0ken",
+        "CSAT_API_TOKEN": "t0ken-for-the-tests-0123",
         "CSAT_SENDER_INTERVAL": "0.2",
         "CSAT_BRAND": "Acme",
     }
@@ -32,7 +32,7 @@ def test_serve_migrates_accepts_a_trigger_and_sends_it(
 ) -> None:
     base, process = server
     assert (tmp_path / "csat.db").exists()
-    auth = {"authorization": "Bearer t0ken"}
+    auth = {"authorization": "Bearer t0ken-for-the-tests-0123"}
     created = httpx.post(
         f"{base}/v1/surveys",
         headers=auth,

@@ -27,7 +27,7 @@ def served(tmp_path: Path, twilio: FakeTwilio) -> Iterator[tuple[str, Path]]:
     database = tmp_path / "csat.db"
     env = {
         "CSAT_DATABASE_URL": f"sqlite:///{database}",
-        "CSAT_API_TOKEN": "t0ken",
+        "CSAT_API_TOKEN": "t0ken-for-the-tests-0123",
         "CSAT_SENDER_INTERVAL": "0.2",
         "CSAT_PUBLIC_URL": PUBLIC,
         "CSAT_QUIET_START": "00:00",
@@ -57,7 +57,7 @@ def test_two_workers_record_every_reply_once_and_answer_retries_the_same(
         {"channel": "sms", "to": _number(i), "interaction_id": f"S-{i}", "agent": "alice"}
         for i in range(CUSTOMERS)
     ]
-    auth = {"authorization": "Bearer t0ken"}
+    auth = {"authorization": "Bearer t0ken-for-the-tests-0123"}
     assert httpx.post(f"{base}/v1/surveys", json=surveys, headers=auth).status_code == 201
     deadline = time.monotonic() + 30
     while len(twilio.messages) < CUSTOMERS and time.monotonic() < deadline:

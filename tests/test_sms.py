@@ -39,7 +39,7 @@ PUBLIC = "https://csat.example.com"
 LEAD = "+31612345678"
 CUSTOMER = "+31687654321"
 NEW_YORK = "+12125550123"
-AUTH = {"authorization": "Bearer test-token"}
+AUTH = {"authorization": "Bearer test-token-0123456789"}
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 
@@ -90,7 +90,7 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 def sms_settings(database_url: str, api_url: str, **extra: Any) -> Settings:
     values: dict[str, Any] = {
         "csat_database_url": database_url,
-        "csat_api_token": "test-token",
+        "csat_api_token": "test-token-0123456789",
         "csat_leads": f"sms:{LEAD}",
         "csat_brand": "Acme",
         "csat_contact": "help@acme.example",
@@ -548,6 +548,16 @@ def test_lead_asks_score_week_and_by_agent(phone: Phone) -> None:
     assert "alice:" in by_agent and "bob:" in by_agent and "previous" in by_agent
     for text in (week, by_agent):
         assert is_gsm7(text) and segments(text) <= 3
+
+
+@pytest.mark.parametrize(
+    "query", ["0001-01-01", "9999-12-31", "0001-01-01..0001-01-03 by agent", "\x00", "x" * 1500]
+)
+def test_a_lead_asking_for_an_impossible_period_gets_a_polite_answer(
+    phone: Phone, query: str
+) -> None:
+    [answer] = phone.text(LEAD, f"SCORE {query}")
+    assert "CSAT" not in answer and answer.strip()
 
 
 def test_non_lead_asking_for_score_is_refused(phone: Phone) -> None:

@@ -771,7 +771,7 @@ def test_a_bad_chat_id_is_refused_and_nothing_is_stored(
         response = await w.client.post(
             "/v1/surveys",
             json={"channel": "telegram", "to": raw, "interaction_id": "T-x"},
-            headers={"authorization": "Bearer test-token"},
+            headers={"authorization": "Bearer test-token-0123456789"},
         )
         assert response.status_code == 422 and "'to'" in response.json()["error"]
         assert count(db_engine, Invitation) == 0
