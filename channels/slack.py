@@ -17,7 +17,7 @@ import asyncio
 import html
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,7 @@ from channels.slack_blocks import (
     report_blocks,
     report_text,
     scale_of,
+    thanks_view,
 )
 from channels.slack_install import DatabaseInstallationStore, DatabaseStateStore
 
@@ -313,6 +314,20 @@ def add_csat_listeners(
         app.event("message", matchers=[_is_direct_message])(listeners.direct_message)
 
 
+async def _quietly(method: str, call: Awaitable[Any]) -> bool:
+    """Run a Web API call made after the ack; a failure is logged on one line and reported as
+    False (the user's answer is already stored, and Slack retries nothing after an ack)."""
+    try:
+        await call
+    except SlackApiError as exc:
+        log.warning("slack: %s failed: %s", method, exc.response.get("error", "unknown error"))
+        return False
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("slack: %s failed: %s: %s", method, type(exc).__name__, exc)
+        return False
+    return True
+
+
 async def _is_direct_message(event: dict[str, Any]) -> bool:
     return event.get("channel_type") == "im" and not event.get("subtype")
 
@@ -361,12 +376,36 @@ class _Listeners:
         replies: Sequence[OutboundMessage],
         thread_ts: str | None = None,
     ) -> None:
+        """Post the core's replies; a failure is logged, never raised (the answer is stored, and
+        Slack has had its ack)."""
         for reply in replies:
-            await client.chat_postMessage(
-                channel=channel_id,
-                text=fallback_text(reply),
-                blocks=message_blocks(reply),
-                thread_ts=thread_ts,
+            await _quietly(
+                "chat.postMessage",
+                client.chat_postMessage(
+                    channel=channel_id,
+                    text=fallback_text(reply),
+                    blocks=message_blocks(reply),
+                    thread_ts=thread_ts,
+                ),
+            )
+
+    async def replace(
+        self,
+        client: AsyncWebClient,
+        channel_id: str,
+        ts: str,
+        text: str,
+        blocks: list[dict[str, Any]],
+    ) -> None:
+        """Show ``text`` in place of the message's buttons; when Slack cannot update it (deleted,
+        too old, a hiccup), say it in a new message instead, so the user is never left without
+        the answer."""
+        updated = await _quietly(
+            "chat.update", client.chat_update(channel=channel_id, ts=ts, text=text, blocks=blocks)
+        )
+        if not updated:
+            await _quietly(
+                "chat.postMessage", client.chat_postMessage(channel=channel_id, text=text)
             )
 
     async def rate(
@@ -398,15 +437,11 @@ class _Listeners:
         blocks = (body.get("message") or {}).get("blocks") or []
         if result.reason in RECORDED:
             note = rating_text(tap.value, scale_of(blocks))
-            await client.chat_update(
-                channel=channel_id, ts=message_ts, text=note, blocks=answered_blocks(blocks, note)
-            )
+            await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
             await self.post(client, channel_id, result.replies)
         elif result.reason in CLOSED:
             note = " ".join(reply.text for reply in result.replies)
-            await client.chat_update(
-                channel=channel_id, ts=message_ts, text=note, blocks=answered_blocks(blocks, note)
-            )
+            await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
         else:
             await self.post(client, channel_id, result.replies)
 
@@ -426,7 +461,14 @@ class _Listeners:
             return
         question = _section_text((body.get("message") or {}).get("blocks") or [])
         located = CommentTarget(target.invitation_id, target.question_id, channel_id, message_ts)
-        await client.views_open(trigger_id=trigger, view=comment_view(located, question))
+        opened = await _quietly(
+            "views.open",
+            client.views_open(trigger_id=trigger, view=comment_view(located, question)),
+        )
+        if not opened and question:  # the comment can still be typed as a message
+            await _quietly(
+                "chat.postMessage", client.chat_postMessage(channel=channel_id, text=question)
+            )
 
     async def skip_comment(
         self,
@@ -448,9 +490,7 @@ class _Listeners:
             return
         note = " ".join(reply.text for reply in result.replies)
         blocks = (body.get("message") or {}).get("blocks") or []
-        await client.chat_update(
-            channel=channel_id, ts=message_ts, text=note, blocks=answered_blocks(blocks, note)
-        )
+        await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
 
     async def submit_comment(
         self,
@@ -468,15 +508,26 @@ class _Listeners:
                 errors={COMMENT_BLOCK: "Please write a comment, or press Cancel."},
             )
             return
-        await ack()
         address = self.address(context, body)
         target = decode_metadata(view.get("private_metadata"))
         if address is None or target is None or not view.get("id"):
+            await ack()
             log.warning("ignoring a Slack comment view that is not ours")
             return
-        result = await self.hub.text(
-            CHANNEL, address, text, provider_message_id=f"view:{view['id']}"
-        )
+        # Recorded before the ack (a few milliseconds of Slack's three seconds), so the ack can
+        # carry the thank-you: it then reaches the user even when every later API call fails.
+        try:
+            result = await self.hub.text(
+                CHANNEL, address, text, provider_message_id=f"view:{view['id']}"
+            )
+        except Exception:
+            await ack()
+            raise
+        thanks = " ".join(reply.text for reply in result.replies)
+        if thanks:
+            await ack(response_action="update", view=thanks_view(thanks))
+        else:
+            await ack()
         if result.duplicate or target.channel_id is None or target.message_ts is None:
             return
         await self._show_comment(client, target, view, text, result)
@@ -493,11 +544,14 @@ class _Listeners:
         if result.reason == "comment":
             label = str(((view.get("blocks") or [{}])[0].get("label") or {}).get("text") or "")
             blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(label)}}]
-            await client.chat_update(
-                channel=target.channel_id,
-                ts=target.message_ts,
-                text=text[:3000],
-                blocks=answered_blocks(blocks, f"“{text}”"),
+            await _quietly(
+                "chat.update",
+                client.chat_update(
+                    channel=target.channel_id,
+                    ts=target.message_ts,
+                    text=text[:3000],
+                    blocks=answered_blocks(blocks, f"“{text}”"),
+                ),
             )
         await self.post(client, target.channel_id, result.replies)
 
@@ -611,6 +665,13 @@ class SlackAdapter:
             # Bolt parses the body before it checks the signature; check first, so nothing
             # unauthenticated is ever parsed and a forged body is a 401 whatever it contains.
             body = await request.body()
+            timestamp = request.headers.get("x-slack-request-timestamp", "")
+            if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+                return JSONResponse({"error": "invalid Slack signature"}, status_code=401)
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                return JSONResponse({"error": "the body is not UTF-8"}, status_code=400)
             if not verifier.is_valid_request(body, dict(request.headers)):
                 return JSONResponse({"error": "invalid Slack signature"}, status_code=401)
             try:

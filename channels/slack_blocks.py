@@ -245,6 +245,17 @@ def comment_view(target: CommentTarget, question: str) -> dict[str, Any]:
     }
 
 
+def thanks_view(text: str) -> dict[str, Any]:
+    """What the comment modal turns into once the comment is stored: the core's thank-you, in
+    the answer to the submission itself, so it reaches the user whatever the Web API does."""
+    return {
+        "type": "modal",
+        "title": _plain("Your comment", 24),
+        "close": _plain("Close", 24),
+        "blocks": [{"type": "section", "text": {"type": "plain_text", "text": text[:3000]}}],
+    }
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f}%"
 
