@@ -74,6 +74,11 @@ TELEGRAM_TRAITS = ChannelTraits(
     supports_buttons=True, default_expiry=timedelta(days=7), keywords=False
 )
 RECORDED = frozenset({"rating", "correction"})
+# Outcomes of a message that answers no open survey (none sent, or the newest one is answered,
+# expired or closed): in plug-in mode such a message belongs to the host bot.
+NOT_AN_ANSWER = frozenset(
+    {"no_open_survey", "after_completion", "late", "closed", "survey_changed"}
+)
 _CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
@@ -271,8 +276,8 @@ class _Handlers:
         )
         if result.duplicate:
             raise ApplicationHandlerStop
-        if result.reason == "no_open_survey" and not self.reply_without_survey:
-            return
+        if result.reason in NOT_AN_ANSWER and not self.reply_without_survey:
+            return  # not ours: the host application's handlers get the message untouched
         await _reply(context.bot, chat.id, result.replies)
         raise ApplicationHandlerStop
 
@@ -418,13 +423,15 @@ class TelegramAdapter:
             data = json.loads(await request.body())
         except (ValueError, UnicodeDecodeError):
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
-        problem = _malformed(data)
-        if problem is not None:
-            return JSONResponse({"error": f"malformed Telegram update: {problem}"}, 400)
+        except RecursionError:  # JSON nested deeper than any update; the parser gave up
+            return JSONResponse({"error": "body is nested too deeply"}, status_code=400)
         try:
-            update = Update.de_json(data, self.application.bot)
-        except (KeyError, TypeError, ValueError) as exc:
-            return JSONResponse({"error": f"malformed Telegram update: {exc}"}, status_code=400)
+            problem = _malformed(data)
+            update = None if problem else Update.de_json(data, self.application.bot)
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+            problem = f"{type(exc).__name__}: {exc}"[:200]
+        if problem is not None or update is None:
+            return JSONResponse({"error": f"malformed Telegram update: {problem}"}, 400)
         failures: list[BaseException] = []
         token = _failures.set(failures)
         try:

@@ -612,14 +612,17 @@ def test_bulk_sends_respect_the_rate_limit(
         elapsed = time.monotonic() - started
         assert len({r.provider_message_id for r in results}) == total
         times = sorted(c.at for c in w.fake.calls if c.method == "sendMessage")[-total:]
-        busiest = max(sum(1 for t in times if s <= t < s + 0.5) for s in times)
-        # AIORateLimiter: a burst of 30, then 30 per second (at most 45 in half a second, where
-        # without it all 60 would arrive at once); a little slack for timing at the fake.
-        assert elapsed >= 0.8 and busiest <= 48
+        early = sum(1 for t in times if t < started + 0.5)
+        # AIORateLimiter: a burst of 30, then 30 per second, so at most 45 sends can leave in the
+        # first half second and the 60 take at least a second; without it all 60 leave at once.
+        # Both bounds hold however loaded the machine is: load only delays arrivals, it cannot
+        # bring them forward (measuring the busiest half second at the fake did not: a stalled
+        # fake drains a queue in a bunch).
+        assert elapsed >= 0.8 and early <= 46  # one for rounding at the bucket's edge
         with capsys.disabled():
             print(
                 f"\ntelegram: {total} concurrent sends took {elapsed:.2f} s "
-                f"(busiest half second: {busiest})"
+                f"({early} arrived in the first half second)"
             )
 
     play(scenario)
