@@ -148,3 +148,16 @@ def test_a_modal_that_cannot_open_offers_a_typed_comment(
         assert count(db_engine, Answer) == 1
 
     world(scenario)
+
+
+def test_start_up_is_quiet_about_the_token_bolt_reads_from_the_environment(
+    world: Callable[..., None], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    caplog.set_level(logging.DEBUG)
+
+    async def scenario(w: World) -> None:
+        assert (await w.http.get("/healthz")).status_code == 200
+
+    world(scenario)
+    assert not [r for r in caplog.records if "unused" in r.getMessage()]
