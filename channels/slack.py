@@ -66,6 +66,7 @@ from channels.slack_blocks import (
     CommentTarget,
     alert_blocks,
     answered_blocks,
+    comment_locale,
     comment_view,
     decode_metadata,
     decode_tap,
@@ -471,8 +472,11 @@ class _Listeners:
         if target is None or channel_id is None or message_ts is None or not trigger:
             log.warning("ignoring a Slack comment button that is not ours")
             return
-        question = _section_text((body.get("message") or {}).get("blocks") or [])
-        located = CommentTarget(target.invitation_id, target.question_id, channel_id, message_ts)
+        blocks = (body.get("message") or {}).get("blocks") or []
+        question = _section_text(blocks)
+        located = CommentTarget(
+            target.invitation_id, target.question_id, channel_id, message_ts, comment_locale(blocks)
+        )
         opened = await _quietly(
             "views.open",
             client.views_open(trigger_id=trigger, view=comment_view(located, question)),
@@ -537,7 +541,7 @@ class _Listeners:
             raise
         thanks = " ".join(reply.text for reply in result.replies)
         if thanks:
-            await ack(response_action="update", view=thanks_view(thanks))
+            await ack(response_action="update", view=thanks_view(thanks, target.locale))
         else:
             await ack()
         if result.duplicate or target.channel_id is None or target.message_ts is None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.channel import Button, OutboundMessage, plain_text
 from bot.report_text import change_text, group_line, short_summary
+from bot.surveys import normalise_locale
 
 Block = dict[str, Any]
 
@@ -34,7 +35,9 @@ COMMENT_MAX = 3000
 _VALUE = re.compile(r"^(\d{1,18}):([A-Za-z0-9_]{1,64}):(\d{1,3})$")
 _TARGET = re.compile(r"^(\d{1,18}):([A-Za-z0-9_]{1,64})$")
 _SCALE_BLOCK = re.compile(r"^csat_scale:([a-z0-9_]{1,16}):(\d{1,3}):(\d{1,3})$")
-_METADATA = re.compile(r"^(\d{1,18}):([A-Za-z0-9_]{1,64}):([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,12})$")
+_METADATA = re.compile(
+    r"^(\d{1,18}):([A-Za-z0-9_]{1,64}):([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,12})(?::([a-z]{2,3}))?$"
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,98 @@ class CommentTarget:
     question_id: str
     channel_id: str | None = None
     message_ts: str | None = None
+    locale: str | None = None  # the survey's language, for the modal's own labels
+
+
+# Labels of Slack's own controls, in the survey's language (English where one is missing).
+LABELS: dict[str, dict[str, str]] = {
+    "add_comment": {
+        "en": "Add a comment",
+        "nl": "Opmerking toevoegen",
+        "nb": "Legg til en kommentar",
+        "de": "Kommentar hinzufügen",
+        "es": "Añadir un comentario",
+        "zh": "添加评论",
+        "fr": "Ajouter un commentaire",
+        "pt": "Adicionar um comentário",
+    },
+    "skip": {
+        "en": "Skip",
+        "nl": "Overslaan",
+        "nb": "Hopp over",
+        "de": "Überspringen",
+        "es": "Omitir",
+        "zh": "跳过",
+        "fr": "Passer",
+        "pt": "Pular",
+    },
+    "your_comment": {
+        "en": "Your comment",
+        "nl": "Je opmerking",
+        "nb": "Din kommentar",
+        "de": "Ihr Kommentar",
+        "es": "Su comentario",
+        "zh": "您的评论",
+        "fr": "Votre commentaire",
+        "pt": "Seu comentário",
+    },
+    "comment": {
+        "en": "Comment",
+        "nl": "Opmerking",
+        "nb": "Kommentar",
+        "de": "Kommentar",
+        "es": "Comentario",
+        "zh": "评论",
+        "fr": "Commentaire",
+        "pt": "Comentário",
+    },
+    "send": {
+        "en": "Send",
+        "nl": "Versturen",
+        "nb": "Send",
+        "de": "Senden",
+        "es": "Enviar",
+        "zh": "发送",
+        "fr": "Envoyer",
+        "pt": "Enviar",
+    },
+    "cancel": {
+        "en": "Cancel",
+        "nl": "Annuleren",
+        "nb": "Avbryt",
+        "de": "Abbrechen",
+        "es": "Cancelar",
+        "zh": "取消",
+        "fr": "Annuler",
+        "pt": "Cancelar",
+    },
+    "close": {
+        "en": "Close",
+        "nl": "Sluiten",
+        "nb": "Lukk",
+        "de": "Schließen",
+        "es": "Cerrar",
+        "zh": "关闭",
+        "fr": "Fermer",
+        "pt": "Fechar",
+    },
+}
+COMMENT_BLOCK_PREFIX = "csat_comment"
+
+
+def label(key: str, locale: str | None) -> str:
+    texts = LABELS[key]
+    return texts.get(normalise_locale(locale) or "en", texts["en"])
+
+
+def comment_locale(blocks: Sequence[Mapping[str, Any]]) -> str | None:
+    """The language of a comment prompt, kept in its actions block's id."""
+    for block in blocks:
+        block_id = str(block.get("block_id", ""))
+        prefix, _, locale = block_id.partition(":")
+        if prefix == COMMENT_BLOCK_PREFIX and locale:
+            return locale
+    return None
 
 
 def escape(text: str) -> str:
@@ -92,14 +187,18 @@ def decode_target(raw: str | None) -> CommentTarget | None:
 
 
 def encode_metadata(target: CommentTarget) -> str:
-    return f"{target.invitation_id}:{target.question_id}:{target.channel_id}:{target.message_ts}"
+    text = f"{target.invitation_id}:{target.question_id}:{target.channel_id}:{target.message_ts}"
+    language = normalise_locale(target.locale)
+    return f"{text}:{language}" if language and re.fullmatch(r"[a-z]{2,3}", language) else text
 
 
 def decode_metadata(raw: str | None) -> CommentTarget | None:
     match = _METADATA.fullmatch(raw or "")
     if match is None:
         return None
-    return CommentTarget(int(match.group(1)), match.group(2), match.group(3), match.group(4))
+    return CommentTarget(
+        int(match.group(1)), match.group(2), match.group(3), match.group(4), match.group(5)
+    )
 
 
 def star_label(kind: str | None, button: Button, maximum: int) -> str:
@@ -169,7 +268,7 @@ def message_blocks(outbound: OutboundMessage) -> list[Block]:
             {
                 "type": "button",
                 "action_id": COMMENT_ACTION,
-                "text": _plain("Add a comment"),
+                "text": _plain(label("add_comment", outbound.locale)),
                 "value": target,
                 "style": "primary",
             }
@@ -179,13 +278,17 @@ def message_blocks(outbound: OutboundMessage) -> list[Block]:
                 {
                     "type": "button",
                     "action_id": SKIP_ACTION,
-                    "text": _plain("Skip"),
+                    "text": _plain(label("skip", outbound.locale)),
                     "value": target,
                 }
             )
         return [
             _section(outbound.text),
-            {"type": "actions", "block_id": "csat_comment", "elements": elements},
+            {
+                "type": "actions",
+                "block_id": f"{COMMENT_BLOCK_PREFIX}:{outbound.locale or 'en'}",
+                "elements": elements,
+            },
         ]
     return [_section(plain_text(outbound))]
 
@@ -222,18 +325,19 @@ def answered_blocks(blocks: Sequence[Mapping[str, Any]], note: str) -> list[Bloc
 
 
 def comment_view(target: CommentTarget, question: str) -> dict[str, Any]:
+    locale = target.locale
     return {
         "type": "modal",
         "callback_id": COMMENT_VIEW,
         "private_metadata": encode_metadata(target),
-        "title": _plain("Your comment", 24),
-        "submit": _plain("Send", 24),
-        "close": _plain("Cancel", 24),
+        "title": _plain(label("your_comment", locale), 24),
+        "submit": _plain(label("send", locale), 24),
+        "close": _plain(label("cancel", locale), 24),
         "blocks": [
             {
                 "type": "input",
                 "block_id": COMMENT_BLOCK,
-                "label": _plain(question or "Comment", 2000),
+                "label": _plain(question or label("comment", locale), 2000),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": COMMENT_INPUT,
@@ -245,13 +349,13 @@ def comment_view(target: CommentTarget, question: str) -> dict[str, Any]:
     }
 
 
-def thanks_view(text: str) -> dict[str, Any]:
+def thanks_view(text: str, locale: str | None = None) -> dict[str, Any]:
     """What the comment modal turns into once the comment is stored: the core's thank-you, in
     the answer to the submission itself, so it reaches the user whatever the Web API does."""
     return {
         "type": "modal",
-        "title": _plain("Your comment", 24),
-        "close": _plain("Close", 24),
+        "title": _plain(label("your_comment", locale), 24),
+        "close": _plain(label("close", locale), 24),
         "blocks": [{"type": "section", "text": {"type": "plain_text", "text": text[:3000]}}],
     }
 

@@ -44,9 +44,7 @@ def _signed(body: bytes, timestamp: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize(
-    "timestamp", ["abc", "", " ", "1e9", "-5", "9" * 400, "12.5", "0x10"]
-)
+@pytest.mark.parametrize("timestamp", ["abc", "", " ", "1e9", "-5", "9" * 400, "12.5", "0x10"])
 def test_a_bad_timestamp_is_a_401(
     world: Callable[..., None], db_engine: Engine, no_tracebacks: None, timestamp: str
 ) -> None:
@@ -161,3 +159,33 @@ def test_start_up_is_quiet_about_the_token_bolt_reads_from_the_environment(
 
     world(scenario)
     assert not [r for r in caplog.records if "unused" in r.getMessage()]
+
+
+def test_the_comment_controls_speak_the_surveys_language(
+    world: Callable[..., None], slack: FakeSlack
+) -> None:
+    async def scenario(w: World) -> None:
+        await w.send(locale="nl")
+        await w.tap(2)
+        await w.settle()
+        channel, ts, prompt = w.last_message()
+        labels = [e["text"]["text"] for e in prompt["blocks"][1]["elements"]]
+        assert labels == ["Opmerking toevoegen", "Overslaan"]
+        button = prompt["blocks"][1]["elements"][0]
+        opened = block_actions(
+            user=CUSTOMER,
+            channel=channel,
+            message={"ts": ts, "blocks": prompt["blocks"], "text": prompt["text"]},
+            action={"action_id": button["action_id"], "value": button["value"], "action_ts": "9.3"},
+        )
+        assert (await w.post(opened)).status_code == 200
+        await w.settle()
+        view = slack.to("views.open")[0].args["view"]
+        view = view if isinstance(view, dict) else json.loads(view)
+        shown = (view["title"]["text"], view["submit"]["text"], view["close"]["text"])
+        assert shown == ("Je opmerking", "Versturen", "Annuleren")
+        submitted = view_submission(user=CUSTOMER, view=view, view_id="V8", text="te traag")
+        answer = await w.post(submitted)
+        assert answer.json()["view"]["close"]["text"] == "Sluiten"
+
+    world(scenario)

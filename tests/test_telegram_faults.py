@@ -132,3 +132,25 @@ def test_plug_in_mode_leaves_every_other_message_to_the_host_bot(
         assert answers(db_engine) == {"csat": (4, None), "comment": (None, "Quick and kind")}
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("language", "start", "stop"),
+    [
+        ("de", "Feedback-Bot von Acme", "keine Umfragen mehr"),
+        ("nl-NL", "feedbackbot van Acme", "geen enquêtes meer"),
+        ("pt-br", "bot de opiniões de Acme", "não lhe enviará"),
+        ("xx", "feedback bot of Acme", "no more surveys"),
+    ],
+)
+def test_start_and_stop_speak_the_language_of_the_persons_app(
+    play: Callable[..., None], language: str, start: str, stop: str
+) -> None:
+    async def scenario(w: World) -> None:
+        for update_id, command, expected in ((9601, "/start", start), (9602, "/stop", stop)):
+            update = message_update(update_id, 1300, command)
+            update["message"]["from"]["language_code"] = language
+            await w.post(update)
+            assert expected in w.fake.sent()[-1]["text"]
+
+    play(scenario)
