@@ -38,8 +38,10 @@ def csv_lines(rows: Iterable[tuple[Any, ...]], *, chunk: int = 500) -> Iterator[
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     waiting = 0
+    starts = frozenset(_FORMULA_START)
     for row in rows:
-        writer.writerow([csv_safe(v) for v in row])
+        # csv_safe inlined: a function call per cell is a third of the export's time.
+        writer.writerow([f"'{v}" if type(v) is str and v and v[0] in starts else v for v in row])
         waiting += 1
         if waiting >= chunk:
             yield buffer.getvalue()
