@@ -196,6 +196,8 @@ def create_app(
 
     @app.delete("/v1/surveys/{interaction_id}", dependencies=guarded)
     def cancel(interaction_id: str, survey: str | None = None) -> dict[str, Any]:
+        _printable("interaction_id", interaction_id)
+        _printable("survey", survey)
         return {
             "interaction_id": interaction_id,
             "cancelled": service.cancel(interaction_id, survey),
@@ -226,6 +228,8 @@ def create_app(
 
     @app.delete("/v1/respondents/{channel}/{address}", dependencies=guarded)
     def forget(channel: str, address: str) -> dict[str, Any]:
+        _printable("channel", channel)
+        _printable("address", address)
         return {"erased": True, "invitations_unlinked": service.forget(channel, address)}
 
     @app.get("/healthz")
@@ -305,6 +309,15 @@ def _parse_batch(body: bytes) -> SurveyRequest | list[SurveyRequest]:
         raise InvalidInput(_describe(exc.errors())) from None
     except RecursionError:
         raise InvalidInput("the body is nested too deeply") from None
+
+
+def _printable(name: str, value: str | None) -> None:
+    """Path and query text reaches the database: no control characters (PostgreSQL refuses NUL
+    in text outright), and nothing longer than any stored value."""
+    if value is None:
+        return
+    if len(value) > 255 or any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise InvalidInput(f"'{name}' must be printable text of at most 255 characters")
 
 
 def _utc(name: str, value: datetime | None) -> datetime | None:
