@@ -26,6 +26,20 @@ from tests.fakes.slack_api import (
 from tests.test_slack import CUSTOMER, World, answers, count, world  # noqa: F401
 
 
+async def press_add_comment(w: World, action_ts: str) -> None:
+    """Press "Add a comment" on the last message, as Slack posts it."""
+    channel, ts, prompt = w.last_message()
+    button = prompt["blocks"][1]["elements"][0]
+    pressed = block_actions(
+        user=CUSTOMER,
+        channel=channel,
+        message={"ts": ts, "blocks": prompt["blocks"], "text": prompt["text"]},
+        action={"action_id": button["action_id"], "value": button["value"], "action_ts": action_ts},
+    )
+    assert (await w.post(pressed)).status_code == 200
+    await w.settle()
+
+
 @pytest.fixture
 def no_tracebacks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     caplog.set_level(logging.INFO)
@@ -95,16 +109,7 @@ def test_a_comment_whose_message_cannot_be_updated_still_thanks_the_user(
         await w.send()
         await w.tap(2)
         await w.settle()
-        channel, ts, prompt = w.last_message()
-        button = prompt["blocks"][1]["elements"][0]
-        opened = block_actions(
-            user=CUSTOMER,
-            channel=channel,
-            message={"ts": ts, "blocks": prompt["blocks"], "text": prompt["text"]},
-            action={"action_id": button["action_id"], "value": button["value"], "action_ts": "9.1"},
-        )
-        assert (await w.post(opened)).status_code == 200
-        await w.settle()
+        await press_add_comment(w, "9.1")
         view = slack.to("views.open")[0].args["view"]
         view = view if isinstance(view, dict) else json.loads(view)
         slack.fail("chat.update", "message_not_found")
@@ -130,17 +135,9 @@ def test_a_modal_that_cannot_open_offers_a_typed_comment(
         await w.send()
         await w.tap(3)
         await w.settle()
-        channel, ts, prompt = w.last_message()
-        button = prompt["blocks"][1]["elements"][0]
+        prompt = w.last_message()[2]
         slack.fail("views.open", "expired_trigger_id")
-        opened = block_actions(
-            user=CUSTOMER,
-            channel=channel,
-            message={"ts": ts, "blocks": prompt["blocks"], "text": prompt["text"]},
-            action={"action_id": button["action_id"], "value": button["value"], "action_ts": "9.2"},
-        )
-        assert (await w.post(opened)).status_code == 200
-        await w.settle()
+        await press_add_comment(w, "9.2")
         question = prompt["blocks"][0]["text"]["text"]
         assert slack.to("chat.postMessage")[-1].args["text"] == question  # type it instead
         assert count(db_engine, Answer) == 1
@@ -168,18 +165,10 @@ def test_the_comment_controls_speak_the_surveys_language(
         await w.send(locale="nl")
         await w.tap(2)
         await w.settle()
-        channel, ts, prompt = w.last_message()
+        prompt = w.last_message()[2]
         labels = [e["text"]["text"] for e in prompt["blocks"][1]["elements"]]
         assert labels == ["Opmerking toevoegen", "Overslaan"]
-        button = prompt["blocks"][1]["elements"][0]
-        opened = block_actions(
-            user=CUSTOMER,
-            channel=channel,
-            message={"ts": ts, "blocks": prompt["blocks"], "text": prompt["text"]},
-            action={"action_id": button["action_id"], "value": button["value"], "action_ts": "9.3"},
-        )
-        assert (await w.post(opened)).status_code == 200
-        await w.settle()
+        await press_add_comment(w, "9.3")
         view = slack.to("views.open")[0].args["view"]
         view = view if isinstance(view, dict) else json.loads(view)
         shown = (view["title"]["text"], view["submit"]["text"], view["close"]["text"])
