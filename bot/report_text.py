@@ -24,6 +24,9 @@ def group_line(group: Mapping[str, Any]) -> str:
     """One line: CSAT %, interval, n, change; or NPS/CES when those are the questions asked."""
     responses = int(group.get("responses") or 0)
     if responses == 0:
+        answered = int(group.get("answered") or 0)
+        if answered:
+            return f"no rating yet ({answered} of {group.get('sent', 0)} answered)"
         return f"no responses yet ({group.get('sent', 0)} sent)"
     parts: list[str] = []
     csat = group.get("csat")
@@ -33,8 +36,9 @@ def group_line(group: Mapping[str, Any]) -> str:
         parts.append(f"CSAT {_pct(csat['score'])}{interval}")
     nps = group.get("nps")
     if nps and nps.get("score") is not None:
-        margin = nps.get("margin")
-        parts.append(f"NPS {nps['score']:+.0f}" + (f" +/-{margin:.0f}" if margin else ""))
+        ci = nps.get("ci95")
+        interval = f" [{ci[0]:+.0f}..{ci[1]:+.0f}]" if ci else ""
+        parts.append(f"NPS {nps['score']:+.0f}{interval}")
     ces = group.get("ces")
     if ces and ces.get("mean") is not None:
         parts.append(f"CES {ces['mean']:.2f}")

@@ -41,23 +41,46 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return low * 100, high * 100
 
 
-def nps(
-    promoters: int, passives: int, detractors: int, z: float = Z95
-) -> tuple[float, float] | None:
-    """Net Promoter Score and its margin of error, both in NPS points (-100..100).
+@dataclass(frozen=True)
+class NpsEstimate:
+    """An NPS in points (-100..100), with its 95% interval and that interval's half-width."""
 
-    The margin treats each answer as +1/0/-1 and uses that variable's variance, which is the usual
-    way to say how far an NPS from a few dozen answers can be trusted.
+    score: float
+    low: float
+    high: float
+    margin: float
+
+
+NPS_ADJUSTMENT = 0.75
+"""The adjusted-Wald constant: added to promoters and to detractors, and four times over to the
+sample size (:func:`nps`)."""
+
+
+def nps(promoters: int, passives: int, detractors: int, z: float = Z95) -> NpsEstimate | None:
+    """Net Promoter Score with an adjusted-Wald 95% interval (Rocks, The American Statistician,
+    2016; the method MeasuringU's comparisons on real data also found the most accurate).
+
+    The score is the observed share of promoters minus the share of detractors. The interval
+    adds 3/4 to the promoters, 3/4 to the detractors and 3 to the sample size (so 3/2 to the
+    passives), then takes the difference of the adjusted shares p' - d' with the standard error
+    sqrt((p' + d' - (p' - d')**2) / (n + 3)); it is clipped to -100..100 and always contains the
+    observed score. Unlike the plain trinomial margin, it never collapses to zero width: three
+    promoters give +100 with an interval of [-7, 100], not "+100 +/- 0".
     """
     if min(promoters, passives, detractors) < 0:
         raise ValueError("NPS counts must not be negative")
     total = promoters + passives + detractors
     if total == 0:
         return None
-    pro, pas, det = promoters / total, passives / total, detractors / total
-    score = pro - det
-    variance = (1 - score) ** 2 * pro + score**2 * pas + (1 + score) ** 2 * det
-    return score * 100, z * math.sqrt(variance / total) * 100
+    score = (promoters - detractors) / total
+    n = total + 4 * NPS_ADJUSTMENT
+    pro = (promoters + NPS_ADJUSTMENT) / n
+    det = (detractors + NPS_ADJUSTMENT) / n
+    centre = pro - det
+    margin = z * math.sqrt((pro + det - centre**2) / n)
+    low = max(-1.0, min(centre - margin, score))
+    high = min(1.0, max(centre + margin, score))
+    return NpsEstimate(score * 100, low * 100, high * 100, margin * 100)
 
 
 def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float] | None:
@@ -118,10 +141,12 @@ class Counts:
 def group_report(counts: Counts, previous: Counts | None = None) -> dict[str, object]:
     """One group's scores as a JSON-able dict; percentages are null, never 0%, without answers.
 
-    Top-level ``responses`` counts answers of the primary score (CSAT, else NPS, else CES) rather
-    than answered invitations, because it is the sample size behind the headline number and the
-    ``low_sample`` warning. Kinds other than csat, csat10, nps and ces are ignored so that a new
-    question type cannot break existing reports.
+    Two counts, named apart so that a lead cannot mix them up: ``answered`` is the number of
+    surveys with at least one answer, and ``response_rate`` is answered / sent. ``responses`` is
+    the number of answers behind the headline score (CSAT, else NPS, else CES), i.e. the sample
+    size of that number and of the ``low_sample`` warning; it can be lower than ``answered`` when
+    some people answered only another question. Kinds other than csat, csat10, nps and ces are
+    ignored so that a new question type cannot break existing reports.
     """
     _check(counts)
     csat = _csat_block(counts.buckets)
@@ -131,6 +156,7 @@ def group_report(counts: Counts, previous: Counts | None = None) -> dict[str, ob
     responses = sum(b.count for b in primary)
     return {
         "sent": counts.sent,
+        "answered": counts.responded,
         "responses": responses,
         "response_rate": _round(_percent(counts.responded, counts.sent), 2),
         "low_sample": responses < LOW_SAMPLE,
@@ -178,10 +204,9 @@ def _csat_totals(buckets: Iterable[Bucket]) -> tuple[int, int]:
     return sum(b.count for b in picked), sum(b.count for b in picked if b.positive)
 
 
-def _csat_block(buckets: tuple[Bucket, ...]) -> dict[str, object] | None:
+def _csat_block(buckets: tuple[Bucket, ...]) -> dict[str, object]:
+    """Always an object (PRODUCT §5): without CSAT answers its numbers are null, never 0."""
     picked = _of(buckets, CSAT_KINDS)
-    if not picked:
-        return None
     responses, satisfied = _csat_totals(picked)
     score = _round(_percent(satisfied, responses), 2)
     interval = wilson_interval(satisfied, responses)
@@ -219,8 +244,9 @@ def _nps_block(buckets: tuple[Bucket, ...]) -> dict[str, object] | None:
         "promoters": promoters,
         "passives": passives,
         "detractors": detractors,
-        "score": None if result is None else _round(result[0], 2),
-        "margin": None if result is None else _round(result[1], 2),
+        "score": None if result is None else _round(result.score, 2),
+        "ci95": None if result is None else [round(result.low, 2), round(result.high, 2)],
+        "margin": None if result is None else _round(result.margin, 2),
     }
 
 

@@ -88,18 +88,37 @@ def test_wilson_contains_estimate_and_stays_in_range(n: int, data: st.DataObject
 
 
 def test_nps_oracle() -> None:
+    # Adjusted Wald by hand: n' = 203, p' = 100.75/203, d' = 40.75/203,
+    # se = sqrt((p' + d' - (p' - d')^2) / 203) = 0.0548033, margin = 1.96 * se.
     result = nps(100, 60, 40)
     assert result is not None
-    score, margin = result
-    assert round(score, 2) == 30.0
-    assert round(margin, 2) == 10.82
+    assert round(result.score, 2) == 30.0
+    assert round(result.margin, 2) == 10.74
+    assert (round(result.low, 2), round(result.high, 2)) == (18.82, 40.30)
+
+
+@pytest.mark.parametrize(
+    ("counts", "low", "high"),
+    [
+        # Three identical answers used to report "+100 +/- 0".
+        ((3, 0, 0), -6.58, 100.0),
+        ((0, 0, 3), -100.0, 6.58),
+        ((0, 3, 0), -40.01, 40.01),
+        ((1, 0, 0), -48.50, 100.0),
+        ((10, 0, 0), 47.50, 100.0),
+    ],
+)
+def test_nps_interval_never_collapses_at_small_n(
+    counts: tuple[int, int, int], low: float, high: float
+) -> None:
+    result = nps(*counts)
+    assert result is not None
+    assert (round(result.low, 2), round(result.high, 2)) == (low, high)
+    assert result.margin > 25
 
 
 def test_nps_edges() -> None:
     assert nps(0, 0, 0) is None
-    assert nps(10, 0, 0) == (100.0, 0.0)
-    assert nps(0, 0, 10) == (-100.0, 0.0)
-    assert nps(0, 10, 0) == (0.0, 0.0)
     with pytest.raises(ValueError):
         nps(-1, 0, 0)
 
@@ -115,9 +134,9 @@ def test_nps_is_bounded(promoters: int, passives: int, detractors: int) -> None:
         assert result is None
         return
     assert result is not None
-    score, margin = result
-    assert -100.0 <= score <= 100.0
-    assert 0.0 <= margin <= 200.0
+    assert -100.0 <= result.low <= result.score <= result.high <= 100.0
+    assert result.high - result.low > 0
+    assert 0.0 < result.margin <= 100.0
 
 
 def test_two_proportion_oracle() -> None:
@@ -189,14 +208,28 @@ def test_single_scale_distribution_lists_unseen_values() -> None:
     assert zero_based["score"] == round(100 / 3, 2)
 
 
+# The contract's shape with no CSAT answer: an object whose numbers are null (PRODUCT §5).
+NO_CSAT = {
+    "responses": 0,
+    "satisfied": 0,
+    "score": None,
+    "ci95": None,
+    "composite": None,
+    "mean": None,
+    "distribution": {},
+    "band": None,
+}
+
+
 def test_zero_response_group_has_null_percentages() -> None:
     result = group_report(Counts(sent=0, responded=0, buckets=()))
     assert result == {
         "sent": 0,
+        "answered": 0,
         "responses": 0,
         "response_rate": None,
         "low_sample": True,
-        "csat": None,
+        "csat": NO_CSAT,
         "nps": None,
         "ces": None,
         "previous": None,
@@ -260,7 +293,7 @@ def test_csat10_grade_below_six_fails() -> None:
 def test_nps_block() -> None:
     buckets = (nps_answer(10, 50), nps_answer(9, 50), nps_answer(8, 60), nps_answer(3, 40))
     result = group_report(Counts(sent=250, responded=200, buckets=buckets))
-    assert result["csat"] is None
+    assert result["csat"] == NO_CSAT
     assert result["responses"] == 200
     assert result["response_rate"] == 80.0
     assert result["nps"] == {
@@ -269,7 +302,8 @@ def test_nps_block() -> None:
         "passives": 60,
         "detractors": 40,
         "score": 30.0,
-        "margin": 10.82,
+        "ci95": [18.82, 40.3],
+        "margin": 10.74,
     }
 
 
@@ -296,11 +330,20 @@ def test_primary_responses_prefer_csat_then_nps() -> None:
 def test_unknown_kinds_are_ignored() -> None:
     result = group_report(Counts(1, 1, (Bucket("text", 0, 0, 0, False, False, 1),)))
     assert (result["csat"], result["nps"], result["ces"], result["responses"]) == (
-        None,
+        NO_CSAT,
         None,
         None,
         0,
     )
+
+
+def test_answered_and_responses_are_told_apart() -> None:
+    # Three surveys sent and answered; one person answered only the NPS question.
+    buckets = (csat(5, 2), nps_answer(9, 3))
+    result = group_report(Counts(sent=3, responded=3, buckets=buckets))
+    assert (result["sent"], result["answered"], result["response_rate"]) == (3, 3, 100.0)
+    assert result["responses"] == 2  # the sample behind the CSAT score
+    assert as_dict(result["csat"])["responses"] == 2
 
 
 def test_previous_period_change_not_significant() -> None:
