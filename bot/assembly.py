@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.channel import Channel
-from bot.hub import ChannelAdapter
-from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import Survey, builtin_surveys, load_surveys
 from storage.db import prepare
+
+if TYPE_CHECKING:  # the CLI's read-only commands must not pay for the service's imports
+    from bot.channel import Channel
+    from bot.hub import ChannelAdapter
+    from bot.reports import Reports
+    from bot.service import Service
 
 
 def surveys_from(settings: Settings) -> dict[str, Survey]:
@@ -45,6 +49,8 @@ def build_service(
     channels: Mapping[str, Channel] | None = None,
     adapters: Sequence[ChannelAdapter] | None = None,
 ) -> Service:
+    from bot.service import Service
+
     engine = prepare(settings.csat_database_url)
     if channels is None:
         found = adapters if adapters is not None else build_adapters(settings)
@@ -54,4 +60,16 @@ def build_service(
         engine=engine,
         surveys=surveys_from(settings),
         channels=dict(channels),
+    )
+
+
+def build_reports(settings: Settings) -> Reports:
+    """Scores only, for ``csat score``: no channel, no SDK, none of the conversation code."""
+    from bot.reports import Reports
+
+    return Reports(
+        settings=settings,
+        engine=prepare(settings.csat_database_url),
+        surveys=surveys_from(settings),
+        channels={},
     )

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,26 +18,28 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import CsatError
-from bot.report_text import change_text
-from bot.requests import SurveyRequest
+from bot.periods import DIMENSIONS, PERIODS_HELP
 from bot.settings import Settings, load_settings
 
+# Plain help (no rich markup): a grammar such as "[period] [by dimension]" is shown as written.
 app = typer.Typer(
     help="csat-bot: CSAT surveys over SMS, Slack, Telegram and the terminal.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
-telegram_app = typer.Typer(help="Telegram set-up.", no_args_is_help=True)
+telegram_app = typer.Typer(help="Telegram set-up.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(telegram_app, name="telegram")
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
+ChannelName = Literal["sms", "slack", "telegram", "console"]
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -51,7 +51,7 @@ def _run(fn: Callable[[], T]) -> T:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        _fail(f"{where}: {first['msg']}")
+        _fail(f"{where}: {first['msg'].removeprefix('Value error, ')}")
 
 
 def _settings() -> Settings:
@@ -156,6 +156,8 @@ def worker(
     once: Annotated[bool, typer.Option(help="One pass, then exit.")] = False,
 ) -> None:
     """Send due surveys and reminders (run as many as you like against PostgreSQL)."""
+    import asyncio
+
     from bot.assembly import build_adapters
     from bot.logs import setup_logging
     from bot.sender import Sender
@@ -191,7 +193,7 @@ def worker(
 
 @app.command()
 def send(
-    channel: Annotated[str, typer.Option(help="sms, slack, telegram or console.")],
+    channel: Annotated[ChannelName, typer.Option(help="Where the survey goes.")],
     to: Annotated[str, typer.Option(help="Phone number, Slack user id, Telegram chat id, name.")],
     interaction: Annotated[str, typer.Option(help="Your ticket/order id (idempotency key).")],
     survey: Annotated[str, typer.Option()] = "support",
@@ -205,6 +207,8 @@ def send(
     ] = None,
 ) -> None:
     """Schedule a survey (a running serve/worker delivers it)."""
+    from bot.requests import SurveyRequest
+
     request = _run(
         lambda: SurveyRequest(
             channel=channel,
@@ -233,14 +237,24 @@ def send(
 @app.command()
 def score(
     query: Annotated[
-        list[str] | None, typer.Argument(help="e.g. today | week by agent | 7d")
+        list[str] | None,
+        typer.Argument(
+            metavar="QUERY",
+            help=f"[PERIOD] [by DIMENSION]. PERIOD: {PERIODS_HELP}. "
+            f"DIMENSION: {', '.join(DIMENSIONS)}.",
+            show_default=False,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The API's JSON shape.")] = False,
 ) -> None:
-    """Show the score: [period] [by dimension]."""
-    service = _service()
+    """Show the score: csat score [PERIOD] [by DIMENSION], e.g. `csat score week by agent`."""
+    from bot.assembly import build_reports
+
+    settings = _settings()
+    reports = _run(lambda: build_reports(settings))
+    _opened.append(reports.engine)
     text = " ".join(query or [])
-    report = _run(lambda: service.scores(service.parse_query(text)))
+    report = _run(lambda: reports.scores(reports.parse_query(text)))
     if as_json:
         out.print_json(json.dumps(report))
         return
@@ -248,43 +262,130 @@ def score(
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
+    """The report for a terminal: a table that fits 80 columns, then the overall details and
+    the distribution of ratings as bars. Every number of the JSON report is here or in --json."""
+    from rich import box
+
     console = console or out
     period = report["period"]
     rows = [("overall", report["overall"]), *report["groups"].items()]
     has_nps = any(group.get("nps") for _, group in rows)
     has_ces = any(group.get("ces") for _, group in rows)
-    table = Table(title=f"CSAT {period['label']} ({period['timezone']})")
-    table.add_column(report.get("by") or "group", no_wrap=True)
-    for column in ("n", "sent", "rate", "CSAT", "95% CI", "comp.", "mean", "band"):
-        table.add_column(column, justify="left" if column == "band" else "right")
+    table = Table(
+        title=f"CSAT {period['label']} ({period['timezone']})",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    table.add_column(report.get("by") or "group", overflow="fold", ratio=1)
+    table.add_column("answered", justify="right", no_wrap=True)
+    table.add_column("CSAT", justify="right", no_wrap=True)
+    table.add_column("95% CI", justify="right", no_wrap=True)
+    table.add_column("mean", justify="right", no_wrap=True)
     if has_nps:
-        table.add_column("NPS", justify="right")
+        table.add_column("NPS", justify="right", no_wrap=True)
     if has_ces:
-        table.add_column("CES", justify="right")
-    table.add_column("vs previous")
+        table.add_column("CES", justify="right", no_wrap=True)
+    table.add_column("vs previous", no_wrap=True)
+    low = False
     for name, group in rows:
         csat = group.get("csat") or {}
-        ci = csat.get("ci95")
+        flagged = bool(group.get("low_sample") and group["responses"])
+        low = low or flagged
         cells = [
-            name + (" (low sample)" if group.get("low_sample") and group["responses"] else ""),
-            str(group["responses"]),
-            str(group["sent"]),
-            _pct(group.get("response_rate")),
+            name + ("*" if flagged else ""),
+            _answered(group),
             _pct(csat.get("score")),
-            f"{ci[0]:.0f}-{ci[1]:.0f}" if ci else "-",
-            _pct(csat.get("composite")),
+            _interval(csat.get("ci95")),
             _num(csat.get("mean")),
-            csat.get("band") or "-",
         ]
         if has_nps:
-            nps = group.get("nps")
-            cells.append(_signed(nps.get("score"), nps.get("margin")) if nps else "-")
+            nps = group.get("nps") or {}
+            cells.append(_signed(nps.get("score")))
         if has_ces:
-            ces = group.get("ces")
-            cells.append(_num(ces.get("mean")) if ces else "-")
-        cells.append(change_text(group) if group["responses"] else "-")
+            ces = group.get("ces") or {}
+            cells.append(_num(ces.get("mean")))
+        cells.append(_change(group))
         table.add_row(*cells)
     console.print(table)
+    notes = ["answered: surveys answered / sent (response rate)"]
+    if low:
+        notes.append("* low sample: under 30 answers, read the interval rather than the score")
+    notes.append("vs previous: CSAT points against the previous equal period")
+    console.print("\n".join(notes), style="dim", highlight=False)
+    _print_details(report["overall"], console)
+
+
+def _print_details(group: dict[str, Any], console: Console) -> None:
+    csat = group.get("csat") or {}
+    if csat.get("score") is not None:
+        facts = [f"CSAT {_pct(csat['score'])} of {csat['responses']} answers"]
+        if csat.get("composite") is not None:
+            facts.append(f"composite {_pct(csat['composite'])}")
+        if csat.get("band"):
+            facts.append(csat["band"])
+        console.print("overall: " + ", ".join(facts), highlight=False, markup=False)
+        _print_bars(csat.get("distribution") or {}, console)
+    nps = group.get("nps")
+    if nps and nps.get("score") is not None:
+        console.print(
+            f"NPS {_signed(nps['score'])}, 95% CI {_interval(nps.get('ci95'), signed=True)}: "
+            f"{nps['promoters']} promoters, {nps['passives']} passives, "
+            f"{nps['detractors']} detractors",
+            highlight=False,
+            markup=False,
+        )
+    ces = group.get("ces")
+    if ces and ces.get("mean") is not None:
+        console.print(
+            f"CES mean {_num(ces['mean'])}, {_pct(ces.get('easy_share'))} found it easy",
+            highlight=False,
+            markup=False,
+        )
+        _print_bars(ces.get("distribution") or {}, console)
+
+
+BAR_WIDTH = 40
+
+
+def _print_bars(distribution: dict[str, int], console: Console) -> None:
+    """One bar per rating, highest first, scaled to the most frequent rating."""
+    from rich.text import Text
+
+    if not distribution:
+        return
+    top = max(distribution.values()) or 1
+    total = sum(distribution.values()) or 1
+    label_width = max(len(key) for key in distribution)
+    for key in sorted(distribution, key=int, reverse=True):
+        count = distribution[key]
+        line = Text(f"  {key.rjust(label_width)} ")
+        line.append("█" * round(count / top * BAR_WIDTH), style="cyan")
+        line.append(f" {count} ({count / total * 100:.0f}%)")
+        console.print(line)
+
+
+def _answered(group: dict[str, Any]) -> str:
+    sent = group["sent"]
+    answered = group.get("answered", group["responses"])
+    rate = group.get("response_rate")
+    return f"{answered}/{sent}" + (f" {rate:.0f}%" if rate is not None else "")
+
+
+def _change(group: dict[str, Any]) -> str:
+    previous = group.get("previous") or {}
+    change = previous.get("change")
+    if not group["responses"] or change is None:
+        return "-"
+    return f"{change:+.1f} pts" + (" significant" if previous.get("significant") else "")
+
+
+def _interval(ci: list[float] | None, *, signed: bool = False) -> str:
+    if not ci:
+        return "-"
+    if signed:
+        return f"{ci[0]:+.0f}..{ci[1]:+.0f}"
+    return f"{ci[0]:.0f}-{ci[1]:.0f}"
 
 
 def _pct(value: float | None) -> str:
@@ -295,57 +396,77 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _signed(value: float | None, margin: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.0f}" + (f" ±{margin:.0f}" if margin is not None else "")
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.0f}"
 
 
 @app.command()
 def export(
     since: Annotated[datetime | None, typer.Option(help="From (UTC), e.g. 2025-03-01.")] = None,
     until: Annotated[datetime | None, typer.Option(help="Until (UTC, exclusive).")] = None,
-    format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+    format: Annotated[Literal["csv", "jsonl"], typer.Option(help="File format.")] = "csv",
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
 ) -> None:
     """Export responses, one row per sent survey."""
     from datetime import UTC
 
-    from bot.export import FORMATS, write
+    from bot.export import write
+    from storage.db import prepare
     from storage.export import iter_responses
 
-    if format not in FORMATS:
-        _fail("--format must be csv or jsonl")
-    service = _service()
+    settings = _settings()
+    engine = _run(lambda: prepare(settings.csat_database_url))
+    _opened.append(engine)
     rows = iter_responses(
-        service.engine,
+        engine,
         since.replace(tzinfo=UTC) if since else None,
         until.replace(tzinfo=UTC) if until else None,
     )
     counted = _Counted(rows)
-    if output is None:
-        _run(lambda: write(format, counted, sys.stdout))
-        return
-    with output.open("w", encoding="utf-8", newline="") as handle:
-        _run(lambda: write(format, counted, handle))
+    with _progress(enabled=output is not None or not out.is_terminal) as tick:
+        counted.tick = tick
+        if output is None:
+            _run(lambda: write(format, counted, sys.stdout))
+            return
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            _run(lambda: write(format, counted, handle))
     out.print(f"{counted.count} rows written to {output}", markup=False)
 
 
+@contextlib.contextmanager
+def _progress(*, enabled: bool) -> Any:
+    """A live row count and the time taken on stderr, when stderr is a terminal (and the rows do not
+    go to that same terminal); the total is not known in advance, since rows are streamed."""
+    if not (enabled and err.is_terminal):
+        yield lambda count: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.completed:,.0f} rows"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("exporting", total=None)
+        yield lambda count: progress.update(task, completed=count)
+
+
 class _Counted:
-    """Passes rows through and counts them."""
+    """Passes rows through, counts them, and reports the count every 1000 rows."""
 
     def __init__(self, rows: Any) -> None:
         self.rows, self.count = rows, 0
+        self.tick: Callable[[int], None] = lambda count: None
 
     def __iter__(self) -> Any:
         for row in self.rows:
             self.count += 1
+            if self.count % 1000 == 0:
+                self.tick(self.count)
             yield row
+        self.tick(self.count)
 
 
 @app.command()
 def forget(
-    channel: Annotated[str, typer.Argument(help="sms, slack, telegram or console.")],
+    channel: Annotated[ChannelName, typer.Argument(help="The channel of the address.")],
     address: Annotated[str, typer.Argument(help="The respondent's address on that channel.")],
 ) -> None:
     """Erase a respondent's address, comments and raw messages (ratings stay, unlinked)."""
@@ -360,13 +481,18 @@ def db_upgrade() -> None:
     from storage.db import upgrade
 
     settings = _settings()
-    _run(lambda: upgrade(settings.csat_database_url))
-    out.print("database is up to date")
+    applied = _run(lambda: upgrade(settings.csat_database_url))
+    for migration in applied:
+        out.print(f"applied {migration.revision}: {migration.title}", markup=False, soft_wrap=True)
+    count = f"{len(applied)} migration(s) applied" if applied else "nothing to apply"
+    out.print(f"database is up to date ({count})")
 
 
 @telegram_app.command("set-webhook")
 def telegram_set_webhook() -> None:
     """Register CSAT_PUBLIC_URL/telegram/webhook (with the secret) with Telegram."""
+    import asyncio
+
     from channels.telegram import set_webhook
 
     settings = _settings()
@@ -382,8 +508,12 @@ def chat(
     agent: Annotated[str, typer.Option()] = "demo-agent",
 ) -> None:
     """Be the customer: get a survey in the terminal and answer it."""
+    import asyncio
+    import uuid
+
     from anyio import to_thread
 
+    from bot.requests import SurveyRequest
     from bot.sender import Sender
     from channels.console import ConsoleChannel, render
 
@@ -427,5 +557,25 @@ def chat(
     _run(lambda: asyncio.run(converse()))
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """The ``csat`` entry point: a usage error is one line on stderr (exit 2), like every other."""
+    try:
+        code = app(args=argv, prog_name="csat", standalone_mode=False)
+    except typer.TyperException as exc:  # click's usage errors, as vendored by typer
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `csat` or `csat db`: the help
+            out.print(exc.format_message(), markup=False, highlight=False)
+            sys.exit(0)
+        err.print(f"error: {_usage_message(exc)}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted", markup=False, highlight=False)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: typer.TyperException) -> str:
+    message = " ".join(exc.format_message().split()).replace("Value error, ", "")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        message += f" (see: {ctx.command_path} --help)"
+    return message

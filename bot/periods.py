@@ -22,12 +22,12 @@ _DAYS_RE = re.compile(r"(\d+)d")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _RANGE_RE = re.compile(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})")
 _MONTH_LABEL_RE = re.compile(r"(\d{4})-(\d{2})")
-_PERIODS_HELP = (
+PERIODS_HELP = (
     f"today (the default), yesterday, week, month, <N>d for the last N days (N = 1..{MAX_DAYS}, "
     "e.g. 7d), YYYY-MM-DD, or YYYY-MM-DD..YYYY-MM-DD (both days included)"
 )
 _USAGE = (
-    f"Write '[period] [by dimension]', e.g. 'week by agent'. Periods: {_PERIODS_HELP}. "
+    f"Write '[period] [by dimension]', e.g. 'week by agent'. Periods: {PERIODS_HELP}. "
     f"Dimensions: {', '.join(DIMENSIONS)}."
 )
 
@@ -131,7 +131,7 @@ def resolve_period(label: str, *, now: datetime, timezone: str) -> Period:
     if len(words) > 1:
         raise InvalidInput(
             f"Unexpected {words[1]!r} after {words[0]!r}: expected a single period, "
-            f"one of {_PERIODS_HELP}."
+            f"one of {PERIODS_HELP}."
         )
     return period
 

@@ -17,20 +17,25 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from bot.errors import ConfigError
 from storage.turn import is_busy
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+HEAD_REVISION = "0004"
+"""The newest migration. Checking a database against it is one SELECT, so a command that only
+reads (``csat score``) never loads alembic; a test holds it equal to the migrations' head."""
 
 
 def normalise_url(url: str) -> str:
@@ -141,37 +146,74 @@ def truncate_wal(
 
 
 def _alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return config
 
 
-def upgrade(url: str) -> None:
-    """Bring the schema to the newest revision (``csat db upgrade``)."""
+@dataclass(frozen=True)
+class Migration:
+    revision: str
+    title: str
+
+
+def upgrade(url: str) -> list[Migration]:
+    """Bring the schema to the newest revision (``csat db upgrade``); returns what was applied,
+    oldest first (empty when the database was already up to date)."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     engine = create_engine(normalise_url(url), poolclass=NullPool)
     try:
         with engine.begin() as connection:
+            before = current_revisions(connection)
             config = _alembic_config(url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     finally:
         engine.dispose()
+    script = ScriptDirectory.from_config(config)
+    applied = []
+    for rev in script.walk_revisions("base", "heads"):
+        if rev.revision in before:
+            break
+        title = (rev.doc or "").strip().splitlines()[0] if rev.doc else ""
+        applied.append(Migration(rev.revision, title))
+    return applied[::-1]
+
+
+def current_revisions(connection: Connection) -> set[str]:
+    """The revisions recorded in the database (none in a new one)."""
+    if not _has_version_table(connection):
+        return set()
+    return set(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+
+
+def _has_version_table(connection: Connection) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(connection).has_table("alembic_version")
 
 
 def is_current(engine: Engine) -> bool:
-    script = ScriptDirectory.from_config(_alembic_config(str(engine.url)))
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_heads()
-    return set(current) == set(script.get_heads())
+    try:
+        with engine.connect() as connection:
+            return current_revisions(connection) == {HEAD_REVISION}
+    except DBAPIError as exc:
+        raise ConfigError(f"CSAT_DATABASE_URL: cannot use the database: {exc.orig}") from None
 
 
 def prepare(url: str) -> Engine:
     """Engine for serving: migrates SQLite itself, asks for ``csat db upgrade`` on PostgreSQL."""
     engine = make_engine(url)
+    if is_current(engine):
+        return engine
     if is_sqlite(url):
         upgrade(url)
-    elif not is_current(engine):
+    else:
         raise ConfigError(
             "CSAT_DATABASE_URL: the database schema is not up to date; run `csat db upgrade`"
         )
