@@ -369,16 +369,20 @@ def _group_fields(name: str, group: Mapping[str, Any]) -> list[dict[str, str]]:
     ci = csat.get("ci95")
     interval = f"{ci[0]:.0f}-{ci[1]:.0f}%" if ci else "-"
     responses = int(group.get("responses") or 0)
+    rate = group.get("response_rate")
     fields = [
-        f"*{escape(name)}*\nCSAT {_pct(csat.get('score'))}",
-        f"*n*\n{responses} of {group.get('sent', 0)} sent"
-        + (" (low sample)" if responses and group.get("low_sample") else ""),
+        f"*{escape(name)}*\nCSAT {_pct(csat.get('score'))} (n={responses})"
+        + (" low sample" if responses and group.get("low_sample") else ""),
+        f"*Answered*\n{group.get('answered', responses)} of {group.get('sent', 0)} sent"
+        + (f" ({float(rate):.0f}%)" if rate is not None else ""),
         f"*95% interval*\n{interval}",
         f"*Change*\n{change_text(group)}",
     ]
     nps = group.get("nps") or {}
     if nps.get("score") is not None:
-        fields.append(f"*NPS*\n{nps['score']:+.0f}")
+        nps_ci = nps.get("ci95")
+        bounds = f" ({nps_ci[0]:+.0f} to {nps_ci[1]:+.0f})" if nps_ci else ""
+        fields.append(f"*NPS*\n{nps['score']:+.0f}{bounds}")
     ces = group.get("ces") or {}
     if ces.get("mean") is not None:
         fields.append(f"*CES*\n{ces['mean']:.2f}")

@@ -428,3 +428,12 @@ def test_group_report_is_always_json_without_nan(
     if isinstance(block, dict) and block["score"] is not None:
         low, high = block["ci95"]
         assert 0 <= low <= block["score"] <= high <= 100
+
+
+def test_text_lines_name_the_nps_interval_and_the_answered_count() -> None:
+    from bot.report_text import group_line
+
+    three_promoters = group_report(Counts(3, 3, (nps_answer(10, 3),)))
+    assert group_line(three_promoters).startswith("NPS +100 [-7..+100], n=3")
+    only_comments = group_report(Counts(4, 2, (Bucket("text", 0, 0, 0, False, False, 2),)))
+    assert group_line(only_comments) == "no rating yet (2 of 4 answered)"

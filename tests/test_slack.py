@@ -516,7 +516,8 @@ def test_a_lead_gets_an_ephemeral_report_by_agent(
         assert reply["response_type"] == "ephemeral"
         blocks = json.dumps(reply["blocks"])
         assert "CSAT week" in blocks and "alice" in blocks and "100.0%" in blocks
-        assert "95% interval" in blocks and "Change" in blocks and "1 of 1 sent" in blocks
+        assert "95% interval" in blocks and "Change" in blocks and "1 of 1 sent (100%)" in blocks
+        assert "(n=1) low sample" in blocks
 
     world(scenario)
 
