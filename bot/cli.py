@@ -20,6 +20,7 @@ from rich.table import Table
 from bot.errors import CsatError
 from bot.periods import DIMENSIONS, PERIODS_HELP
 from bot.settings import Settings, load_settings
+from bot.surveys import SUPPORTED_LOCALES
 
 # Plain help (no rich markup): a grammar such as "[period] [by dimension]" is shown as written.
 app = typer.Typer(
@@ -504,7 +505,9 @@ def telegram_set_webhook() -> None:
 def chat(
     name: Annotated[str, typer.Option(help="Who you are (your console address).")] = "you",
     survey: Annotated[str, typer.Option()] = "support",
-    locale: Annotated[str | None, typer.Option(help="en, nl, nb, de, es, zh.")] = None,
+    locale: Annotated[
+        str | None, typer.Option(help=f"One of {', '.join(SUPPORTED_LOCALES)} (or a tag: pt-BR).")
+    ] = None,
     agent: Annotated[str, typer.Option()] = "demo-agent",
 ) -> None:
     """Be the customer: get a survey in the terminal and answer it."""

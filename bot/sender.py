@@ -144,8 +144,13 @@ class Sender:
     def _message(self, job: Job) -> OutboundMessage | None:
         inv = job.invitation
         survey = self.service.surveys.get(inv.survey)
-        if survey is None or survey.version != inv.survey_version:
+        if survey is None:
             return None
+        if survey.version != inv.survey_version and job.claim.reminder:
+            # The question was asked under another definition: never re-ask it differently.
+            return None
+        # A survey never sent has asked nothing yet, so it goes out under today's definition
+        # (an upgrade that rewords a text does not drop what is due); _deliver records which.
         ctx = Context(
             now=self.service.clock(),
             locale=inv.locale,
@@ -246,6 +251,7 @@ class Sender:
                 attempts=inv.attempts + 1,
                 last_error=None,
                 retry_until=None,
+                survey_version=survey.version,
             )
         )
         report.sent += 1

@@ -27,7 +27,7 @@ from bot.alerts import Alert
 from bot.channel import Button, Channel, OutboundMessage
 from bot.errors import InvalidInput
 from bot.settings import Settings
-from bot.surveys import Survey
+from bot.surveys import Survey, brand_for
 from bot.texts import message
 from storage.models import Respondent, Setting, Suppression
 from storage.replies import ReplyStatements
@@ -208,13 +208,11 @@ class ServiceBase:
         return session.get(Suppression, key) is not None
 
     def _text(self, key: str, locale: str | None) -> OutboundMessage:
+        """A system message; without ``CSAT_CONTACT`` the HELP reply points at the brand, or
+        without ``CSAT_BRAND`` either at "our team" in the message's language."""
+        brand = brand_for(self.settings.csat_brand, locale)
         return OutboundMessage(
-            text=message(
-                key,
-                locale,
-                brand=self.settings.csat_brand,
-                contact=self.settings.csat_contact or self.settings.csat_brand,
-            )
+            text=message(key, locale, brand=brand, contact=self.settings.csat_contact or brand)
         )
 
 

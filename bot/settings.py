@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     csat_public_url: str | None = None
     csat_api_token: SecretStr | None = None
     csat_leads: str = ""
-    csat_brand: str = "our team"
+    # Blank means "not set": each text then names "our team" in its own language
+    # (bot.surveys.DEFAULT_BRANDS). A brand that is set is used as written in every language.
+    csat_brand: str = ""
     csat_contact: str = ""
     csat_surveys_file: str | None = None
     csat_hash_key: SecretStr | None = None
@@ -94,6 +96,12 @@ class Settings(BaseSettings):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
         return value
+
+    @field_validator("csat_brand")
+    @classmethod
+    def _brand(cls, value: str) -> str:
+        """Surrounding spaces dropped, so a blank or space-only value counts as not set."""
+        return value.strip()
 
     @field_validator("csat_database_url")
     @classmethod

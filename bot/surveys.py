@@ -37,7 +37,12 @@ Durations are whole numbers with a unit, largest unit first: ``30s``, ``10m``, `
 ``2w``, ``1h30m``; ``0`` means zero.
 
 ``text`` is a table of language tag to text (``nl-NL`` counts as ``nl``, ``no`` as ``nb``) or a
-plain string, which is taken as the fallback locale's text. ``{brand}`` is the only placeholder.
+plain string, which is taken as the fallback locale's text. ``{brand}`` is the only placeholder:
+it becomes ``CSAT_BRAND`` as written, or, when that is not set, "our team" in the language of the
+text it lands in (see :data:`DEFAULT_BRANDS`: "ons team", "unser Team", "notre équipe"...). Put it
+where such a phrase reads right in your texts (German: after "durch" or as subject or object, not
+after "von" or "mit", which need "unserem Team"), or set ``CSAT_BRAND``; in a language without a
+default the English phrase is used.
 
 Scales: ``csat`` defaults to 1-5 (satisfied at 4+), ``csat10`` to 1-10 (8+), ``ces`` to 1-7
 (easy at 5+); CES's common 5-point variants are recognised too: 1-5 and 0-5 both count 4+ as
@@ -66,11 +71,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 from bot.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_BRANDS",
     "DEFAULT_SCALES",
     "QUESTION_KINDS",
     "SCORED_KINDS",
@@ -79,6 +86,7 @@ __all__ = [
     "Question",
     "Scale",
     "Survey",
+    "brand_for",
     "builtin_surveys",
     "default_scale",
     "load_surveys",
@@ -88,7 +96,30 @@ __all__ = [
 
 QUESTION_KINDS = ("csat", "csat10", "nps", "ces", "text")
 SCORED_KINDS = ("csat", "csat10", "nps", "ces")
-SUPPORTED_LOCALES = ("en", "nl", "nb", "de", "es", "zh")
+SUPPORTED_LOCALES = ("en", "nl", "nb", "de", "es", "zh", "fr", "pt")
+
+DEFAULT_BRANDS: Mapping[str, str] = MappingProxyType(
+    {
+        "en": "our team",
+        "nl": "ons team",
+        "nb": "teamet vårt",
+        "de": "unser Team",
+        "es": "nuestro equipo",
+        "zh": "我们团队",
+        "fr": "notre équipe",
+        "pt": "nossa equipe",
+    }
+)
+"""What ``{brand}`` becomes when ``CSAT_BRAND`` is not set, by language.
+
+One phrase per language, so every built-in text is worded for it: the phrase must read right
+wherever a text puts ``{brand}``, including after "Contact:" in the HELP reply. That is why the
+German texts use ``{brand}`` as subject or accusative object ("unser Team" is the same in both)
+rather than after "von"/"mit" (dative "unserem Team"), why the Portuguese ones avoid "de"/"por"
+before it (which would contract with an article: "da nossa equipe"), and why the French ones
+prefer "par"/"avec" to "de" (which elides before a vowel: "d'Acme"). Every phrase outside
+Chinese is in the GSM-7 alphabet.
+"""
 
 DEFAULT_SCALES: dict[str, tuple[int, int, int]] = {
     "csat": (1, 5, 4),
@@ -144,6 +175,20 @@ def normalise_locale(tag: str | None) -> str | None:
     if not _LANGUAGE_SUBTAG.fullmatch(primary):
         return None
     return _LANGUAGE_ALIASES.get(primary, primary)
+
+
+def brand_for(brand: str, locale: str | None) -> str:
+    """What ``{brand}`` becomes in a text written in ``locale``: ``brand`` as given, or when it
+    is blank (``CSAT_BRAND`` not set), that language's :data:`DEFAULT_BRANDS` phrase, English for
+    a language without one.
+
+    Pass the language of the text actually used, not the one asked for: a Swedish respondent who
+    gets the English text must read "our team".
+    """
+    if brand.strip():
+        return brand
+    code = normalise_locale(locale)
+    return DEFAULT_BRANDS.get(code or "en", DEFAULT_BRANDS["en"])
 
 
 _DURATION_UNITS = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
@@ -362,16 +407,18 @@ class Question:
         """The question in the respondent's language, else the survey's fallback language.
 
         ``{brand}`` is substituted literally rather than with :meth:`str.format`, so braces
-        elsewhere in an operator-written text can never raise.
+        elsewhere in an operator-written text can never raise. A blank ``brand`` (no
+        ``CSAT_BRAND``) becomes the default phrase in the language of the text chosen, which is
+        the fallback's when the respondent's language has no text (see :func:`brand_for`).
         """
-        template = None
+        chosen = None
         for candidate in (normalise_locale(locale), normalise_locale(fallback) or fallback):
             if candidate is not None and candidate in self.texts:
-                template = self.texts[candidate]
+                chosen = candidate
                 break
-        if template is None:
-            template = next(iter(self.texts.values()))
-        return template.replace("{brand}", brand)
+        if chosen is None:
+            chosen = next(iter(self.texts))
+        return self.texts[chosen].replace("{brand}", brand_for(brand, chosen))
 
     def _canonical(self) -> dict[str, object]:
         scale = self.scale
@@ -485,6 +532,8 @@ _COMMENT_TEXTS = {
     "de": "Was ist der Hauptgrund für Ihre Bewertung?",
     "es": "¿Nos cuenta el motivo principal de su nota?",
     "zh": "您给出这个评分的主要原因是什么？",
+    "fr": "Quelle est la raison principale de votre note ?",
+    "pt": "Qual o principal motivo da sua nota?",
 }
 
 
@@ -500,9 +549,11 @@ def _build_builtins() -> dict[str, Survey]:
                     "en": "How would you rate the support you received from {brand}?",
                     "nl": "Hoe beoordeel je de hulp die je van {brand} hebt gekregen?",
                     "nb": "Hvordan vil du vurdere hjelpen du fikk fra {brand}?",
-                    "de": "Wie bewerten Sie den Support, den Sie von {brand} erhalten haben?",
+                    "de": "Wie bewerten Sie die Unterstützung durch {brand}?",
                     "es": "¿Qué le ha parecido la ayuda que ha recibido de {brand}?",
                     "zh": "您如何评价{brand}为您提供的支持服务？",
+                    "fr": "Comment évaluez-vous l'aide apportée par {brand} ?",
+                    "pt": "Como foi seu atendimento com {brand}?",
                 },
                 default_scale("csat"),
             ),
@@ -523,8 +574,12 @@ def _build_builtins() -> dict[str, Survey]:
                     "kollega?",
                     "de": "Wie wahrscheinlich ist es, dass Sie {brand} einem Freund oder "
                     "Kollegen empfehlen?",
-                    "es": "¿Qué probabilidad hay de que recomiende {brand} a un amigo o colega?",
+                    "es": "¿Qué probabilidad hay de que recomiende los servicios de {brand} a "
+                    "un amigo o colega?",
                     "zh": "您向朋友或同事推荐{brand}的可能性有多大？",
+                    "fr": "Quelle est la probabilité que vous recommandiez {brand} à un ami ou "
+                    "un collègue ?",
+                    "pt": "Qual a probabilidade de recomendar {brand} a um amigo ou colega?",
                 },
                 default_scale("nps"),
             ),
@@ -544,11 +599,15 @@ def _build_builtins() -> dict[str, Survey]:
                     "(1 = heel moeilijk, 7 = heel makkelijk)",
                     "nb": "Hvor enkelt var det å få løst saken din hos {brand}? "
                     "(1 = svært vanskelig, 7 = svært enkelt)",
-                    "de": "Wie einfach war es, Ihr Anliegen mit {brand} zu lösen? "
+                    "de": "Wie einfach hat {brand} es Ihnen gemacht, Ihr Anliegen zu lösen? "
                     "(1 = sehr schwierig, 7 = sehr einfach)",
                     "es": "¿Le ha resultado sencillo resolver su consulta con {brand}? "
                     "(1 = muy complicado, 7 = muy sencillo)",
                     "zh": "通过{brand}解决您的问题有多容易？（1 = 非常困难，7 = 非常容易）",
+                    "fr": "Vous a-t-il été facile de régler votre demande avec {brand} ? "
+                    "(1 = très difficile, 7 = très facile)",
+                    "pt": "Foi simples resolver seu problema com {brand}? "
+                    "(1 = muito complicado, 7 = muito simples)",
                 },
                 default_scale("ces"),
             ),
@@ -562,6 +621,8 @@ def _build_builtins() -> dict[str, Survey]:
                     "de": "Was hätten wir einfacher machen können?",
                     "es": "¿Qué le ha resultado complicado?",
                     "zh": "我们在哪些方面还可以做得更简便？",
+                    "fr": "Qu'aurions-nous pu rendre plus simple ?",
+                    "pt": "O que poderia ter sido mais simples?",
                 },
                 None,
                 ask_if=Condition("ces", "<=", 4),

@@ -1,13 +1,28 @@
 """The bot's own messages (hints, re-prompts, thanks, opt-out confirmations) in every locale.
 
-Everything except Chinese is written in the GSM-7 alphabet: a single character outside it
-(a curly quote, an em dash, an emoji, a Spanish "ó") switches the whole SMS to UCS-2, which
-cuts a segment from 160 to 70 characters and so can double or triple the cost of a message.
-That is why the Spanish texts are phrased to avoid á, í, ó and ú rather than misspelled, and
-why keywords (STOP, START, SKIP) stay ASCII. Chinese goes out as UCS-2 regardless.
+Everything except Chinese and Portuguese is written in the GSM-7 alphabet: a single character
+outside it (a curly quote, an em dash, an emoji, a Spanish "ó") switches the whole SMS to UCS-2,
+which cuts a segment from 160 to 70 characters and so can double or triple the cost of a message.
+That is why the Spanish texts are phrased to avoid á, í, ó and ú rather than misspelled, why the
+French ones avoid ç, ê, â, î, ô and û the same way (é, è, à and ù are GSM-7: "questionnaire"
+rather than "enquête", "malgré tout" rather than "quand même"), and why keywords (STOP, START,
+SKIP) stay ASCII. Chinese goes out as UCS-2 regardless.
 
-Dutch uses the informal "je", German the formal "Sie" and Spanish "usted" (Spain's "ha
-recibido" perfect), which is what customers of a support desk expect in each.
+Portuguese keeps its correct spelling and accepts UCS-2 where it needs ã, õ, ç, á, ê, ó and the
+like: they are in almost every sentence ("não", "você", "já"), and dropping them reads as
+misspelled while phrasing around them all reads contrived. The texts every survey SMS carries
+(the reply and skip hints, the reminder prefix, the STOP line, and the built-in questions in
+:mod:`bot.surveys`) are worded to need none of them ("nota" rather than "número"), so
+invitations still go out as GSM-7; only some replies (re-prompts, thanks, opt-out) are UCS-2.
+
+Dutch uses the informal "je", German the formal "Sie", Spanish "usted" (Spain's "ha recibido"
+perfect) and French "vous", which is what customers of a support desk expect in each.
+Portuguese is Brazilian Portuguese, what most people whose phone or app says "pt" read, with
+"você" (and "equipe", "pesquisa" rather than Portugal's "equipa", "inquérito").
+
+``{brand}`` is ``CSAT_BRAND`` or, when that is not set, :data:`bot.surveys.DEFAULT_BRANDS` in the
+template's language ("ons team", "unser Team"...); every template is worded so that phrase fits
+where it stands (German and Portuguese keep it out of "von"/"de" + article constructions).
 """
 
 from __future__ import annotations
@@ -15,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from bot.surveys import normalise_locale
+from bot.surveys import brand_for, normalise_locale
 
 __all__ = [
     "GSM7_CHARS",
@@ -53,6 +68,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Antworten Sie mit einer Zahl von {min} bis {max}.",
         "es": "Responda con una nota del {min} al {max}.",
         "zh": "请回复{min}到{max}之间的数字。",
+        "fr": "Répondez par un nombre de {min} à {max}.",
+        "pt": "Responda com uma nota de {min} a {max}.",
     },
     "reprompt": {
         "en": "Sorry, I didn't catch that. Please reply with one number from {min} to {max}.",
@@ -62,6 +79,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "Zahl von {min} bis {max}.",
         "es": "Perdone, no lo he entendido. Responda con una sola nota del {min} al {max}.",
         "zh": "抱歉，我没有看懂。请回复一个{min}到{max}之间的数字。",
+        "fr": "Désolé, je n'ai pas compris. Merci de répondre par un seul nombre de {min} à {max}.",
+        "pt": "Desculpe, não entendi. Responda com uma única nota de {min} a {max}.",
     },
     "reprompt_out_of_range": {
         "en": "That number is outside the scale. Please pick a number from {min} to {max}.",
@@ -71,6 +90,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "bis {max}.",
         "es": "Ese valor queda fuera de la escala. Elija una nota del {min} al {max}.",
         "zh": "这个数字超出了范围。请选择{min}到{max}之间的数字。",
+        "fr": "Ce nombre est hors de l'échelle. Merci de choisir un nombre de {min} à {max}.",
+        "pt": "Esse valor está fora da escala. Escolha uma nota de {min} a {max}.",
     },
     "reprompt_range_given": {
         "en": "Please pick just one number from {min} to {max}, not a range.",
@@ -79,6 +100,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Bitte wählen Sie eine einzelne Zahl von {min} bis {max}, keinen Bereich.",
         "es": "Elija una sola nota del {min} al {max}, no un rango.",
         "zh": "请只选择一个{min}到{max}之间的数字，不要回复范围。",
+        "fr": "Merci de choisir un seul nombre de {min} à {max}, et non un intervalle.",
+        "pt": "Escolha apenas uma nota de {min} a {max}, e não um intervalo.",
     },
     "reprompt_decimal": {
         "en": "Whole numbers only, please: reply with a number from {min} to {max}.",
@@ -87,6 +110,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Bitte nur ganze Zahlen: Antworten Sie mit einer Zahl von {min} bis {max}.",
         "es": "Sin decimales, por favor: responda con una nota entera del {min} al {max}.",
         "zh": "请只回复整数：{min}到{max}之间的数字。",
+        "fr": "Nombres entiers uniquement, merci : répondez par un nombre de {min} à {max}.",
+        "pt": "Use apenas números inteiros: responda com uma nota de {min} a {max}.",
     },
     "reprompt_multiple_numbers": {
         "en": "I saw more than one number. Please reply with just one, from {min} to {max}.",
@@ -96,6 +121,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "bis {max}.",
         "es": "Ha enviado varios valores. Responda con uno solo, del {min} al {max}.",
         "zh": "您回复了多个数字。请只回复一个{min}到{max}之间的数字。",
+        "fr": "J'ai vu plusieurs nombres. Merci de n'en envoyer qu'un seul, de {min} à {max}.",
+        "pt": "Você enviou mais de uma nota. Responda com apenas uma, de {min} a {max}.",
     },
     "reprompt_wrong_denominator": {
         "en": "This survey uses a scale of {min} to {max}. Please reply with a number in that "
@@ -109,6 +136,10 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "es": "Esta encuesta usa una escala del {min} al {max}. Responda con una nota dentro "
         "de ese rango.",
         "zh": "本调查使用{min}到{max}的评分。请回复这个范围内的数字。",
+        "fr": "Ce questionnaire utilise une échelle de {min} à {max}. Merci de répondre "
+        "par un nombre compris dans cette plage.",
+        "pt": "Esta pesquisa usa uma escala de {min} a {max}. Responda com uma nota dentro "
+        "dessa faixa.",
     },
     "reprompt_no_number": {
         "en": "I couldn't find a number in your reply. Please reply with a number from {min} "
@@ -120,6 +151,9 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "Zahl von {min} bis {max}.",
         "es": "No veo ninguna nota en su respuesta. Responda con una nota del {min} al {max}.",
         "zh": "您的回复中没有数字。请回复{min}到{max}之间的数字。",
+        "fr": "Je ne trouve aucun nombre dans votre réponse. Merci de répondre par un "
+        "nombre de {min} à {max}.",
+        "pt": "Não encontrei uma nota na sua resposta. Responda com uma nota de {min} a {max}.",
     },
     "reprompt_empty": {
         "en": "Your reply was empty. Please reply with a number from {min} to {max}.",
@@ -128,6 +162,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Ihre Antwort war leer. Bitte antworten Sie mit einer Zahl von {min} bis {max}.",
         "es": "Su respuesta no contiene texto. Responda con una nota del {min} al {max}.",
         "zh": "您的回复是空的。请回复{min}到{max}之间的数字。",
+        "fr": "Votre réponse était vide. Merci de répondre par un nombre de {min} à {max}.",
+        "pt": "Sua resposta veio vazia. Responda com uma nota de {min} a {max}.",
     },
     "thanks": {
         "en": "Thank you for your feedback!",
@@ -136,6 +172,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Vielen Dank für Ihr Feedback!",
         "es": "¡Muchas gracias por sus comentarios!",
         "zh": "感谢您的反馈！",
+        "fr": "Merci pour votre avis !",
+        "pt": "Obrigado pela sua opinião!",
     },
     "thanks_rating": {
         "en": "Thanks! You rated us {value} out of {max}.",
@@ -144,6 +182,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Danke! Sie haben uns mit {value} von {max} bewertet.",
         "es": "¡Gracias! Nos ha dado un {value} de {max}.",
         "zh": "谢谢！您给我们打了{value}分（满分{max}分）。",
+        "fr": "Merci ! Vous nous avez donné {value} sur {max}.",
+        "pt": "Obrigado! Você nos deu nota {value} de {max}.",
     },
     "correction": {
         "en": "Got it, we've changed your rating to {value} out of {max}.",
@@ -152,6 +192,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Alles klar, wir haben Ihre Bewertung auf {value} von {max} geändert.",
         "es": "Entendido, hemos cambiado su nota a un {value} de {max}.",
         "zh": "好的，我们已将您的评分改为{value}分（满分{max}分）。",
+        "fr": "C'est noté : votre note passe à {value} sur {max}.",
+        "pt": "Certo, alteramos sua nota para {value} de {max}.",
     },
     "already_answered": {
         "en": "You've already answered this survey. Thank you!",
@@ -160,6 +202,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Sie haben diese Umfrage bereits beantwortet. Vielen Dank!",
         "es": "Ya ha respondido a esta encuesta. ¡Gracias!",
         "zh": "您已经回答过本次调查，谢谢！",
+        "fr": "Vous avez déjà répondu à ce questionnaire. Merci !",
+        "pt": "Você já respondeu a esta pesquisa. Obrigado!",
     },
     "comment_optional_hint": {
         "en": "(Optional: reply SKIP to skip this question.)",
@@ -168,6 +212,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "(Optional: Antworten Sie WEITER, um die Frage zu überspringen.)",
         "es": "(Opcional: responda OMITIR para saltar esta pregunta.)",
         "zh": "（选填：回复“跳过”即可跳过此问题。）",
+        "fr": "(Facultatif : répondez PASSER pour ignorer cette question.)",
+        "pt": "(Opcional: responda PULAR para pular esta pergunta.)",
     },
     "closed": {
         "en": "This survey has closed. Thank you anyway!",
@@ -176,6 +222,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Diese Umfrage ist bereits beendet. Trotzdem vielen Dank!",
         "es": "Esta encuesta ya se ha cerrado. ¡Gracias de todos modos!",
         "zh": "本次调查已结束。仍然感谢您的参与！",
+        "fr": "Ce questionnaire est clos. Merci malgré tout !",
+        "pt": "Esta pesquisa já foi encerrada. Obrigado mesmo assim!",
     },
     "no_open_survey": {
         "en": "There is no open survey for you right now.",
@@ -184,42 +232,57 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Für Sie ist derzeit keine Umfrage offen.",
         "es": "Ahora mismo no tiene ninguna encuesta abierta.",
         "zh": "您目前没有待填写的调查。",
+        "fr": "Vous n'avez aucun questionnaire en cours pour le moment.",
+        "pt": "No momento, você não tem nenhuma pesquisa em aberto.",
     },
     "opted_out": {
-        "en": "You're unsubscribed from {brand} surveys and won't get more. Reply START to "
+        "en": "You're unsubscribed and won't get more surveys from {brand}. Reply START to "
         "resubscribe.",
         "nl": "Je bent afgemeld voor vragenlijsten van {brand} en krijgt er geen meer. "
         "Antwoord START om je weer aan te melden.",
         "nb": "Du er meldt av undersøkelser fra {brand} og får ikke flere. Svar START for å "
         "melde deg på igjen.",
-        "de": "Sie sind von den Umfragen von {brand} abgemeldet und erhalten keine weiteren. "
-        "Antworten Sie START, um sich wieder anzumelden.",
+        "de": "Sie sind abgemeldet, und {brand} schickt Ihnen keine Umfragen mehr. Antworten "
+        "Sie START, um sich wieder anzumelden.",
         "es": "Se ha dado de baja de las encuestas de {brand} y no le enviaremos ninguna otra. "
         "Responda START para volver a darse de alta.",
         "zh": "您已退订{brand}的调查，今后不会再收到。回复 START 可重新订阅。",
+        "fr": "Votre désinscription est prise en compte : {brand} ne vous enverra plus de "
+        "questionnaires. Répondez START pour vous réinscrire.",
+        "pt": "Pronto: {brand} não vai mais enviar pesquisas para você. Responda START para "
+        "voltar a recebê-las.",
     },
     "opted_in": {
-        "en": "You're subscribed to {brand} surveys again. Reply STOP to unsubscribe.",
+        "en": "You'll get surveys from {brand} again. Reply STOP to unsubscribe.",
         "nl": "Je bent weer aangemeld voor vragenlijsten van {brand}. Antwoord STOP om je af "
         "te melden.",
         "nb": "Du er meldt på undersøkelser fra {brand} igjen. Svar STOP for å melde deg av.",
-        "de": "Sie erhalten wieder Umfragen von {brand}. Antworten Sie STOP, um sich abzumelden.",
+        "de": "Sie sind wieder angemeldet, und {brand} kann Ihnen Umfragen schicken. Antworten "
+        "Sie STOP, um sich abzumelden.",
         "es": "Vuelve a estar dado de alta en las encuestas de {brand}. Responda STOP para "
         "darse de baja.",
         "zh": "您已重新订阅{brand}的调查。回复 STOP 可退订。",
+        "fr": "Votre réinscription est prise en compte : {brand} pourra de nouveau vous "
+        "envoyer des questionnaires. Répondez STOP pour vous désinscrire.",
+        "pt": "Tudo certo: {brand} voltará a enviar pesquisas para você. Responda STOP para "
+        "cancelar.",
     },
     "help": {
-        "en": "{brand} customer surveys. Reply with a number to answer, STOP to unsubscribe. "
-        "Contact: {contact}",
+        "en": "Customer surveys from {brand}. Reply with a number to answer, STOP to "
+        "unsubscribe. Contact: {contact}",
         "nl": "Klantonderzoek van {brand}. Antwoord met een getal om te reageren, of STOP om "
         "je af te melden. Contact: {contact}",
         "nb": "Kundeundersøkelser fra {brand}. Send et tall for å svare, eller STOP for å "
         "melde deg av. Kontakt: {contact}",
-        "de": "Kundenumfragen von {brand}. Antworten Sie mit einer Zahl oder mit STOP, um "
-        "sich abzumelden. Kontakt: {contact}",
+        "de": "Hier fragt {brand} nach Ihrer Meinung. Antworten Sie mit einer Zahl, um zu "
+        "bewerten, oder mit STOP, um sich abzumelden. Kontakt: {contact}",
         "es": "Encuestas a clientes de {brand}. Responda con una nota para contestar, o STOP "
         "para darse de baja. Contacto: {contact}",
-        "zh": "{brand}客户调查。回复数字即可作答，回复 STOP 可退订。联系方式：{contact}",
+        "zh": "这是{brand}的客户调查。回复数字即可作答，回复 STOP 可退订。联系方式：{contact}",
+        "fr": "Questionnaires de satisfaction envoyés par {brand}. Répondez par un nombre pour "
+        "donner votre note, ou STOP pour vous désinscrire. Contact : {contact}",
+        "pt": "Pesquisas de satisfação: {brand} quer saber sua opinião. Responda com uma nota "
+        "para avaliar, ou STOP para cancelar. Contato: {contact}",
     },
     "reminder_prefix": {
         "en": "Reminder: ",
@@ -228,6 +291,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Erinnerung: ",
         "es": "Recordatorio: ",
         "zh": "提醒：",
+        "fr": "Rappel : ",
+        "pt": "Lembrete: ",
     },
     "unparsed_final": {
         "en": "Thanks, we've noted your reply.",
@@ -236,6 +301,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Danke, wir haben Ihre Antwort notiert.",
         "es": "Gracias, hemos tomado nota de su respuesta.",
         "zh": "谢谢，我们已记录您的回复。",
+        "fr": "Merci, nous avons bien noté votre réponse.",
+        "pt": "Obrigado, registramos sua resposta.",
     },
     "not_a_lead": {
         "en": "Sorry, scores are only available to team leads.",
@@ -244,6 +311,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Entschuldigung, die Ergebnisse sind nur für Teamleitungen verfügbar.",
         "es": "Lo sentimos, los resultados solo los pueden ver los jefes de equipo.",
         "zh": "抱歉，只有团队主管才能查看评分。",
+        "fr": "Désolé, les résultats sont réservés aux responsables d'équipe.",
+        "pt": "Desculpe, os resultados só estão disponíveis para líderes de equipe.",
     },
     "stop_hint": {
         "en": "Reply STOP to opt out.",
@@ -252,6 +321,8 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "de": "Antworten Sie STOP zum Abmelden.",
         "es": "Responda STOP para darse de baja.",
         "zh": "回复 STOP 退订。",
+        "fr": "Répondez STOP pour vous désinscrire.",
+        "pt": "Responda STOP para cancelar.",
     },
 }
 
@@ -260,8 +331,8 @@ MESSAGE_KEYS: frozenset[str] = frozenset(_MESSAGES)
 SKIP_WORDS: frozenset[str] = frozenset(
     {
         # Every locale accepts the English word, so a hint read in one language and answered
-        # in another still works. "no"/"nee"/"nei"/"nein" are safe because only an optional
-        # question ever treats a reply as a skip.
+        # in another still works. "no"/"nee"/"nei"/"nein"/"non"/"não" are safe because only an
+        # optional question ever treats a reply as a skip.
         "skip",
         "no",
         "none",
@@ -286,6 +357,15 @@ SKIP_WORDS: frozenset[str] = frozenset(
         "omitir",
         "saltar",
         "nada",
+        "passer",
+        "non",
+        "rien",
+        "aucun",
+        "aucune",
+        "pular",
+        "não",
+        "nenhum",
+        "nenhuma",
         "跳过",
         "跳過",
         "不",
@@ -318,12 +398,18 @@ class _KeepMissing(dict[str, object]):
 def message(key: str, locale: str | None, **values: object) -> str:
     """The system message ``key`` in ``locale``, falling back to English.
 
-    An unknown key raises :class:`KeyError` because it can only be a programming error.
+    A blank ``brand`` (``CSAT_BRAND`` not set) becomes the default phrase in the language of the
+    template used, see :func:`bot.surveys.brand_for`. An unknown key raises :class:`KeyError`
+    because it can only be a programming error.
     """
     translations = _MESSAGES[key]
-    code = normalise_locale(locale)
-    template = translations.get(code or _DEFAULT_LOCALE) or translations[_DEFAULT_LOCALE]
-    return template.format_map(_KeepMissing(values))
+    code = normalise_locale(locale) or _DEFAULT_LOCALE
+    if code not in translations:
+        code = _DEFAULT_LOCALE
+    brand = values.get("brand")
+    if isinstance(brand, str):
+        values["brand"] = brand_for(brand, code)
+    return translations[code].format_map(_KeepMissing(values))
 
 
 def translations(key: str) -> Mapping[str, str]:

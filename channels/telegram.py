@@ -44,7 +44,7 @@ from bot.errors import ConfigError, InvalidInput, NotAllowed, TransientSendError
 from bot.hub import Hub
 from bot.report_text import short_summary
 from bot.settings import Settings
-from bot.surveys import normalise_locale
+from bot.surveys import brand_for, normalise_locale
 from channels.telegram_render import (
     CALLBACK_PATTERN,
     MAX_TEXT,
@@ -102,9 +102,9 @@ START_TEXTS = {
         "/start slår dem på igjen."
     ),
     "de": (
-        "Hallo! Dies ist der Feedback-Bot von {brand}. Nach einem Kontakt mit {brand} kann er "
-        "Ihnen hier eine kurze Umfrage schicken: ein Tipp auf die Sterne genügt, und Sie können "
-        "gern einen Kommentar hinzufügen.\nSenden Sie /stop, um keine Umfragen mehr zu "
+        "Hallo! Über diesen Feedback-Bot bittet {brand} Sie um Ihre Meinung. Nach einem Kontakt "
+        "kann er Ihnen hier eine kurze Umfrage schicken: ein Tipp auf die Sterne genügt, und Sie "
+        "können gern einen Kommentar hinzufügen.\nSenden Sie /stop, um keine Umfragen mehr zu "
         "erhalten; /start schaltet sie wieder ein."
     ),
     "es": (
@@ -146,10 +146,13 @@ STOP_TEXTS = {
 }
 
 
-def _in_language(texts: Mapping[str, str], user: User | None) -> str:
-    """The text in the language the person's Telegram app is set to, English otherwise."""
-    language = normalise_locale(user.language_code if user is not None else None)
-    return texts.get(language or "en", texts["en"])
+def _in_language(texts: Mapping[str, str], user: User | None, brand: str) -> str:
+    """The text in the language the person's Telegram app is set to, English otherwise, with
+    the brand (or, when CSAT_BRAND is unset, that language's "our team")."""
+    language = normalise_locale(user.language_code if user is not None else None) or "en"
+    if language not in texts:
+        language = "en"
+    return texts[language].format(brand=brand_for(brand, language))
 
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
@@ -360,7 +363,7 @@ class _Handlers:
         if chat is None:
             return
         await self.hub.write(self.hub.service.opt_in, CHANNEL, str(chat.id))
-        text = _in_language(START_TEXTS, update.effective_user).format(brand=self.brand)
+        text = _in_language(START_TEXTS, update.effective_user, self.brand)
         await context.bot.send_message(chat_id=chat.id, text=text)
 
     async def stop(self, update: Update, context: Context) -> None:
@@ -368,7 +371,7 @@ class _Handlers:
         if chat is None:
             return
         await self.hub.opt_out(CHANNEL, str(chat.id), "telegram /stop")
-        text = _in_language(STOP_TEXTS, update.effective_user).format(brand=self.brand)
+        text = _in_language(STOP_TEXTS, update.effective_user, self.brand)
         await context.bot.send_message(chat_id=chat.id, text=text)
 
 

@@ -58,6 +58,26 @@ def test_changed_survey_never_reinterprets_an_old_invitation(
         assert session.scalars(select(InboundMessage.parsed_value)).all() == [None]  # type: ignore[call-overload]
 
 
+def test_a_survey_not_yet_sent_goes_out_under_the_new_definition(
+    service: Service, memory: MemoryChannel
+) -> None:
+    # An upgrade (or an edited surveys file) rewords the question while a survey is due.
+    trigger(service)
+    old = service.surveys["support"]
+    first: Question = old.questions[0]
+    service.surveys["support"] = replace(
+        old, questions=(replace(first, texts={"en": "Rate us 1-5"}), *old.questions[1:])
+    )
+    report = deliver(service)
+    assert (report.sent, report.failed) == (1, 0)
+    assert "Rate us 1-5" in memory.outbox[-1].message.text
+    assert _invitation(service).survey_version == service.surveys["support"].version
+    reply = service.handle_text("memory", "cust-1", "5")
+    assert reply.reason != "survey_changed"
+    row = _invitation(service)
+    assert row.status != "failed" and row.question_index >= 0
+
+
 def test_raw_text_is_blanked_after_retention(
     service: Service, memory: MemoryChannel, clock: Clock
 ) -> None:

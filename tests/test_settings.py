@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
 
+from bot.engine import Context, question_message
 from bot.errors import ConfigError
+from bot.service_base import ServiceBase
 from bot.settings import Lead, Settings, load_settings
+from bot.surveys import SUPPORTED_LOCALES, builtin_surveys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,3 +100,81 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("CSAT_BRAND=Acme\nCSAT_TIMEZONE=Europe/Oslo\n")
     settings = load_settings()
     assert (settings.csat_brand, settings.csat_timezone) == ("Acme", "Europe/Oslo")
+
+
+# What each locale says when CSAT_BRAND is not set; "our team" only in English.
+DEFAULT_BRAND_PHRASES = {
+    "en": "our team",
+    "nl": "ons team",
+    "nb": "teamet vårt",
+    "de": "unser Team",
+    "es": "nuestro equipo",
+    "zh": "我们团队",
+    "fr": "notre équipe",
+    "pt": "nossa equipe",
+}
+
+
+def _rendered(settings: Settings, locale: str) -> dict[str, str]:
+    """The default survey's question and the opt-out, opt-in and HELP replies, as sent."""
+    ctx = Context(now=datetime(2025, 6, 10, tzinfo=UTC), locale=locale, brand=settings.csat_brand)
+    service = ServiceBase(
+        settings=settings, engine=create_engine("sqlite://"), surveys={}, channels={}
+    )
+    texts = {"question": question_message(builtin_surveys()["support"], 0, ctx).text}
+    for key in ("opted_out", "opted_in", "help"):
+        texts[key] = service._text(key, locale).text
+    return texts
+
+
+def test_brand_is_unset_by_default() -> None:
+    assert load_settings().csat_brand == ""
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_blank_brand_counts_as_unset(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CSAT_BRAND", value)
+    assert load_settings().csat_brand == ""
+
+
+@pytest.mark.parametrize("locale", sorted(set(SUPPORTED_LOCALES) - {"en"}))
+def test_default_brand_reads_in_each_language(locale: str) -> None:
+    for key, text in _rendered(load_settings(), locale).items():
+        assert "our team" not in text, (key, text)
+        assert DEFAULT_BRAND_PHRASES[locale] in text, (key, text)
+
+
+def test_default_brand_in_english() -> None:
+    texts = _rendered(load_settings(), "en")
+    assert texts["question"] == "How would you rate the support you received from our team?"
+    assert texts["help"].endswith("Contact: our team")
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_a_set_brand_is_shown_as_written_in_every_language(
+    monkeypatch: pytest.MonkeyPatch, locale: str
+) -> None:
+    monkeypatch.setenv("CSAT_BRAND", " Acme ")
+    settings = load_settings()
+    assert settings.csat_brand == "Acme"
+    for key, text in _rendered(settings, locale).items():
+        assert "Acme" in text, (key, text)
+        assert DEFAULT_BRAND_PHRASES[locale] not in text, (key, text)
+
+
+@pytest.mark.parametrize(
+    ("env", "locale", "ending"),
+    [
+        ({}, "de", "Kontakt: unser Team"),
+        ({}, "pt-BR", "Contato: nossa equipe"),
+        ({"CSAT_BRAND": "Acme"}, "fr", "Contact : Acme"),
+        ({"CSAT_BRAND": "Acme", "CSAT_CONTACT": "help@acme.example"}, "nl", "help@acme.example"),
+        ({"CSAT_CONTACT": "0800 123"}, "es", "Contacto: 0800 123"),
+    ],
+)
+def test_help_contact_falls_back_to_the_brand(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], locale: str, ending: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _rendered(load_settings(), locale)["help"].endswith(ending)

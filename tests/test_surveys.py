@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from bot.errors import ConfigError
 from bot.surveys import (
+    DEFAULT_BRANDS,
     DEFAULT_SCALES,
     QUESTION_KINDS,
     SUPPORTED_LOCALES,
@@ -23,6 +24,7 @@ from bot.surveys import (
     Question,
     Scale,
     Survey,
+    brand_for,
     builtin_surveys,
     default_scale,
     load_surveys,
@@ -30,6 +32,7 @@ from bot.surveys import (
     parse_duration,
 )
 from bot.texts import is_gsm7
+from channels.sms_text import ucs2_warnings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "surveys.toml"
@@ -82,10 +85,96 @@ def test_every_builtin_question_has_every_locale(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(builtin_surveys()))
 def test_builtin_texts_fit_gsm7_except_chinese(name: str) -> None:
+    # Portuguese too: its message catalogue may be UCS-2 (see bot.texts), its survey questions not.
     for question in builtin_surveys()[name].questions:
+        assert {"fr", "pt"} <= set(question.texts), question.id
         for locale, text in question.texts.items():
             if locale != "zh":
-                assert is_gsm7(question.text(locale, "en", "Acme")), (question.id, locale, text)
+                for brand in ("Acme", ""):
+                    assert is_gsm7(question.text(locale, "en", brand)), (question.id, locale, text)
+
+
+def test_builtin_texts_cause_no_ucs2_warning_at_sms_start() -> None:
+    assert list(ucs2_warnings(builtin_surveys().values(), "")) == []
+    assert list(ucs2_warnings(builtin_surveys().values(), "Acme")) == []
+
+
+# Spelled out rather than read from DEFAULT_BRANDS, so changing a phrase is a visible decision.
+DEFAULT_BRAND_PHRASES = {
+    "en": "our team",
+    "nl": "ons team",
+    "nb": "teamet vårt",
+    "de": "unser Team",
+    "es": "nuestro equipo",
+    "zh": "我们团队",
+    "fr": "notre équipe",
+    "pt": "nossa equipe",
+}
+
+
+def test_default_brands_cover_every_locale() -> None:
+    assert dict(DEFAULT_BRANDS) == DEFAULT_BRAND_PHRASES
+    assert set(DEFAULT_BRANDS) == set(SUPPORTED_LOCALES)
+
+
+@pytest.mark.parametrize(
+    ("brand", "locale", "expected"),
+    [
+        ("Acme", "nl", "Acme"),
+        ("Acme", None, "Acme"),
+        ("", "nl-BE", "ons team"),
+        ("  ", "pt_BR", "nossa equipe"),
+        ("", "de", "unser Team"),
+        ("", "sv", "our team"),
+        ("", None, "our team"),
+    ],
+)
+def test_brand_for(brand: str, locale: str | None, expected: str) -> None:
+    assert brand_for(brand, locale) == expected
+
+
+@pytest.mark.parametrize("name", sorted(builtin_surveys()))
+@pytest.mark.parametrize("locale", sorted(set(SUPPORTED_LOCALES) - {"en"}))
+def test_builtin_questions_name_the_default_brand_in_their_language(name: str, locale: str) -> None:
+    first = builtin_surveys()[name].questions[0]
+    text = first.text(locale, "en", "")
+    assert "our team" not in text
+    assert DEFAULT_BRAND_PHRASES[locale] in text, text
+
+
+@pytest.mark.parametrize("name", sorted(builtin_surveys()))
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_builtin_questions_use_a_set_brand_as_written(name: str, locale: str) -> None:
+    text = builtin_surveys()[name].questions[0].text(locale, "en", "Acme")
+    assert "Acme" in text
+    assert DEFAULT_BRAND_PHRASES[locale] not in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("de", "Wie bewerten Sie die Unterstützung durch unser Team?"),
+        ("nl", "Hoe beoordeel je de hulp die je van ons team hebt gekregen?"),
+        ("fr", "Comment évaluez-vous l'aide apportée par notre équipe ?"),
+        ("pt-BR", "Como foi seu atendimento com nossa equipe?"),
+        ("es", "¿Qué le ha parecido la ayuda que ha recibido de nuestro equipo?"),
+        ("nb", "Hvordan vil du vurdere hjelpen du fikk fra teamet vårt?"),
+        ("zh", "您如何评价我们团队为您提供的支持服务？"),
+        ("sv", "How would you rate the support you received from our team?"),
+    ],
+)
+def test_default_brand_support_question_samples(locale: str, expected: str) -> None:
+    assert builtin_surveys()["support"].questions[0].text(locale, "en", "") == expected
+
+
+def test_default_brand_follows_the_text_used_not_the_one_asked_for() -> None:
+    only_dutch = Question("q", "csat", {"nl": "Cijfer voor {brand}?"}, Scale(1, 5, 4))
+    assert only_dutch.text("fr", "nl", "") == "Cijfer voor ons team?"
+    english_fallback = Question(
+        "q", "csat", {"en": "Rate {brand}", "xx": "{brand}?"}, Scale(1, 5, 4)
+    )
+    assert english_fallback.text("fr", "en", "") == "Rate our team"
+    assert english_fallback.text("xx", "en", "") == "our team?"
 
 
 def test_builtin_surveys_returns_a_fresh_dict() -> None:
@@ -267,7 +356,8 @@ def test_question_text_falls_back_and_fills_brand() -> None:
     question = builtin_surveys()["support"].questions[0]
     assert question.text("nl-BE", "en", "Acme").startswith("Hoe beoordeel je de hulp")
     assert "Acme" in question.text("nl", "en", "Acme")
-    assert question.text("fr", "en", "Acme") == (
+    assert question.text("fr", "en", "Acme") == "Comment évaluez-vous l'aide apportée par Acme ?"
+    assert question.text("sv", "en", "Acme") == (
         "How would you rate the support you received from Acme?"
     )
     only_dutch = Question("q", "csat", {"nl": "Cijfer voor {brand}? {x}"}, Scale(1, 5, 4))
@@ -279,7 +369,7 @@ def test_question_text_falls_back_and_fills_brand() -> None:
     [
         ({"questions": ()}, "one or two"),
         ({"questions": (1, 2, 3)}, "one or two"),
-        ({"fallback_locale": "fr"}, 'no "fr" text'),
+        ({"fallback_locale": "sv"}, 'no "sv" text'),
         ({"sample_rate": 0.0}, "sample_rate"),
         ({"sample_rate": 1.5}, "sample_rate"),
         ({"expires_after": timedelta(hours=1), "reminder_after": timedelta(hours=1)}, "reminder"),

@@ -137,7 +137,7 @@ def test_plug_in_mode_leaves_every_other_message_to_the_host_bot(
 @pytest.mark.parametrize(
     ("language", "start", "stop"),
     [
-        ("de", "Feedback-Bot von Acme", "keine Umfragen mehr"),
+        ("de", "bittet Acme Sie um Ihre Meinung", "keine Umfragen mehr"),
         ("nl-NL", "feedbackbot van Acme", "geen enquêtes meer"),
         ("pt-br", "bot de opiniões de Acme", "não lhe enviará"),
         ("xx", "feedback bot of Acme", "no more surveys"),
@@ -154,3 +154,28 @@ def test_start_and_stop_speak_the_language_of_the_persons_app(
             assert expected in w.fake.sent()[-1]["text"]
 
     play(scenario)
+
+
+@pytest.mark.parametrize(
+    ("language", "start", "stop"),
+    [
+        ("de", "bittet unser Team Sie um Ihre Meinung", "unser Team schickt Ihnen"),
+        ("nl", "feedbackbot van ons team", "ons team stuurt je"),
+        ("fr", "bot d'avis de notre équipe", "notre équipe ne vous enverra"),
+        ("pt-BR", "opiniões de nossa equipe", "nossa equipe não lhe enviará"),
+        ("en", "feedback bot of our team", "our team will send you"),
+    ],
+)
+def test_start_and_stop_without_a_brand_name_the_team_in_that_language(
+    play: Callable[..., None], language: str, start: str, stop: str
+) -> None:
+    async def scenario(w: World) -> None:
+        for update_id, command, expected in ((9701, "/start", start), (9702, "/stop", stop)):
+            update = message_update(update_id, 1301, command)
+            update["message"]["from"]["language_code"] = language
+            await w.post(update)
+            text = w.fake.sent()[-1]["text"]
+            assert expected in text, text
+            assert "our team" not in text or language == "en"
+
+    play(scenario, csat_brand="")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.surveys import SUPPORTED_LOCALES
+from bot.surveys import DEFAULT_BRANDS, SUPPORTED_LOCALES
 from bot.texts import (
     GSM7_CHARS,
     MESSAGE_KEYS,
@@ -42,7 +42,17 @@ EXPECTED_KEYS = {
     "not_a_lead",
     "stop_hint",
 }
-SMS_LOCALES = tuple(locale for locale in SUPPORTED_LOCALES if locale != "zh")
+UCS2_LOCALES = {
+    # Locales whose catalogue may go out as UCS-2, and why; every other one must be GSM-7.
+    "zh": "Chinese script has no GSM-7 form at all",
+    "pt": "correct Portuguese needs ã, ç, ê, ó... in almost every sentence; only the texts that "
+    "ride on every survey SMS (SURVEY_SMS_KEYS) are held to GSM-7",
+}
+SMS_LOCALES = tuple(locale for locale in SUPPORTED_LOCALES if locale not in UCS2_LOCALES)
+# What a survey invitation or reminder carries besides the question itself (see
+# channels.sms_text.render): these stay GSM-7 in every Latin-script locale, Portuguese included.
+SURVEY_SMS_KEYS = ("reply_hint", "comment_optional_hint", "reminder_prefix", "stop_hint")
+PORTUGUESE_LETTERS = frozenset("ãõçáíóúâêôàÃÕÇÁÍÓÚÂÊÔÀ")
 VALUES = {"brand": "Acme", "min": 1, "max": 5, "value": 4, "contact": "help@acme.example"}
 
 
@@ -52,6 +62,12 @@ def _placeholders(template: str) -> set[str]:
 
 def test_message_keys() -> None:
     assert MESSAGE_KEYS == EXPECTED_KEYS
+
+
+def test_french_and_portuguese_are_shipped() -> None:
+    assert {"fr", "pt"} <= set(SUPPORTED_LOCALES)
+    for key in EXPECTED_KEYS:
+        assert {"fr", "pt"} <= set(translations(key)), key
 
 
 @pytest.mark.parametrize("key", sorted(EXPECTED_KEYS))
@@ -71,13 +87,105 @@ def test_sms_locales_are_gsm7(key: str, locale: str) -> None:
     assert "{" not in text
 
 
+def test_only_the_documented_locales_may_be_ucs2() -> None:
+    assert set(UCS2_LOCALES) == {"zh", "pt"}
+    assert "fr" in SMS_LOCALES
+
+
+@pytest.mark.parametrize("key", SURVEY_SMS_KEYS)
+@pytest.mark.parametrize("locale", [loc for loc in SUPPORTED_LOCALES if loc != "zh"])
+def test_what_every_survey_sms_carries_is_gsm7(key: str, locale: str) -> None:
+    text = message(key, locale, **VALUES)
+    assert is_gsm7(text), sorted(set(text) - GSM7_CHARS)
+
+
+@pytest.mark.parametrize("key", sorted(EXPECTED_KEYS))
+def test_portuguese_leaves_gsm7_only_for_its_own_letters(key: str) -> None:
+    # Accepting UCS-2 for Portuguese spelling is no licence for curly quotes, dashes or emoji.
+    text = message(key, "pt", **VALUES)
+    assert set(text) - GSM7_CHARS <= PORTUGUESE_LETTERS, sorted(set(text) - GSM7_CHARS)
+
+
 def test_message_english_samples() -> None:
     assert message("reply_hint", "en", min=0, max=10) == "Reply with a number from 0 to 10."
     assert message("thanks_rating", "en", value=4, max=5) == "Thanks! You rated us 4 out of 5."
     assert message("help", "en", brand="Acme", contact="0800 123") == (
-        "Acme customer surveys. Reply with a number to answer, STOP to unsubscribe. "
+        "Customer surveys from Acme. Reply with a number to answer, STOP to unsubscribe. "
         "Contact: 0800 123"
     )
+
+
+# The default brand as each locale's texts must show it when CSAT_BRAND is not set, spelled out
+# here rather than read from DEFAULT_BRANDS so a change to a phrase is a visible decision.
+DEFAULT_BRAND_PHRASES = {
+    "en": "our team",
+    "nl": "ons team",
+    "nb": "teamet vårt",
+    "de": "unser Team",
+    "es": "nuestro equipo",
+    "zh": "我们团队",
+    "fr": "notre équipe",
+    "pt": "nossa equipe",
+}
+BRANDED_KEYS = ("opted_out", "opted_in", "help")
+
+
+def test_default_brand_phrases_cover_every_locale() -> None:
+    assert dict(DEFAULT_BRANDS) == DEFAULT_BRAND_PHRASES
+    for locale, phrase in DEFAULT_BRANDS.items():
+        assert locale == "zh" or is_gsm7(phrase), locale
+
+
+@pytest.mark.parametrize("key", BRANDED_KEYS)
+@pytest.mark.parametrize("locale", sorted(set(SUPPORTED_LOCALES) - {"en"}))
+@pytest.mark.parametrize("brand", ["", "   "])
+def test_default_brand_is_in_the_messages_language(key: str, locale: str, brand: str) -> None:
+    text = message(key, locale, brand=brand, contact="help@acme.example")
+    assert "our team" not in text
+    assert DEFAULT_BRAND_PHRASES[locale] in text, text
+
+
+@pytest.mark.parametrize("key", BRANDED_KEYS)
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_a_set_brand_is_used_as_written_in_every_locale(key: str, locale: str) -> None:
+    text = message(key, locale, brand="Acme", contact="help@acme.example")
+    assert "Acme" in text
+    assert DEFAULT_BRAND_PHRASES[locale] not in text
+
+
+def test_an_unshipped_locale_gets_the_english_text_and_phrase() -> None:
+    assert message("opted_in", "sv-SE", brand="") == (
+        "You'll get surveys from our team again. Reply STOP to unsubscribe."
+    )
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (
+            "de",
+            "Sie sind abgemeldet, und unser Team schickt Ihnen keine Umfragen mehr. Antworten "
+            "Sie START, um sich wieder anzumelden.",
+        ),
+        (
+            "fr",
+            "Votre désinscription est prise en compte : notre équipe ne vous enverra plus de "
+            "questionnaires. Répondez START pour vous réinscrire.",
+        ),
+        (
+            "pt-BR",
+            "Pronto: nossa equipe não vai mais enviar pesquisas para você. Responda START para "
+            "voltar a recebê-las.",
+        ),
+        (
+            "nb",
+            "Du er meldt av undersøkelser fra teamet vårt og får ikke flere. Svar START for å "
+            "melde deg på igjen.",
+        ),
+    ],
+)
+def test_default_brand_opt_out_samples(locale: str, expected: str) -> None:
+    assert message("opted_out", locale, brand="") == expected
 
 
 @pytest.mark.parametrize(
@@ -88,7 +196,11 @@ def test_message_english_samples() -> None:
         ("no", "Takk for tilbakemeldingen!"),
         ("de_CH", "Vielen Dank für Ihr Feedback!"),
         ("zh-Hans-CN", "感谢您的反馈！"),
-        ("fr", "Thank you for your feedback!"),
+        ("fr", "Merci pour votre avis !"),
+        ("fr-CA", "Merci pour votre avis !"),
+        ("pt-BR", "Obrigado pela sua opinião!"),
+        ("pt_PT", "Obrigado pela sua opinião!"),
+        ("sv", "Thank you for your feedback!"),
         (None, "Thank you for your feedback!"),
         ("", "Thank you for your feedback!"),
         ("??", "Thank you for your feedback!"),
@@ -148,6 +260,8 @@ def test_sms_messages_stay_gsm7_for_any_gsm7_values(
         ("de", "WEITER"),
         ("es", "OMITIR"),
         ("zh", "跳过"),
+        ("fr", "PASSER"),
+        ("pt", "PULAR"),
     ],
 )
 def test_optional_hint_names_a_skip_word(locale: str, word: str) -> None:
@@ -160,7 +274,24 @@ def test_skip_words_are_casefolded() -> None:
 
 
 @pytest.mark.parametrize(
-    "reply", ["skip", "Skip.", " SKIP ", "NEE!", "nei", "Nein", "no", "hopp   over", "跳过。", "-"]
+    "reply",
+    [
+        "skip",
+        "Skip.",
+        " SKIP ",
+        "NEE!",
+        "nei",
+        "Nein",
+        "no",
+        "hopp   over",
+        "跳过。",
+        "-",
+        "Passer",
+        "non.",
+        "Pular",
+        "Não!",
+        "nada",
+    ],
 )
 def test_is_skip_accepts(reply: str) -> None:
     assert is_skip(reply)
