@@ -194,7 +194,9 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
             return None
         question = survey.questions[index]
         assert question.scale is not None
-        parsed = parse_rating(text, question.scale.minimum, question.scale.maximum)
+        parsed = parse_rating(
+            text, question.scale.minimum, question.scale.maximum, locale=ctx.locale
+        )
         if not isinstance(parsed, Rating):
             return None
         value = parsed.value
@@ -275,7 +277,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
 
     scale = question.scale
     parsed = (
-        parse_rating(text, scale.minimum, scale.maximum)
+        parse_rating(text, scale.minimum, scale.maximum, locale=ctx.locale)
         if len(text) <= MAX_RATING_REPLY
         else Reprompt("no_number")
     )

@@ -8,28 +8,57 @@ these functions ever raises: their input comes straight from the channels.
 How ambiguity is settled (the tests pin each rule down):
 
 * Exactly one number may appear. Digits count anywhere in the reply, however long it is.
-* Number words that are also everyday words somewhere ("een", "en", "ett", "ein", "eine",
-  "einen", "uno", "una", "one", "to", "ni", "ti", "fire", "once", "elf", "mil") are *weak*: they
+* Number words are known in English, Dutch, Norwegian, German, Spanish, French and Portuguese.
+  Those that are also everyday words somewhere ("een", "en", "ett", "ein", "eine", "einen",
+  "uno", "una", "one", "to", "ni", "ti", "fire", "once", "elf", "mil", "un", "une", "neuf" (new),
+  "sept" (Sept.), "seize", "onze" (Dutch "our"), "cent", "um", "uma", "doze") are *weak*: they
   count only when they are the whole reply, are followed by a unit ("een ster", "to stjerner",
   "one point") or start an "x out of y". Anywhere else they are read as the ordinary word.
+  "um" is a number only on a Portuguese survey, since alone it is more often an English "um".
 * Other number words count in replies of at most twelve words, and anywhere when followed by a
   unit or inside "x out of y". In a longer reply a bare one still counts as a number, so it can
   block a digit ("multiple_numbers") but never becomes the rating itself.
 * Chinese numerals are weak too: "五" alone, "五星", "五颗星", "五分" and "我给五分" count, "一般"
   does not, and "十分" followed by more text is the adverb "very", not ten points.
 * A number glued to letters ("3pm", "5th", "mp3"), or followed by a unit of time or quantity
-  ("20 minutes", "3 times", "50%", "3点"), or glued to a currency sign is a number that is not a
-  rating: alone it gives "no_number", next to another number "multiple_numbers".
+  ("20 minutes", "3 times", "50%", "3点") or by something it counts ("two thumbs up", "3 people",
+  "5 euro", "三人"), or glued to a currency sign is a number that is not a rating: alone it gives
+  "no_number", next to another number "multiple_numbers".
+* A negated number is not a rating ("would not give 5", "not a 5", "niet 5", "geen 5",
+  "ikke 5", "keine 5", "no es un 5", "ce n'est pas un 5", "não 5", "不是5", "不会给五星"). The
+  negation ("not", "n't", "no", "never", "niet", "geen", "ikke", "nicht", "kein", "pas", "não",
+  不/没/未/别, ...) may stand up to four words before the number, but only within its clause:
+  punctuation, another number or a joining word ("but", "and", "so", "maar", "aber", "pero",
+  "mais", ...) ends it, so "not bad, 4", "not bad but 4" and "No, 5" are read. Between a Chinese
+  negation and the number only auxiliaries such as 是会给打值 may stand, so "不错5分" is 5. German,
+  Dutch and Norwegian also negate after the number ("eine 5 gebe ich nicht": "nicht", "nie",
+  "niet", "nooit", "ikke", "aldri" up to three words on). The price is that "no complaints 5"
+  is reprompted too.
+* A compared number is not a rating either: one right after a comparison ("less than 3",
+  "more than a 4", "at least", "under", "above", "better than", "almost", "up to", "meer dan",
+  "minder dan", "mer enn", "weniger als", "más de", "plus de", "moins de", "mais de", "少于",
+  "超过", "至少", "<", "≥"; German "fast" only on a German survey) or followed by one ("4 or
+  more", "3 of minder", "4 und höher", "4 at least", "4+", "5分以上").
+* Negated and compared numbers are "qualified": the reply names a number but says it is not
+  the rating ("not a 5", "less than 3"), so the reprompt asks for the number the person would
+  give.
+* A number right after "Note", "Schulnote", "Gesamtnote" or "Zensur" (a colon may sit between)
+  is a German school grade, where 1 is the best, so it is "wrong_denominator"; except "note" on
+  a French survey, where it is the ordinary word for a score ("note 4"), and except when the
+  reply names its scale ("Note 4/5", "Note 4 von 5").
 * A denominator must equal the scale's maximum, and it is checked before the numerator, so
   "10/10" on a 1-5 scale is "wrong_denominator", while "6/5" is "out_of_range".
-* "x of y" means "x out of y", except when a Dutch number word takes part ("vier of vijf"),
-  where "of" means "or" and the reply is a range. Plain digits follow the English reading.
-* Two numbers joined by a dash or by to/or/tot/til/bis/oder/eller/a/o/u/hasta/到/至/或 are a
-  range; joined by anything else ("4 and 5", "4, 5") they are "multiple_numbers". Two Chinese
-  numerals written together ("三四分") are also a range, while "twenty-five" and "forty two" are
-  one number ("out_of_range"), never the "five" at their end.
-* "4.5", "4,5", "½" and a half-word ("half", "halv", "halb", "medio", "半") within three words of
-  a number are "decimal". A minus directly before digits ("-3") is "out_of_range".
+* "x of y" means "x out of y", except when a Dutch number word takes part ("vier of vijf") or
+  the survey is Dutch (``locale="nl"``, so "4 of 5" is "4 or 5"), where "of" means "or" and the
+  reply is a range. Elsewhere plain digits follow the English reading. "4 sur 5" is French for
+  "4 out of 5", and "van de", "uit", "av", "von", "de", "sobre" are read the same way.
+* Two numbers joined by a dash or by to/or/tot/til/bis/oder/eller/a/o/u/hasta/ou/até/到/至/或
+  are a range; joined by anything else ("4 and 5", "4, 5") they are "multiple_numbers". Two
+  Chinese numerals written together ("三四分") are also a range, while "twenty-five", "forty
+  two" and "dix-sept" are one number ("out_of_range"), never the "five" at their end.
+* "4.5", "4,5", "½" and a half-word ("half", "halv", "halb", "medio", "demi", "meia", "半")
+  within three words of a number are "decimal". A minus directly before digits ("-3") is
+  "out_of_range".
 * Filled stars (★ ⭐ 🌟; ☆ is empty) count when they are the only number; next to a number they
   are accepted only if they agree with it ("4 ⭐⭐⭐⭐"), and a single star right after a number
   is its unit ("4⭐"). No filled star is "no_number", too many is "out_of_range".
@@ -74,6 +103,7 @@ REPROMPT_REASONS: Final = (
     "multiple_numbers",
     "wrong_denominator",
     "no_number",
+    "qualified",
 )
 
 
@@ -207,6 +237,11 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(_fold(word) for word in text.split())
 
 
+def _exact_words(text: str) -> frozenset[str]:
+    """Words matched as the reply spells them (lowercased), accents included."""
+    return frozenset(unicodedata.normalize("NFC", word).casefold() for word in text.split())
+
+
 # --- vocabulary ---------------------------------------------------------------------------
 
 _ZERO_TO_TEN: Final = {
@@ -215,13 +250,20 @@ _ZERO_TO_TEN: Final = {
     "nb": "null en/ett/én to tre fire fem seks sju/syv åtte ni ti",
     "de": "null eins/ein/eine/einen zwei drei vier fünf/fuenf sechs sieben acht neun zehn",
     "es": "cero uno/una dos tres cuatro cinco seis siete ocho nueve diez",
+    "fr": "zéro un/une deux trois quatre cinq six sept huit neuf dix",
+    "pt": "zero um/uma dois/duas três quatro cinco seis sete oito nove dez",
 }
+# "-" marks a number that has no one-word spelling in that language (French "dix-sept" is read
+# as a compound, see _Reader._compound_at).
 _ELEVEN_TO_NINETEEN: Final = {
     "en": "eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen",
     "nl": "elf twaalf dertien veertien vijftien zestien zeventien achttien negentien",
     "nb": "elleve tolv tretten fjorten femten seksten sytten atten nitten",
     "de": "elf zwölf dreizehn vierzehn fünfzehn sechzehn siebzehn achtzehn neunzehn",
     "es": "once doce trece catorce quince dieciséis diecisiete dieciocho diecinueve",
+    "fr": "onze douze treize quatorze quinze seize - - -",
+    "pt": "onze doze treze catorze/quatorze quinze dezesseis/dezasseis dezessete/dezassete"
+    " dezoito dezenove/dezanove",
 }
 _TWENTY_TO_NINETY: Final = {
     "en": "twenty thirty forty fifty sixty seventy eighty ninety",
@@ -229,6 +271,8 @@ _TWENTY_TO_NINETY: Final = {
     "nb": "tjue tretti førti femti seksti sytti åtti nitti",
     "de": "zwanzig dreißig vierzig fünfzig sechzig siebzig achtzig neunzig",
     "es": "veinte treinta cuarenta cincuenta sesenta setenta ochenta noventa",
+    "fr": "vingt trente quarante cinquante soixante septante huitante/octante nonante",
+    "pt": "vinte trinta quarenta cinquenta sessenta setenta oitenta noventa",
 }
 _HUNDRED_THOUSAND: Final = {
     "en": "hundred thousand",
@@ -236,8 +280,17 @@ _HUNDRED_THOUSAND: Final = {
     "nb": "hundre tusen",
     "de": "hundert tausend",
     "es": "cien/ciento mil",
+    "fr": "cent mille",
+    "pt": "cem/cento mil",
 }
-_WEAK_WORDS: Final = _words("one een en ett ein eine einen uno una to ni ti fire once elf mil")
+_WEAK_WORDS: Final = _words(
+    "one een en ett ein eine einen uno una to ni ti fire once elf mil"
+    " un une neuf sept seize onze cent um uma doze"
+)
+_TENS_JOINING_TEENS: Final = _words("dix")
+# Number words read as numbers only on a survey in their language: Portuguese "um" is also the
+# English "um" of someone hesitating, which must never become a 1.
+_LOCAL_NUMBER_WORDS: Final = {"um": "pt"}
 
 
 @dataclass(frozen=True)
@@ -253,6 +306,8 @@ def _build_number_words() -> tuple[dict[str, _NumberWord], dict[str, _NumberWord
     def add(row: str, values: list[int], lang: str) -> None:
         for cell, value in zip(row.split(), values, strict=True):
             for spelling in cell.split("/"):
+                if spelling == "-":
+                    continue
                 key = unicodedata.normalize("NFC", spelling).casefold()
                 if key not in languages:
                     languages[key] = (value, set())
@@ -286,9 +341,10 @@ _CJK_DIGITS: Final = {
 }  # fmt: skip
 _STAR_UNITS: Final = _words(
     "star stars ster sterren stjerne stjerner stjernar stern sterne sternen estrella estrellas"
+    " étoile étoiles estrela estrelas"
 )
 _POINT_UNITS: Final = _words(
-    "point points pt pts punt punten poeng poenger punkt punkte punkten punto puntos"
+    "point points pt pts punt punten poeng poenger punkt punkte punkten punto puntos ponto pontos"
 )
 _MEASURES: Final = _words(
     "am pm h hr hrs hour hours min mins minute minutes sec secs second seconds day days"
@@ -298,10 +354,24 @@ _MEASURES: Final = _words(
     " gang ganger prosent uhr stunde stunden sekunde sekunden tag tage tagen woche wochen"
     " monat monate jahr jahre mal prozent hora horas minuto minutos segundo segundos día"
     " días semana semanas mes meses año años vez veces"
+    " heure heures jour jours semaine semaines mois ans année années fois pourcent"
+    " dia dias mês meses ano anos vezes"
 )
-_CJK_MEASURES: Final = frozenset("点次天年月日号岁周秒时小名")
-_HALF_WORDS: Final = _words("half halve halv halb halbe halben medio media 半")
-_RANGE_WORDS: Final = _words("to or tot til till bis oder eller a o u hasta")
+# Things a number can count that are not the rating: "two thumbs up", "3 people", "5 euro".
+_COUNTED: Final = _words(
+    "thumb thumbs people person persons guys agents calls emails mails messages tries attempts"
+    " items things questions issues problems tickets orders packages euro euros eur dollar"
+    " dollars usd bucks kids children"
+    " duim duimen mensen personen pogingen berichten vragen bestellingen pakketten"
+    " tommel tomler tommeler personer folk forsøk meldinger spørsmål kroner kr"
+    " daumen leute menschen versuche nachrichten fragen bestellungen pakete"
+    " pulgar pulgares personas gente intentos mensajes preguntas pedidos"
+    " pouce pouces personnes gens essais tentatives questions commandes"
+    " polegar polegares pessoas tentativas mensagens perguntas pedidos reais"
+)
+_CJK_MEASURES: Final = frozenset("点次天年月日号岁周秒时小名人位遍元块件张条")
+_HALF_WORDS: Final = _words("half halve halv halb halbe halben medio media demi demie meio meia 半")
+_RANGE_WORDS: Final = _words("to or tot til till bis oder eller a o u hasta ou até")
 _CJK_RANGE: Final = frozenset("到至或")
 _OUT_OF_PHRASES: Final = (
     ("out", "of"),
@@ -315,10 +385,79 @@ _OUT_OF_PHRASES: Final = (
     ("von",),
     ("de",),
     ("sobre",),
+    ("sur",),
 )
 _GLUE_OK: Final = (
     _STAR_UNITS | _POINT_UNITS | _RANGE_WORDS | {w for p in _OUT_OF_PHRASES for w in p}
 )
+
+# Words that stop a number from being the rating it names (see "Negation and comparison" in the
+# module docstring). Every entry is folded like the reply (lowercase, accents dropped).
+_NEGATIONS: Final = _words(
+    "not no never nor dont doesnt didnt wont wouldnt cant couldnt isnt wasnt arent shouldnt aint"
+    " niet geen nooit ikke ingen aldri nicht kein keine keinen keiner keinem nie niemals"
+    " nunca jamás tampoco pas jamais non não nao nem"
+)
+# Verb-second languages put the negation after the number: "eine 5 gebe ich nicht".
+_TRAILING_NEGATIONS: Final = _words("nicht nie niemals niet nooit ikke aldri")
+# Words that end the clause a negation governs: "not bad but 4", "pas mal mais 4". Matched with
+# their accents, since Portuguese "e" ("and") must not swallow "é" ("is") in "não é um 5".
+_SCOPE_BREAKS: Final = _exact_words(
+    "but so and though although however because maar dus men og fordi aber und weil sondern"
+    " pero y sino porque mais et donc mas e porém porem então entao"
+)
+_NEGATION_REACH: Final = 4
+_APOSTROPHES: Final = frozenset("'’‘´`")
+_ARTICLES: Final = _words("a an een ein eine einen en ett un una une um uma")
+_COMPARE_SIGNS: Final = frozenset("<>≤≥⩽⩾≦≧")
+
+
+def _phrases(text: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(_fold(word) for word in phrase.split()) for phrase in text.split("|"))
+
+
+_COMPARE_BEFORE: Final = _phrases(
+    "less than|fewer than|more than|greater than|higher than|lower than|better than|worse than"
+    "|bigger than|smaller than|above|below|under|over|beyond|almost|nearly|barely|at least"
+    "|at most|up to|max|maximum|minimum"
+    "|minder dan|meer dan|beter dan|slechter dan|hoger dan|lager dan|groter dan|kleiner dan"
+    "|boven|onder|bijna|ruim|hooguit|hoogstens|minstens|ten minste|zijn minst|maximaal|tot"
+    "|mindre enn|færre enn|mer enn|flere enn|bedre enn|verre enn|dårligere enn|høyere enn"
+    "|lavere enn|større enn|nesten|knapt|minst|høyst|maks|opptil"
+    "|weniger als|mehr als|besser als|schlechter als|höher als|niedriger als|größer als"
+    "|kleiner als|über|unter|knapp|beinahe|höchstens|mindestens|wenigstens|maximal|bis|bis zu"
+    "|menos de|menos que|más de|más que|mejor que|peor que|mayor que|menor que|encima de"
+    "|debajo de|casi|al menos|lo menos|como mínimo|como máximo|máximo|mínimo|hasta"
+    "|moins de|moins que|moins qu|plus de|plus que|plus qu|mieux que|mieux qu|pire que|pire qu"
+    "|supérieur à|inférieur à|dessus de|dessous de|au moins|au plus|presque|jusqu à"
+    "|mais de|mais que|melhor que|pior que|maior que|menor que|superior a|inferior a|acima de"
+    "|abaixo de|quase|pelo menos|no mínimo|no máximo|até"
+)
+# Only after "or"/"and": "4 or more", "3 of minder", "4 und höher", "4 o más", "4 ou mais".
+_COMPARATIVES: Final = _words(
+    "less more fewer higher lower better worse above below up over under"
+    " minder meer hoger lager beter slechter mindre mer flere høyere lavere bedre verre dårligere"
+    " weniger mehr höher niedriger besser schlechter darüber darunter drüber drunter"
+    " menos más mejor peor moins plus mieux pire mais melhor pior acima abaixo"
+)
+_COMPARE_JOINS: Final = _words("or of oder eller o u ou and und og y et e en")
+_COMPARE_AFTER: Final = _phrases(
+    "at least|at most|max|maximum|minimum|tops|plus|minstens|hoogstens|maximaal|ten minste"
+    "|minst|høyst|maks|pluss|mindestens|höchstens|wenigstens|maximal|al menos|por lo menos"
+    "|como mínimo|como máximo|como mucho|máximo|mínimo|au moins|au plus|pelo menos|no mínimo"
+    "|no máximo"
+)
+# German school grades run from 1 (best) to 6, the wrong way round for any rating scale.
+_SCHOOL_GRADES: Final = _words("note noten schulnote gesamtnote zensur")
+# Chinese: characters that may sit between a negation or comparison and the number it governs.
+_CJK_FILLERS: Final = frozenset("是会能给打值得算可以要想应该有评你们他她它这那个就也都还再配")
+_CJK_NEGATIONS: Final = frozenset("不没未别")
+_CJK_COMPARE_BEFORE: Final = (
+    "少于", "低于", "小于", "不到", "不足", "超过", "大于", "多于", "高于", "至少", "最多",
+    "最少", "起码", "将近", "接近", "几乎", "差不多",
+)  # fmt: skip
+_CJK_COMPARE_AFTER: Final = ("以上", "以下", "以内", "之上", "之下")
+_CJK_COMPARE_JOINS: Final = frozenset("或及和")
 _DASHES: Final = frozenset("-‐‑‒–—―−~〜")
 _MINUSES: Final = frozenset("-‐‑−")
 _SLASHES: Final = frozenset("/⁄∕")
@@ -390,9 +529,13 @@ def _value_of(token: _Token) -> _Value | None:
 class _Reader:
     """One pass over a tokenised reply; kept as a class only to share the token lists."""
 
-    def __init__(self, tokens: list[_Token]) -> None:
+    def __init__(self, tokens: list[_Token], locale: str | None) -> None:
         self.tokens = tokens
-        self.values = [_value_of(t) for t in tokens]
+        self.locale = locale
+        self.values = [
+            None if _LOCAL_NUMBER_WORDS.get(_fold(t.text), locale) != locale else _value_of(t)
+            for t in tokens
+        ]
         self.content = sum(t.kind in _CONTENT_KINDS for t in tokens)
         self.consumed: set[int] = set()
 
@@ -425,13 +568,17 @@ class _Reader:
         """ "twenty-five" and "forty two" are one number above every scale, not a range or two
         numbers, and certainly not the "five" at their end."""
         tens = self.values[index]
-        if tens is None or not tens.is_word or tens.value < 20 or tens.value % 10:
+        if tens is None or not tens.is_word or tens.value % 10:
+            return False
+        teens = tens.value == 10 and _fold(self._text(index)) in _TENS_JOINING_TEENS
+        if tens.value < 20 and not teens:
             return False
         unit_index = index + 1
         if self._kind(unit_index) == "other" and self._text(unit_index) in _DASHES:
             unit_index += 1
         unit = self.values[unit_index] if self._is_value(unit_index) else None
-        return unit is not None and unit.is_word and 1 <= unit.value <= 9
+        lowest = 7 if teens else 1
+        return unit is not None and unit.is_word and lowest <= unit.value <= 9
 
     def _decimal_at(self, index: int) -> bool:
         token = self.tokens[index]
@@ -452,7 +599,8 @@ class _Reader:
             return False
         if kind == "word" and text == "of":
             left, right = self.values[index], self.values[after]
-            return bool(left and left.dutch) or bool(right and right.dutch)
+            dutch = bool(left and left.dutch) or bool(right and right.dutch)
+            return dutch or self.locale == "nl"
         return (
             (kind == "other" and text in _DASHES)
             or (kind == "word" and _fold(text) in _RANGE_WORDS)
@@ -485,6 +633,8 @@ class _Reader:
             assert den_value is not None
             _, after = self._unit_after(den_index, den_index + 1)
             problem = value.problem or den_value.problem
+            if problem is None and usable:
+                problem = self._qualifier(index, after, scale_given=True)
             expr = _Expr(value.value, form, den_value.value, usable, negative, problem)
             return expr, after
         if unit is None:
@@ -496,7 +646,10 @@ class _Reader:
             if self._measured(index):
                 usable = False
         form = "stars_word" if unit == "star" else value.notation
-        return _Expr(value.value, form, None, usable, negative, value.problem), after
+        problem = value.problem
+        if problem is None and usable:
+            problem = self._qualifier(index, after)
+        return _Expr(value.value, form, None, usable, negative, problem), after
 
     def _negative_before(self, index: int) -> bool:
         sign = index - 1
@@ -578,7 +731,10 @@ class _Reader:
         following = index + 1
         kind, text = self._kind(following), self._text(following)
         if kind == "word":
-            return _fold(text) in _MEASURES
+            word = _fold(text)
+            if word == "o" and _fold(self._text(following + 1)) in _COMPARATIVES:
+                return False  # Spanish "4 o más" is "4 or more", not "4 o'clock"
+            return word in _MEASURES or word in _COUNTED
         if kind == "other":
             return text in ("%", "‰")
         if kind == "cjk":
@@ -589,14 +745,120 @@ class _Reader:
             return text == "个"
         return False
 
-    def loose_stars(self) -> tuple[int, bool]:
+    # qualifiers: a number on the scale that the reply itself says is not the rating
+
+    def _qualifier(self, index: int, end: int, *, scale_given: bool = False) -> str | None:
+        """The reason the number at ``index`` (its expression ending before ``end``) cannot be
+        recorded although it may be on the scale: a school grade (unless the reply names its
+        scale, as in "Note 4/5"), or negated or compared."""
+        if not scale_given and self._school_grade_before(index):
+            return "wrong_denominator"
+        if self.qualified_before(index) or self._negated_after(end) or self._compared_after(end):
+            return "qualified"
+        return None
+
+    def qualified_before(self, index: int) -> bool:
+        if self._kind(index - 1) == "cjk":
+            return self._cjk_qualified_before(index)
+        return self._negated_before(index) or self._compared_before(index)
+
+    def _contracted_not(self, index: int) -> bool:
+        """The "t" of "don't", "wouldn't", "isn't": tokenised as "don", "'", "t"."""
+        return (
+            _fold(self._text(index)) == "t"
+            and self._text(index - 1) in _APOSTROPHES
+            and self._kind(index - 2) == "word"
+            and self._text(index - 2).endswith("n")
+        )
+
+    def _clause_words(self, index: int, step: int, limit: int) -> list[int]:
+        """Indexes of at most ``limit`` words from ``index`` onward (``step`` -1 reads backwards),
+        stopping at the first token that is neither a word nor an apostrophe."""
+        found: list[int] = []
+        while len(found) < limit and (
+            self._kind(index) == "word" or self._text(index) in _APOSTROPHES
+        ):
+            if self._kind(index) == "word":
+                found.append(index)
+            index += step
+        return found
+
+    def _negated_before(self, index: int) -> bool:
+        for between, at in enumerate(self._clause_words(index - 1, -1, _NEGATION_REACH + 1)):
+            word = _fold(self._text(at))
+            if word in _NEGATIONS or self._contracted_not(at):
+                return True
+            if self._text(at) in _SCOPE_BREAKS or between == _NEGATION_REACH:
+                return False
+        return False
+
+    def _negated_after(self, end: int) -> bool:
+        for between, at in enumerate(self._clause_words(end, 1, _NEGATION_REACH)):
+            word = _fold(self._text(at))
+            if word in _TRAILING_NEGATIONS:
+                return True
+            if self._text(at) in _SCOPE_BREAKS or between == _NEGATION_REACH - 1:
+                return False
+        return False
+
+    def _compared_before(self, index: int) -> bool:
+        at = index - 1
+        if self._text(at) == "=" and self._text(at - 1) in _COMPARE_SIGNS:
+            return True
+        if self._kind(at) == "other":
+            return self._text(at) in _COMPARE_SIGNS
+        if self._kind(at) == "word" and _fold(self._text(at)) in _ARTICLES:
+            at -= 1
+        words = tuple(_fold(self._text(i)) for i in reversed(self._clause_words(at, -1, 3)))
+        if self.locale == "de" and words[-1:] == ("fast",):
+            return True
+        return any(words[-size:] in _COMPARE_BEFORE for size in range(1, len(words) + 1))
+
+    def _compared_after(self, end: int) -> bool:
+        kind, text = self._kind(end), self._text(end)
+        if kind == "other":
+            return text == "+" and not self._is_value(end + 1)
+        if kind == "cjk":
+            if text in _CJK_COMPARE_JOINS:
+                end += 1
+            following = self._text(end) + self._text(end + 1)
+            return following in _CJK_COMPARE_AFTER
+        words = tuple(_fold(self._text(i)) for i in self._clause_words(end, 1, 3))
+        if len(words) >= 2 and words[0] in _COMPARE_JOINS and words[1] in _COMPARATIVES:
+            return True
+        return any(words[:size] in _COMPARE_AFTER for size in range(1, len(words) + 1))
+
+    def _school_grade_before(self, index: int) -> bool:
+        at = index - 1
+        if self._text(at) == ":":
+            at -= 1
+        if self._kind(at) != "word":
+            return False
+        word = _fold(self._text(at))
+        return word in _SCHOOL_GRADES and not (word == "note" and self.locale == "fr")
+
+    def _cjk_qualified_before(self, index: int) -> bool:
+        at = index - 1
+        while self._kind(at) == "cjk" and self._text(at) in _CJK_FILLERS:
+            at -= 1
+        if self._kind(at) == "cjk" and self._text(at) in _CJK_NEGATIONS:
+            return True
+        preceding = "".join(
+            self._text(i) for i in range(max(at - 2, 0), at + 1) if self._kind(i) == "cjk"
+        )
+        return preceding.endswith(_CJK_COMPARE_BEFORE)
+
+    def loose_stars(self) -> tuple[int, bool, bool]:
+        """The filled stars not taken as a number's unit, whether any star is there at all, and
+        whether the first of them is negated or compared ("not ⭐⭐⭐⭐⭐")."""
         filled = 0
-        present = False
+        first: int | None = None
         for index, token in enumerate(self.tokens):
             if token.kind == "other" and token.text in _STAR_SYMBOLS and index not in self.consumed:
-                present = True
+                first = index if first is None else first
                 filled += token.text in _FILLED_STARS
-        return filled, present
+        qualified = first is not None and self.qualified_before(first)
+        return filled, first is not None, qualified
 
 
 def _judge(expr: _Expr, minimum: int, maximum: int) -> Rating | Reprompt:
@@ -613,25 +875,37 @@ def _judge(expr: _Expr, minimum: int, maximum: int) -> Rating | Reprompt:
     return Rating(expr.value, expr.form)
 
 
-def parse_rating(text: str, minimum: int, maximum: int) -> Rating | Reprompt:
+def _language(locale: str | None) -> str | None:
+    if not locale:
+        return None
+    return re.split(r"[-_.@]", locale.strip(), maxsplit=1)[0].lower() or None
+
+
+def parse_rating(
+    text: str, minimum: int, maximum: int, *, locale: str | None = None
+) -> Rating | Reprompt:
     """Read one whole number on the scale [minimum, maximum] from a free-text reply.
 
-    Returns a :class:`Reprompt` instead of guessing whenever the reply is not exactly one clear
-    number; the module docstring lists how each ambiguity is settled. Never raises.
+    ``locale`` is the language the survey was sent in ("nl", "de-AT", ...); it only settles words
+    whose meaning differs between languages, such as Dutch "of" ("or"). Returns a
+    :class:`Reprompt` instead of guessing whenever the reply is not exactly one clear number; the
+    module docstring lists how each ambiguity is settled. Never raises.
     """
     tokens = _tokenise(text)
     if not tokens:
         return Reprompt("empty")
-    reader = _Reader(tokens)
+    reader = _Reader(tokens, _language(locale))
     early = reader.early_reason()
     if early is not None:
         return Reprompt(early)
     found = reader.expressions()
-    filled, stars_present = reader.loose_stars()
+    filled, stars_present, stars_qualified = reader.loose_stars()
     if stars_present:
         if not found:
             if filled == 0:
                 return Reprompt("no_number")
+            if stars_qualified:
+                return Reprompt("qualified")
             if not max(minimum, 1) <= filled <= maximum:
                 return Reprompt("out_of_range")
             return Rating(filled, "star_symbols")

@@ -155,6 +155,16 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "nombre de {min} à {max}.",
         "pt": "Não encontrei uma nota na sua resposta. Responda com uma nota de {min} a {max}.",
     },
+    "reprompt_qualified": {
+        "en": "Please reply with just the number you would give, from {min} to {max}.",
+        "nl": "Antwoord alleen met het getal dat je zou geven, van {min} tot en met {max}.",
+        "nb": "Svar bare med tallet du ville gitt, fra {min} til {max}.",
+        "de": "Bitte antworten Sie nur mit der Zahl, die Sie geben würden, von {min} bis {max}.",
+        "es": "Responda solo con la nota que nos quiere dar, del {min} al {max}.",
+        "zh": "请直接回复您想给的分数，{min}到{max}之间。",
+        "fr": "Merci de répondre seulement par le nombre que vous donneriez, de {min} à {max}.",
+        "pt": "Responda apenas com a nota que você daria, de {min} a {max}.",
+    },
     "reprompt_empty": {
         "en": "Your reply was empty. Please reply with a number from {min} to {max}.",
         "nl": "Je antwoord was leeg. Antwoord met een getal van {min} tot en met {max}.",

@@ -254,6 +254,8 @@ def test_accepted_on_other_scales(
 # --- reprompts --------------------------------------------------------------------------------
 
 REPROMPTS_1_5 = [
+    # a number the reply says is not the rating
+    ("not a 5", "qualified"),
     # nothing there
     ("", "empty"),
     ("   ", "empty"),
@@ -459,6 +461,219 @@ def test_every_reason_and_form_in_the_tables_is_a_documented_one() -> None:
     assert forms == set(RATING_FORMS)
 
 
+# --- numbers the reply itself says are not the rating ------------------------------------------
+
+# (reply, survey locale, reason) on a 1-5 scale. Each is checked with the survey's locale and,
+# unless the rule depends on the locale, without one.
+NOT_THE_RATING = [
+    # negated
+    ("would not give 5", "en", "qualified"),
+    ("not a 5", "en", "qualified"),
+    ("definitely not 1", "en", "qualified"),
+    ("I wouldn't give it a 5", "en", "qualified"),
+    ("I don’t think it's a 5", "en", "qualified"),
+    ("never a 5", "en", "qualified"),
+    ("no 5", "en", "qualified"),
+    ("not five stars", "en", "qualified"),
+    ("not 4 out of 5", "en", "qualified"),
+    ("not ⭐⭐⭐⭐⭐", "en", "qualified"),
+    ("niet 5", "nl", "qualified"),
+    ("geen 5", "nl", "qualified"),
+    ("ik zou geen 5 geven", "nl", "qualified"),
+    ("een 5 geef ik niet", "nl", "qualified"),
+    ("ikke 5", "nb", "qualified"),
+    ("ikke en 5", "nb", "qualified"),
+    ("fem vil jeg ikke gi", "nb", "qualified"),
+    ("nicht 5", "de", "qualified"),
+    ("keine 5", "de", "qualified"),
+    ("eine 5 gebe ich nicht", "de", "qualified"),
+    ("no 5", "es", "qualified"),
+    ("no es un 5", "es", "qualified"),
+    ("no le daría un 5", "es", "qualified"),
+    ("pas 5", "fr", "qualified"),
+    ("ce n'est pas un 5", "fr", "qualified"),
+    ("je ne mets pas 5", "fr", "qualified"),
+    ("não 5", "pt", "qualified"),
+    ("não é um 5", "pt", "qualified"),
+    ("não dou 5", "pt", "qualified"),
+    ("不是5", "zh", "qualified"),
+    ("不给5", "zh", "qualified"),
+    ("不会给五星", "zh", "qualified"),
+    ("没有5分", "zh", "qualified"),
+    # compared
+    ("less than 3", "en", "qualified"),
+    ("more than 4", "en", "qualified"),
+    ("at least 4", "en", "qualified"),
+    ("under 3", "en", "qualified"),
+    ("above 2", "en", "qualified"),
+    ("better than 3", "en", "qualified"),
+    ("more than a 3", "en", "qualified"),
+    ("almost 5", "en", "qualified"),
+    ("4 or more", "en", "qualified"),
+    ("3 or less", "en", "qualified"),
+    ("4 stars at least", "en", "qualified"),
+    ("4+", "en", "qualified"),
+    ("<3", "en", "qualified"),
+    (">= 4", "en", "qualified"),
+    ("minder dan 3", "nl", "qualified"),
+    ("meer dan 4", "nl", "qualified"),
+    ("minstens 4", "nl", "qualified"),
+    ("4 of meer", "nl", "qualified"),
+    ("mindre enn 3", "nb", "qualified"),
+    ("mer enn 4", "nb", "qualified"),
+    ("weniger als 3", "de", "qualified"),
+    ("mehr als 4", "de", "qualified"),
+    ("mindestens 4", "de", "qualified"),
+    ("4 oder mehr", "de", "qualified"),
+    ("menos de 3", "es", "qualified"),
+    ("más de 4", "es", "qualified"),
+    ("al menos 4", "es", "qualified"),
+    ("4 o más", "es", "qualified"),
+    ("moins de 3", "fr", "qualified"),
+    ("plus de 4", "fr", "qualified"),
+    ("au moins 4", "fr", "qualified"),
+    ("menos de 3", "pt", "qualified"),
+    ("mais de 4", "pt", "qualified"),
+    ("pelo menos 4", "pt", "qualified"),
+    ("4 ou mais", "pt", "qualified"),
+    ("少于3", "zh", "qualified"),
+    ("低于3", "zh", "qualified"),
+    ("超过4", "zh", "qualified"),
+    ("大于4", "zh", "qualified"),
+    ("至少给4分", "zh", "qualified"),
+    ("5分以上", "zh", "qualified"),
+    # counting something else
+    ("two thumbs up", "en", "no_number"),
+    ("3 people", "en", "no_number"),
+    ("5 euro", "en", "no_number"),
+    ("helped 3 people, 4", "en", "multiple_numbers"),
+    ("twee duimen omhoog", "nl", "no_number"),
+    ("zwei Daumen hoch", "de", "no_number"),
+    ("dos pulgares arriba", "es", "no_number"),
+    ("deux pouces", "fr", "no_number"),
+    ("dois polegares", "pt", "no_number"),
+    ("3人", "zh", "no_number"),
+    # a German school grade, where 1 is the best
+    ("Note 1", "de", "wrong_denominator"),
+    ("Schulnote 2", "de", "wrong_denominator"),
+    ("Note: 1", "de", "wrong_denominator"),
+    ("ich gebe die Note 1", "de", "wrong_denominator"),
+]
+
+
+@pytest.mark.parametrize(("text", "locale", "reason"), NOT_THE_RATING)
+def test_a_number_the_reply_says_is_not_the_rating(text: str, locale: str, reason: str) -> None:
+    assert parse_rating(text, 1, 5, locale=locale) == Reprompt(reason)
+    assert parse_rating(text, 1, 5) == Reprompt(reason)
+
+
+# (reply, survey locale, scale, expected): rules that hold only on a survey in one language.
+BY_LOCALE = [
+    ("4 of 5", "nl", (1, 5), Reprompt("range_given")),
+    ("4 of 5", "nl-BE", (1, 5), Reprompt("range_given")),
+    ("8 of 10", "nl", (1, 10), Reprompt("range_given")),
+    ("4 of 5", "en", (1, 5), Rating(4, "out_of")),
+    ("4 of 5", None, (1, 5), Rating(4, "out_of")),
+    ("4 van de 5", "nl", (1, 5), Rating(4, "out_of")),
+    ("4 van 5", "nl", (1, 5), Rating(4, "out_of")),
+    ("4 out of 5", "nl", (1, 5), Rating(4, "out_of")),
+    ("fast 5", "de", (1, 5), Reprompt("qualified")),
+    ("fast 5", "en", (1, 5), Rating(5, "digits")),
+    ("note 4", "fr", (1, 5), Rating(4, "digits")),
+    ("um", "pt", (1, 5), Rating(1, "number_word")),
+    ("um", "en", (1, 5), Reprompt("no_number")),
+    ("um", None, (1, 5), Reprompt("no_number")),
+]
+
+
+@pytest.mark.parametrize(("text", "locale", "scale", "expected"), BY_LOCALE)
+def test_rules_that_depend_on_the_survey_language(
+    text: str, locale: str | None, scale: tuple[int, int], expected: Rating | Reprompt
+) -> None:
+    assert parse_rating(text, *scale, locale=locale) == expected
+
+
+# Replies near a negation, comparison or count that still give their number.
+STILL_READ = [
+    ("4 out of 5", "en", 4, "out_of"),
+    ("fire av fem", "nb", 4, "out_of"),
+    ("I'd say 4", "en", 4, "digits"),
+    ("not bad, 4", "en", 4, "digits"),
+    ("not bad but 4", "en", 4, "digits"),
+    ("not so bad 4", "en", 4, "digits"),
+    ("No, 5", "en", 5, "digits"),
+    ("no problems at all, 5 stars", "en", 5, "stars_word"),
+    ("um, 4", "en", 4, "digits"),
+    ("niet slecht, 4", "nl", 4, "digits"),
+    ("onze service was goed, 4", "nl", 4, "digits"),
+    ("nicht schlecht, 4", "de", 4, "digits"),
+    ("pas mal, 4", "fr", 4, "digits"),
+    ("tout neuf, 5", "fr", 5, "digits"),
+    ("Note 4/5", "de", 4, "fraction"),
+    ("Note: 4 von 5", "de", 4, "out_of"),
+    ("不错，5分", "zh", 5, "digits"),
+    ("不错5分", "zh", 5, "digits"),
+    ("还不错给5分", "zh", 5, "digits"),
+]
+
+
+@pytest.mark.parametrize(("text", "locale", "value", "form"), STILL_READ)
+def test_still_read_next_to_a_negation_or_comparison(
+    text: str, locale: str, value: int, form: str
+) -> None:
+    assert parse_rating(text, 1, 5, locale=locale) == Rating(value, form)
+
+
+def test_a_measured_number_is_never_recorded_next_to_the_rating() -> None:
+    assert parse_rating("waited 20 minutes, 2", 1, 5) == Reprompt("multiple_numbers")
+    assert parse_rating("waited 20 minutes, 2", 1, 100) == Reprompt("multiple_numbers")
+
+
+# French and Portuguese numbers: (reply, scale, value or reprompt reason, form)
+FRENCH_AND_PORTUGUESE = [
+    ("quatre", (1, 5), 4, "number_word"),
+    ("cinq", (1, 5), 5, "number_word"),
+    ("deux", (1, 5), 2, "number_word"),
+    ("trois étoiles", (1, 5), 3, "stars_word"),
+    ("une étoile", (1, 5), 1, "stars_word"),
+    ("4 sur 5", (1, 5), 4, "out_of"),
+    ("quatre sur cinq", (1, 5), 4, "out_of"),
+    ("huit", (1, 10), 8, "number_word"),
+    ("neuf", (1, 10), 9, "number_word"),
+    ("dix", (1, 10), 10, "number_word"),
+    ("sept", (1, 7), 7, "number_word"),
+    ("dois", (1, 5), 2, "number_word"),
+    ("duas estrelas", (1, 5), 2, "stars_word"),
+    ("uma estrela", (1, 5), 1, "stars_word"),
+    ("três", (1, 5), 3, "number_word"),
+    ("quatro", (1, 5), 4, "number_word"),
+    ("quatro de cinco", (1, 5), 4, "out_of"),
+    ("sete", (1, 7), 7, "number_word"),
+    ("oito", (1, 10), 8, "number_word"),
+    ("nove", (1, 10), 9, "number_word"),
+    ("dez", (1, 10), 10, "number_word"),
+    ("dix-sept", (1, 10), "out_of_range", None),
+    ("4 et demi", (1, 5), "decimal", None),
+    ("quatro e meia", (1, 5), "decimal", None),
+    ("3 ou 4", (1, 5), "range_given", None),
+    ("un bon service", (1, 5), "no_number", None),
+    ("uma boa experiência", (1, 5), "no_number", None),
+    ("c'est tout neuf", (1, 10), "no_number", None),
+    ("onze service was goed", (1, 5), "no_number", None),
+]
+
+
+@pytest.mark.parametrize(("text", "scale", "outcome", "form"), FRENCH_AND_PORTUGUESE)
+def test_french_and_portuguese(
+    text: str, scale: tuple[int, int], outcome: int | str, form: str | None
+) -> None:
+    if isinstance(outcome, str):
+        assert parse_rating(text, *scale) == Reprompt(outcome)
+    else:
+        assert form is not None
+        assert parse_rating(text, *scale) == Rating(outcome, form)
+
+
 # --- properties -------------------------------------------------------------------------------
 
 scales = st.sampled_from(SCALES)
@@ -514,6 +729,29 @@ def test_any_integer_is_either_its_rating_or_out_of_range(n: int, scale: tuple[i
     minimum, maximum = scale
     expected = Rating(n, "digits") if minimum <= n <= maximum else Reprompt("out_of_range")
     assert parse_rating(str(n), minimum, maximum) == expected
+
+
+QUALIFIERS = [
+    "not", "not a", "would not give it a", "don't give", "niet", "geen", "nicht", "keine",
+    "ikke", "no es un", "pas", "não", "less than", "more than", "at least", "meer dan",
+    "mindre enn", "weniger als", "más de", "plus de", "mais de", "不是", "不给", "少于", "超过",
+]  # fmt: skip
+
+
+@given(
+    data=st.data(),
+    scale=scales,
+    qualifier=st.sampled_from(QUALIFIERS),
+    tail=st.sampled_from(["", "!", " stars", " please", "/{max}", " out of {max}"]),
+)
+def test_a_negated_or_compared_number_is_never_recorded(
+    data: st.DataObject, scale: tuple[int, int], qualifier: str, tail: str
+) -> None:
+    minimum, maximum = scale
+    n = data.draw(st.integers(minimum, maximum))
+    space = "" if qualifier[-1] > "\u2e80" else " "
+    text = f"{qualifier}{space}{n}{tail.format(max=maximum)}"
+    assert not isinstance(parse_rating(text, minimum, maximum), Rating), text
 
 
 # --- keywords -----------------------------------------------------------------------------------

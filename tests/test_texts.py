@@ -26,6 +26,7 @@ EXPECTED_KEYS = {
     "reprompt_multiple_numbers",
     "reprompt_wrong_denominator",
     "reprompt_no_number",
+    "reprompt_qualified",
     "reprompt_empty",
     "thanks",
     "thanks_rating",
