@@ -71,7 +71,8 @@ def _answer_row(invitation_id: int, **extra: object) -> dict[str, object]:
     ),
     offset=st.integers(min_value=-14 * 60, max_value=14 * 60),
     positive=st.booleans(),
-    comment=st.none() | st.text(max_size=40),
+    # No NUL: PostgreSQL cannot store it in text, and the app refuses it at every edge.
+    comment=st.none() | st.text(st.characters(exclude_characters="\x00"), max_size=40),
 )
 def test_a_row_written_raw_reads_back_through_the_orm_unchanged(
     db_engine: Engine, moment: datetime, offset: int, positive: bool, comment: str | None
@@ -86,11 +87,13 @@ def test_a_row_written_raw_reads_back_through_the_orm_unchanged(
         )
     with Session(db_engine) as session:
         answer = session.scalars(select(Answer)).one()
-        assert answer.answered_at == moment and answer.answered_at.tzinfo == UTC
-        assert answer.positive is positive and answer.comment == comment
-        session.delete(answer)
-        session.delete(session.get(Invitation, invitation_id))
-        session.commit()
+        try:
+            assert answer.answered_at == moment and answer.answered_at.tzinfo == UTC
+            assert answer.positive is positive and answer.comment == comment
+        finally:  # the next example starts from an empty table even after a failure
+            session.delete(answer)
+            session.delete(session.get(Invitation, invitation_id))
+            session.commit()
 
 
 def test_selected_datetimes_come_back_aware_and_literals_are_kept(db_engine: Engine) -> None:
