@@ -6,9 +6,10 @@ worked, failed for now, or failed for good.
 
 Delivery semantics:
 
-- A claim is a lease renewed before every send, so a live worker never loses rows it holds, however
-  slow the provider; a worker killed mid-send can leave only the message in flight to be sent again
-  (the provider got it, the database never heard).
+- A claim is a lease, renewed (for the whole batch at once) before any send that finds less than
+  half of it left, so a live worker never loses rows it holds, however slow the provider, and a
+  fast one spends no write on it; a worker killed mid-send can leave only the message in flight
+  to be sent again (the provider got it, the database never heard).
 - A failure for now (429, 5xx, network) pauses the channel in this process (:mod:`bot.delivery`):
   the other due surveys of that channel stay due and untouched, and the channel is probed again
   after the provider's Retry-After, or after a pause doubling from 1 s to 15 s.
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from bot.channel import Channel, OutboundMessage
@@ -99,6 +100,7 @@ class Sender:
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()
+        self._held: dict[str, datetime] = {}  # claim token -> when its lease runs out
 
     @property
     def lease(self) -> timedelta:
@@ -108,18 +110,29 @@ class Sender:
         now = self.service.clock()
         with self.service.session() as session:
             claims = claim_due(session, now, now + self.lease, self.batch, self.pauses.active(now))
-        jobs: list[Job] = []
-        with self.service.session() as session:
-            for claim in claims:
-                invitation = session.get(Invitation, claim.invitation_id)
-                if invitation is None:
-                    continue
-                respondent = (
-                    session.get(Respondent, invitation.respondent_id)
-                    if invitation.respondent_id is not None
-                    else None
+        self._held = {claim.token: now + self.lease for claim in claims}
+        if not claims:
+            return []
+        with self.service.read_session() as session:
+            ids = [claim.invitation_id for claim in claims]
+            invitations = {
+                row.id: row
+                for row in session.scalars(select(Invitation).where(col(Invitation.id).in_(ids)))
+            }
+            wanted = {row.respondent_id for row in invitations.values() if row.respondent_id}
+            rows = session.execute(
+                select(col(Respondent.id), col(Respondent.address)).where(
+                    col(Respondent.id).in_(sorted(wanted))
                 )
-                jobs.append(Job(claim, invitation, respondent.address if respondent else None))
+            )
+            addresses: dict[int, str | None] = {rid: address for rid, address in rows}
+        jobs: list[Job] = []
+        for claim in claims:
+            invitation = invitations.get(claim.invitation_id)
+            if invitation is None:
+                continue
+            address = addresses.get(invitation.respondent_id) if invitation.respondent_id else None
+            jobs.append(Job(claim, invitation, address))
         return jobs
 
     def _finish(self, job: Job, **values: Any) -> bool:
@@ -162,9 +175,18 @@ class Sender:
             return question_message(survey, inv.question_index, ctx, prefix=prefix, kind="reminder")
         return question_message(survey, 0, ctx)
 
+    def _fresh(self, job: Job) -> bool:
+        """Whether more than half of this batch's lease is left: then no other worker can have
+        taken the row (a claim needs an expired lease) and the send needs no renewal first."""
+        held = self._held.get(job.claim.token)
+        return held is not None and held - self.service.clock() > self.lease / 2
+
     def _renew(self, job: Job) -> bool:
+        now = self.service.clock()
         with self.service.session() as session:
-            return renew(session, job.claim, self.service.clock() + self.lease)
+            mine = renew(session, job.claim, now + self.lease)
+        self._held[job.claim.token] = now + self.lease
+        return mine
 
     async def run_once(self) -> SendReport:
         """One pass: expire, claim, send. Returns what happened, for logs and tests."""
@@ -214,7 +236,7 @@ class Sender:
             await to_thread.run_sync(lambda: self._finish(job, send_at=allowed))
             report.deferred += 1
             return
-        if not await to_thread.run_sync(self._renew, job):
+        if not self._fresh(job) and not await to_thread.run_sync(self._renew, job):
             log.warning("sender: invitation %s was taken by another worker", inv.id)
             report.lost += 1
             return

@@ -8,10 +8,11 @@ module adds triggering, delivery receipts and expiry.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -21,6 +22,7 @@ from bot.privacy import Privacy
 from bot.requests import SurveyRequest
 from bot.service_base import InboundResult, ServiceBase, TriggerResult, utcnow
 from bot.surveys import Survey, normalise_locale
+from storage import triggers
 from storage.models import Invitation, Respondent
 from storage.queries import changed
 from storage.scores import UNDELIVERED
@@ -30,6 +32,7 @@ log = logging.getLogger("csat.service")
 __all__ = ["InboundResult", "Service", "ServiceBase", "TriggerResult", "utcnow"]
 
 LIVE = ("scheduled", "sent", "completed", "unparsed", "expired")
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 DELIVERY_RANK = {
     "accepted": 0,
@@ -69,8 +72,8 @@ class Service(Conversations, Privacy):
         for attempt in range(3):
             try:
                 with self.session() as session:
-                    return [self._schedule(session, *item) for item in prepared]
-            except IntegrityError:
+                    return self._schedule_all(session, prepared)
+            except IntegrityError:  # another writer took one of these keys first: read again
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -88,65 +91,107 @@ class Service(Conversations, Privacy):
         locale = normalise_locale(request.locale) or survey.fallback_locale
         return request.model_copy(update={"to": address, "locale": locale}), survey, address
 
-    def _schedule(
-        self, session: Session, request: SurveyRequest, survey: Survey, address: str
-    ) -> TriggerResult:
-        existing = session.scalars(
-            select(Invitation).where(
-                col(Invitation.interaction_id) == request.interaction_id,
-                col(Invitation.survey) == request.survey,
-            )
-        ).first()
-        if existing is not None:
-            return self._result(existing, duplicate=True)
+    def _schedule_all(
+        self, session: Session, prepared: Sequence[tuple[SurveyRequest, Survey, str]]
+    ) -> list[TriggerResult]:
+        """Decide and insert a whole batch with a handful of set queries: the rules are those of
+        one trigger at a time, in the batch's order (an earlier item can throttle a later one)."""
         now = self.clock()
-        respondent = self._respondent(session, request.channel, address)
-        throttle_key = self.pseudonym(
-            "customer" if request.customer_id else request.channel,
-            request.customer_id or address,
-        )
-        status, reason = "scheduled", None
-        if self.is_suppressed(session, request.channel, address):
-            status, reason = "skipped", "opted out"
-        elif self._throttled(session, survey, throttle_key, now):
-            status, reason = "skipped", "throttled"
-        elif self.rng.random() >= survey.sample_rate:
-            status, reason = "skipped", "not sampled"
-        invitation = Invitation(
-            interaction_id=request.interaction_id,
-            survey=request.survey,
-            survey_version=survey.version,
-            channel=request.channel,
-            respondent_id=respondent.id,
-            throttle_key=throttle_key,
-            agent=request.agent,
-            team=request.team,
-            touchpoint=request.touchpoint,
-            locale=request.locale or survey.fallback_locale,
-            status=status,
-            reason=reason,
-            created_at=now,
-            send_at=now + request.delay,
-            closed_at=now if status == "skipped" else None,
-        )
-        session.add(invitation)
-        session.flush()
-        log.info("survey %s for %s: %s", request.survey, request.interaction_id, reason or status)
-        return self._result(invitation, duplicate=False)
-
-    def _throttled(self, session: Session, survey: Survey, key: str, now: datetime) -> bool:
-        if survey.throttle <= timedelta(0):
-            return False
-        recent = session.scalar(
-            select(func.count())
-            .select_from(Invitation)
-            .where(
-                col(Invitation.throttle_key) == key,
-                col(Invitation.status).in_(LIVE),
-                col(Invitation.created_at) > now - survey.throttle,
+        keys = {(request.interaction_id, request.survey) for request, _, _ in prepared}
+        existing = triggers.existing_invitations(session, keys)
+        fresh = [
+            item for item in prepared if (item[0].interaction_id, item[0].survey) not in existing
+        ]
+        digests = {
+            (r.channel, address): self.pseudonym(r.channel, address) for r, _, address in fresh
+        }
+        respondents = triggers.respondent_ids(session, digests, now)
+        blocked = triggers.suppressed(session, {(c, d) for (c, _), d in digests.items()})
+        throttle_keys = {
+            request: self.pseudonym(
+                "customer" if request.customer_id else request.channel,
+                request.customer_id or address,
             )
+            for request, _, address in fresh
+        }
+        longest = max((s.throttle for _, s, _ in fresh), default=timedelta(0))
+        throttled_keys = {throttle_keys[r] for r, s, _ in fresh if s.throttle > timedelta(0)}
+        latest = (
+            triggers.latest_live(session, throttled_keys, now - longest, LIVE)
+            if throttled_keys
+            else {}
         )
-        return bool(recent)
+        rows: list[dict[str, object]] = []
+        for request, survey, address in fresh:
+            key = throttle_keys[request]
+            status, reason = "scheduled", None
+            if (request.channel, digests[(request.channel, address)]) in blocked:
+                status, reason = "skipped", "opted out"
+            elif survey.throttle > timedelta(0) and latest.get(key, _NEVER) > now - survey.throttle:
+                status, reason = "skipped", "throttled"
+            elif self.rng.random() >= survey.sample_rate:
+                status, reason = "skipped", "not sampled"
+            if status in LIVE:
+                latest[key] = now
+            rows.append(
+                {
+                    "interaction_id": request.interaction_id,
+                    "survey": request.survey,
+                    "survey_version": survey.version,
+                    "channel": request.channel,
+                    "respondent_id": respondents[(request.channel, address)],
+                    "throttle_key": key,
+                    "agent": request.agent,
+                    "team": request.team,
+                    "touchpoint": request.touchpoint,
+                    "locale": request.locale or survey.fallback_locale,
+                    "status": status,
+                    "reason": reason,
+                    "created_at": now,
+                    "send_at": now + request.delay,
+                    "closed_at": now if status == "skipped" else None,
+                    "version": 0,
+                    "attempts": 0,
+                    "question_index": 0,
+                    "reprompts": 0,
+                }
+            )
+        ids = iter(triggers.insert_invitations(session, rows))
+        made = iter(rows)
+        results: list[TriggerResult] = []
+        for request, _, _ in prepared:
+            found = existing.get((request.interaction_id, request.survey))
+            if found is not None:
+                results.append(self._result(found, duplicate=True))
+                continue
+            row = next(made)
+            results.append(
+                TriggerResult(
+                    interaction_id=request.interaction_id,
+                    survey=request.survey,
+                    invitation_id=next(ids),
+                    status=str(row["status"]),
+                    reason=row["reason"] if isinstance(row["reason"], str) else None,
+                    send_at=now + request.delay,
+                    duplicate=False,
+                )
+            )
+        if len(prepared) == 1:
+            only = results[0]
+            log.info(
+                "survey %s for %s: %s",
+                only.survey,
+                only.interaction_id,
+                "duplicate" if only.duplicate else only.reason or only.status,
+            )
+        else:
+            tally = Counter("duplicate" if r.duplicate else r.reason or r.status for r in results)
+            log.info(
+                "%d surveys triggered: %s",
+                len(results),
+                ", ".join(f"{n} {what}" for what, n in sorted(tally.items())),
+            )
+        return results
 
     @staticmethod
     def _result(invitation: Invitation, *, duplicate: bool) -> TriggerResult:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from bot.errors import PermanentSendError, TransientSendError
+from bot.requests import SurveyRequest
 from bot.service import Service
 from channels.memory import MemoryChannel
-from storage.models import Answer, InboundMessage, Invitation, Suppression
+from storage.models import Answer, InboundMessage, Invitation, Respondent, Suppression
 from tests.conftest import Clock
 from tests.helpers import deliver, trigger
 
@@ -127,6 +128,56 @@ def test_throttle_and_sampling_are_recorded_as_skips(service: Service) -> None:
     other = trigger(service, to="cust-2", interaction="T-3", customer_id="C-9")
     again = trigger(service, to="cust-3", interaction="T-4", customer_id="C-9")
     assert other.status == "scheduled" and again.reason == "throttled"
+
+
+def test_a_batch_decides_each_item_as_one_trigger_after_another_would(
+    service: Service, memory: MemoryChannel
+) -> None:
+    # History: cust-1 has a live survey (throttles), cust-2 opted out, cust-3 was erased.
+    trigger(service, interaction="OLD-1")
+    trigger(service, to="cust-2", interaction="OLD-2")
+    deliver(service)
+    service.handle_text("memory", "cust-2", "STOP")
+    trigger(service, to="cust-3", interaction="OLD-3", survey="nps")
+    service.forget("memory", "cust-3")
+    batch = [
+        {"to": "cust-1", "interaction_id": "OLD-1"},  # already triggered
+        {"to": "cust-1", "interaction_id": "N-1"},  # throttled by OLD-1
+        {"to": "cust-2", "interaction_id": "N-2"},  # opted out
+        {"to": "cust-4", "interaction_id": "N-3"},  # new person: scheduled...
+        {"to": "cust-4", "interaction_id": "N-4"},  # ...so this one is throttled by N-3
+        {"to": "cust-5", "interaction_id": "N-5", "customer_id": "C-1"},
+        {"to": "cust-6", "interaction_id": "N-6", "customer_id": "C-1"},  # same customer
+        {"to": "cust-3", "interaction_id": "N-7"},  # erased earlier, contacted again
+    ]
+    results = service.start_surveys(
+        [SurveyRequest.model_validate({"channel": "memory", **item}) for item in batch]
+    )
+    assert [(r.status, r.reason, r.duplicate) for r in results] == [
+        ("sent", None, True),
+        ("skipped", "throttled", False),
+        ("skipped", "opted out", False),
+        ("scheduled", None, False),
+        ("skipped", "throttled", False),
+        ("scheduled", None, False),
+        ("skipped", "throttled", False),
+        ("scheduled", None, False),
+    ]
+    assert [r.interaction_id for r in results] == [item["interaction_id"] for item in batch]
+    assert len({r.invitation_id for r in results}) == len(batch)
+    with Session(service.engine) as session:
+        rows = {
+            inv.interaction_id: inv
+            for inv in session.scalars(
+                select(Invitation).where(col(Invitation.id).in_([r.invitation_id for r in results]))
+            )
+        }
+        assert {r.interaction_id for r in results} == set(rows)
+        for result in results:
+            assert rows[result.interaction_id].status == result.status
+        again = session.get(Respondent, rows["N-7"].respondent_id)
+        assert again is not None and again.address == "cust-3" and again.erased_at is None
+        assert rows["N-3"].respondent_id == rows["N-4"].respondent_id
 
 
 def test_stop_keyword_suppresses_and_confirms_once(service: Service, memory: MemoryChannel) -> None:

@@ -1,0 +1,140 @@
+"""Set queries for accepting a batch of survey triggers: a few statements per batch, not per item.
+
+A batch of 1000 triggers used to cost five round trips per item (duplicate check, respondent,
+suppression, throttle, insert). Here each of those is one statement per chunk of keys, and the
+invitations go in as one multi-row INSERT that returns their ids in the order given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, select, update
+from sqlmodel import Session, col
+
+from storage.models import Invitation, Respondent, Suppression
+
+CHUNK = 500  # keys per IN list: far below SQLite's 32766 bound parameters and PostgreSQL's 65535
+
+T = TypeVar("T")
+
+
+def _chunks(items: Iterable[T]) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def existing_invitations(
+    session: Session, keys: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], Invitation]:
+    """The invitations already made for these (interaction id, survey) keys."""
+    found: dict[tuple[str, str], Invitation] = {}
+    for chunk in _chunks(sorted({interaction for interaction, _ in keys})):
+        statement = select(Invitation).where(col(Invitation.interaction_id).in_(chunk))
+        for invitation in session.scalars(statement):
+            key = (invitation.interaction_id, invitation.survey)
+            if key in keys:
+                found[key] = invitation
+    return found
+
+
+def respondent_ids(
+    session: Session, digests: Mapping[tuple[str, str], str], now: datetime
+) -> dict[tuple[str, str], int]:
+    """The respondent id of every (channel, address), creating those not seen before. A
+    respondent erased earlier gets its address back, since they are being contacted again.
+    ``digests`` maps each (channel, address) to its pseudonym (``address_hash``)."""
+    by_digest = {
+        (channel, digest): (channel, address) for (channel, address), digest in digests.items()
+    }
+    ids: dict[tuple[str, str], int] = {}
+    erased: list[dict[str, Any]] = []
+    for channel in sorted({channel for channel, _ in by_digest}):
+        wanted = sorted(digest for c, digest in by_digest if c == channel)
+        for chunk in _chunks(wanted):
+            rows = session.execute(
+                select(col(Respondent.id), col(Respondent.address_hash), col(Respondent.address))
+                .where(col(Respondent.channel) == channel)
+                .where(col(Respondent.address_hash).in_(chunk))
+            )
+            for respondent_id, digest, address in rows:
+                key = by_digest[(channel, digest)]
+                ids[key] = respondent_id
+                if address is None:
+                    erased.append({"rid": respondent_id, "address": key[1]})
+    for item in erased:
+        session.execute(
+            update(Respondent)
+            .where(col(Respondent.id) == item["rid"])
+            .values(address=item["address"], erased_at=None)
+        )
+    missing = [
+        {"channel": channel, "address_hash": digest, "address": address, "created_at": now}
+        for (channel, address), digest in digests.items()
+        if (channel, address) not in ids
+    ]
+    if missing:
+        created = session.execute(
+            insert(Respondent).returning(
+                col(Respondent.id),
+                col(Respondent.channel),
+                col(Respondent.address),
+                sort_by_parameter_order=True,
+            ),
+            missing,
+        )
+        for respondent_id, channel, address in created:
+            ids[(channel, address)] = respondent_id
+    return ids
+
+
+def suppressed(session: Session, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (channel, pseudonym) pairs are on the suppression list."""
+    found: set[tuple[str, str]] = set()
+    for channel in sorted({channel for channel, _ in keys}):
+        for chunk in _chunks(sorted(digest for c, digest in keys if c == channel)):
+            rows = session.execute(
+                select(col(Suppression.channel), col(Suppression.address_hash))
+                .where(col(Suppression.channel) == channel)
+                .where(col(Suppression.address_hash).in_(chunk))
+            )
+            found.update((c, d) for c, d in rows)
+    return found
+
+
+def latest_live(
+    session: Session, throttle_keys: Collection[str], since: datetime, live: Sequence[str]
+) -> dict[str, datetime]:
+    """For each throttle key, when its newest live invitation created after ``since`` was made."""
+    latest: dict[str, datetime] = {}
+    for chunk in _chunks(sorted(throttle_keys)):
+        rows = session.execute(
+            select(col(Invitation.throttle_key), func.max(col(Invitation.created_at)))
+            .where(col(Invitation.throttle_key).in_(chunk))
+            .where(col(Invitation.status).in_(live))
+            .where(col(Invitation.created_at) > since)
+            .group_by(col(Invitation.throttle_key))
+        )
+        for key, created in rows:
+            if key is not None and created is not None:
+                latest[key] = created
+    return latest
+
+
+def insert_invitations(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert the invitations in one multi-row statement; their ids, in the order given."""
+    if not rows:
+        return []
+    result = session.execute(
+        insert(Invitation).returning(col(Invitation.id), sort_by_parameter_order=True),
+        list(rows),
+    )
+    return [int(row_id) for (row_id,) in result]
