@@ -20,6 +20,7 @@ test: $(BIN)/csat
 lint: $(BIN)/csat
 	$(BIN)/ruff check bot channels storage tests bench
 	$(BIN)/mypy bot channels storage
+	$(BIN)/lint-imports
 
 bench: $(BIN)/csat
 	$(BIN)/python bench/score.py --answers 1000000

@@ -6,15 +6,27 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.surveys import Survey, builtin_surveys, load_surveys
 from storage.db import prepare
+from storage.errors import DatabaseSettingError
 
 if TYPE_CHECKING:  # the CLI's read-only commands must not pay for the service's imports
+    from sqlalchemy import Engine
+
     from bot.channel import Channel
     from bot.hub import ChannelAdapter
     from bot.reports import Reports
     from bot.service import Service
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The database, migrated (SQLite) or checked (PostgreSQL); a bad URL is a ConfigError."""
+    try:
+        return prepare(settings.csat_database_url)
+    except DatabaseSettingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def surveys_from(settings: Settings) -> dict[str, Survey]:
@@ -51,7 +63,7 @@ def build_service(
 ) -> Service:
     from bot.service import Service
 
-    engine = prepare(settings.csat_database_url)
+    engine = open_engine(settings)
     if channels is None:
         found = adapters if adapters is not None else build_adapters(settings)
         channels = {adapter.channel.name: adapter.channel for adapter in found}
@@ -69,7 +81,7 @@ def build_reports(settings: Settings) -> Reports:
 
     return Reports(
         settings=settings,
-        engine=prepare(settings.csat_database_url),
+        engine=open_engine(settings),
         surveys=surveys_from(settings),
         channels={},
     )

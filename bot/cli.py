@@ -21,6 +21,7 @@ from bot.errors import CsatError
 from bot.periods import DIMENSIONS, PERIODS_HELP
 from bot.settings import Settings, load_settings
 from bot.surveys import SUPPORTED_LOCALES
+from storage.errors import DatabaseSettingError
 
 # Plain help (no rich markup): a grammar such as "[period] [by dimension]" is shown as written.
 app = typer.Typer(
@@ -47,7 +48,7 @@ def _fail(message: str) -> NoReturn:
 def _run(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except CsatError as exc:
+    except (CsatError, DatabaseSettingError) as exc:
         _fail(str(exc))
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -411,12 +412,12 @@ def export(
     """Export responses, one row per sent survey."""
     from datetime import UTC
 
+    from bot.assembly import open_engine
     from bot.export import write
-    from storage.db import prepare
     from storage.export import iter_responses
 
     settings = _settings()
-    engine = _run(lambda: prepare(settings.csat_database_url))
+    engine = _run(lambda: open_engine(settings))
     _opened.append(engine)
     rows = iter_responses(
         engine,

@@ -12,6 +12,19 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.periods import Period
+from storage.values import Bucket, Counts
+
+__all__ = [
+    "Bucket",
+    "Counts",
+    "NpsEstimate",
+    "band",
+    "group_report",
+    "nps",
+    "report",
+    "two_proportion_z_test",
+    "wilson_interval",
+]
 
 Z95 = 1.959963984540054
 LOW_SAMPLE = 30
@@ -110,32 +123,6 @@ def band(score: float | None) -> str | None:
     if score >= 60:
         return "fair"
     return "needs attention"
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """Answers sharing one (kind, scale, value, flags) combination, counted in SQL.
-
-    ``positive`` and ``negative`` are decided when an answer is recorded (by the survey's own
-    thresholds), so reports never re-derive what "satisfied" meant for a question.
-    """
-
-    kind: str
-    scale_min: int
-    scale_max: int
-    value: int
-    positive: bool
-    negative: bool
-    count: int
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Everything one group's report is computed from."""
-
-    sent: int
-    responded: int
-    buckets: tuple[Bucket, ...]
 
 
 def group_report(counts: Counts, previous: Counts | None = None) -> dict[str, object]:

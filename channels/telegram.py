@@ -492,6 +492,7 @@ class TelegramAdapter:
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
         except RecursionError:  # JSON nested deeper than any update; the parser gave up
             return JSONResponse({"error": "body is nested too deeply"}, status_code=400)
+        update: Update | None = None
         try:
             problem = _malformed(data)
             update = None if problem else Update.de_json(data, self.application.bot)

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from bot.errors import ConfigError
+from storage.errors import DatabaseSettingError
 from storage.turn import is_busy
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = -1
         if url in ("sqlite://", "sqlite:///:memory:"):
-            raise ConfigError("CSAT_DATABASE_URL: in-memory SQLite is not supported; name a file")
+            raise DatabaseSettingError(
+                "CSAT_DATABASE_URL: in-memory SQLite is not supported; name a file"
+            )
     else:
         kwargs["pool_size"] = pool_size
         kwargs["max_overflow"] = pool_size
@@ -70,7 +72,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     try:
         engine = create_engine(url, **kwargs)
     except Exception as exc:  # SQLAlchemy raises several types for a bad URL
-        raise ConfigError(f"CSAT_DATABASE_URL: {exc}") from exc
+        raise DatabaseSettingError(f"CSAT_DATABASE_URL: {exc}") from exc
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkout", _loop_checkout)
@@ -203,7 +205,9 @@ def is_current(engine: Engine) -> bool:
         with engine.connect() as connection:
             return current_revisions(connection) == {HEAD_REVISION}
     except DBAPIError as exc:
-        raise ConfigError(f"CSAT_DATABASE_URL: cannot use the database: {exc.orig}") from None
+        raise DatabaseSettingError(
+            f"CSAT_DATABASE_URL: cannot use the database: {exc.orig}"
+        ) from None
 
 
 def prepare(url: str) -> Engine:
@@ -214,7 +218,7 @@ def prepare(url: str) -> Engine:
     if is_sqlite(url):
         upgrade(url)
     else:
-        raise ConfigError(
+        raise DatabaseSettingError(
             "CSAT_DATABASE_URL: the database schema is not up to date; run `csat db upgrade`"
         )
     return engine

@@ -32,9 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from bot.scoring import Bucket, Counts
 from storage.models import Answer, Invitation
 from storage.types import UTCDateTime
+from storage.values import Bucket, Counts
 
 NONE_GROUP = "(none)"
 SCORED_KINDS = ("csat", "csat10", "nps", "ces")
