@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.errors import CsatError
+from bot.locales import SUPPORTED_LOCALES
 from bot.periods import DIMENSIONS, PERIODS_HELP
 from bot.settings import Settings, load_settings
-from bot.surveys import SUPPORTED_LOCALES
 from storage.errors import DatabaseSettingError
 
 # Plain help (no rich markup): a grammar such as "[period] [by dimension]" is shown as written.

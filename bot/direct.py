@@ -17,10 +17,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from starlette._utils import get_route_path
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+def route_path(scope: Scope) -> str:
+    """The path the app routes on: the request path without the ``root_path`` it is mounted at
+    (ASGI puts both in the scope; behind ``--root-path /csat`` a request for ``/csat/sms/inbound``
+    is routed as ``/sms/inbound``)."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :]
+    return path
 
 
 class BodyTooLarge(Exception):
@@ -96,7 +106,7 @@ class DirectRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self.table.get((scope["method"], get_route_path(scope)))
+            route = self.table.get((scope["method"], route_path(scope)))
             if route is not None:
                 scope["endpoint"] = route.endpoint
                 scope["path_params"] = {}

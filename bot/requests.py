@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
 )
 
-from bot.surveys import parse_duration
+from bot.durations import parse_duration
 
 LONGEST_DELAY = timedelta(days=30)
 

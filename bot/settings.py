@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.durations import parse_duration
 from bot.errors import ConfigError
-from bot.surveys import parse_duration
 
 CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     # channel: (keys that all must be set, keys of which one is enough, keys that only go along)

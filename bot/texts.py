@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from bot.surveys import brand_for, normalise_locale
+from bot.locales import brand_for, normalise_locale
 
 __all__ = [
     "GSM7_CHARS",

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequenc
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -82,8 +82,8 @@ def _too_large(limit: int) -> JSONResponse:
 def create_app(
     service: Service, *, adapters: Sequence[ChannelAdapter] = (), run_sender: bool = False
 ) -> FastAPI:
-    """The whole HTTP surface: the API, and each adapter's webhook routes. With ``run_sender``
-    the delivery loop runs inside the app."""
+    """The whole HTTP surface: the API and operations routers, and each adapter's webhook routes.
+    With ``run_sender`` the delivery loop runs inside the app."""
     metrics = Metrics()
     sender = Sender(service, metrics=metrics)
     sinks = [a.alert_sink for a in adapters if a.alert_sink is not None]
@@ -116,137 +116,31 @@ def create_app(
     app.state.metrics = metrics
     app.state.sender = sender
     app.state.hub = hub
+    app.add_exception_handler(CsatError, _csat_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.include_router(api)
+    app.include_router(operations)
     direct: list[DirectRoute] = []
     for adapter in adapters:
         router = adapter.routes(hub)
         if router is not None:
             app.include_router(router)
             direct.extend(r for r in router.routes if isinstance(r, DirectRoute))
+    app.openapi = _with_trigger_schema(app)  # type: ignore[method-assign]
+    app.add_middleware(DirectRoutes, routes=direct, exception_handlers=app.exception_handlers)
+    app.add_middleware(BodyLimit, limit=service.settings.csat_max_body_bytes)
+    return app
 
-    @app.exception_handler(CsatError)
-    async def _csat_error(_: Request, exc: CsatError) -> JSONResponse:
-        status = 422
-        if isinstance(exc, NotFound):
-            status = 404
-        elif isinstance(exc, NotAllowed):
-            status = 403
-        elif not isinstance(exc, InvalidInput):
-            status = 500
-        return JSONResponse({"error": str(exc)}, status_code=status)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"error": _describe(exc.errors())}, status_code=422)
-
-    def require_token(request: Request) -> None:
-        token = service.settings.csat_api_token
-        if token is None:
-            raise HTTPException(503, "the API is closed: set CSAT_API_TOKEN to open it")
-        given = request.headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
-        offered = value.strip().encode("utf-8", "surrogateescape")
-        expected = token.get_secret_value().encode()
-        # compare_digest takes the same time whatever the bytes; an empty offer never matches.
-        if (
-            scheme.lower() != "bearer"
-            or not offered
-            or not secrets.compare_digest(offered, expected)
-        ):
-            raise HTTPException(
-                401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-
-    guarded = [Depends(require_token)]
-
-    @app.post(
-        "/v1/surveys",
-        dependencies=guarded,
-        status_code=201,
-        openapi_extra=_trigger_openapi(),
-        responses={415: {"description": "the body is not JSON"}},
-    )
-    async def trigger(request: Request) -> JSONResponse:
-        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-        if kind != "application/json" and not (
-            kind.startswith("application/") and kind.endswith("+json")
-        ):
-            raise HTTPException(415, "the body must be JSON: send Content-Type: application/json")
-        body = await request.body()
-        parsed = _parse_batch(body)
-        items = parsed if isinstance(parsed, list) else [parsed]
-        if not items:
-            raise InvalidInput("the list of surveys is empty")
-        if len(items) > MAX_BATCH:
-            raise InvalidInput(f"at most {MAX_BATCH} surveys per request")
-        results = await _threaded(lambda: service.start_surveys(items))
-        for result, item in zip(results, items, strict=True):
-            if not result.duplicate:
-                metrics.triggered.labels(item.channel, result.status).inc()
-        payload: Any = [r.as_json() for r in results]
-        if not isinstance(parsed, list):
-            payload = payload[0]
-        created = any(not r.duplicate for r in results)
-        return JSONResponse(payload, status_code=201 if created else 200)
-
-    @app.delete("/v1/surveys/{interaction_id}", dependencies=guarded)
-    def cancel(interaction_id: str, survey: str | None = None) -> dict[str, Any]:
-        _printable("interaction_id", interaction_id)
-        _printable("survey", survey)
-        return {
-            "interaction_id": interaction_id,
-            "cancelled": service.cancel(interaction_id, survey),
-        }
-
-    @app.get("/v1/scores", dependencies=guarded)
-    def scores(
-        period: str = "today",
-        by: Annotated[str | None, Query()] = None,
-    ) -> dict[str, Any]:
-        return service.query_scores(period, by)
-
-    @app.get("/v1/responses", dependencies=guarded, response_model=None)
-    def responses(
-        since: datetime | None = None,
-        until: datetime | None = None,
-        format: Literal["json", "csv", "jsonl"] = "json",
-        limit: Annotated[int | None, Query(ge=1)] = None,
-    ) -> Response:
-        """Every survey sent in the range (created_at, UTC), streamed: no cap unless ``limit``."""
-        rows = iter_responses(
-            service.engine, _utc("since", since), _utc("until", until), limit=limit
-        )
-        if format == "json":
-            return StreamingResponse(_json_document(rows), media_type="application/json")
-        media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
-        return StreamingResponse(export_lines(format, rows), media_type=media)
-
-    @app.delete("/v1/respondents/{channel}/{address}", dependencies=guarded)
-    def forget(channel: str, address: str) -> dict[str, Any]:
-        _printable("channel", channel)
-        _printable("address", address)
-        return {"erased": True, "invitations_unlinked": service.forget(channel, address)}
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        with service.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return {"status": "ok", "channels": sorted(service.channels)}
-
-    @app.get("/metrics")
-    def metrics_endpoint() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
-    plain_openapi = app.openapi
+def _with_trigger_schema(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI document plus the SurveyRequest schema that ``POST /v1/surveys``
+    refers to (its handler reads the raw body itself)."""
+    plain = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            document = plain_openapi()
+            document = plain()
             schemas = document.setdefault("components", {}).setdefault("schemas", {})
             schemas["SurveyRequest"] = SurveyRequest.model_json_schema(
                 ref_template="#/components/schemas/{model}"
@@ -254,10 +148,63 @@ def create_app(
             app.openapi_schema = document
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
-    app.add_middleware(DirectRoutes, routes=direct, exception_handlers=app.exception_handlers)
-    app.add_middleware(BodyLimit, limit=service.settings.csat_max_body_bytes)
-    return app
+    return openapi
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+async def _csat_error(_: Request, exc: CsatError) -> JSONResponse:
+    status = 422
+    if isinstance(exc, NotFound):
+        status = 404
+    elif isinstance(exc, NotAllowed):
+        status = 403
+    elif not isinstance(exc, InvalidInput):
+        status = 500
+    return JSONResponse({"error": str(exc)}, status_code=status)
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse(
+        {"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"error": _describe(exc.errors())}, status_code=422)
+
+
+# -- dependencies ---------------------------------------------------------------------------
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+ServiceDep = Annotated[Service, Depends(_service)]
+MetricsDep = Annotated[Metrics, Depends(_metrics)]
+
+
+def require_token(request: Request, service: ServiceDep) -> None:
+    token = service.settings.csat_api_token
+    if token is None:
+        raise HTTPException(503, "the API is closed: set CSAT_API_TOKEN to open it")
+    given = request.headers.get("authorization", "")
+    scheme, _, value = given.partition(" ")
+    offered = value.strip().encode("utf-8", "surrogateescape")
+    expected = token.get_secret_value().encode()
+    # compare_digest takes the same time whatever the bytes; an empty offer never matches.
+    if scheme.lower() != "bearer" or not offered or not secrets.compare_digest(offered, expected):
+        raise HTTPException(
+            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 async def _threaded(fn: Callable[[], Any]) -> Any:
@@ -339,3 +286,94 @@ def _json_document(rows: Iterable[tuple[Any, ...]]) -> Iterator[str]:
         yield ("," if count else "") + json.dumps(as_dict(row), ensure_ascii=False)
         count += 1
     yield f'], "count": {count}}}'
+
+
+# -- the team's API (bearer token) ----------------------------------------------------------
+
+api = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+
+
+@api.post(
+    "/surveys",
+    status_code=201,
+    openapi_extra=_trigger_openapi(),
+    responses={415: {"description": "the body is not JSON"}},
+)
+async def trigger(request: Request, service: ServiceDep, metrics: MetricsDep) -> JSONResponse:
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if kind != "application/json" and not (
+        kind.startswith("application/") and kind.endswith("+json")
+    ):
+        raise HTTPException(415, "the body must be JSON: send Content-Type: application/json")
+    body = await request.body()
+    parsed = _parse_batch(body)
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if not items:
+        raise InvalidInput("the list of surveys is empty")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} surveys per request")
+    results = await _threaded(lambda: service.start_surveys(items))
+    for result, item in zip(results, items, strict=True):
+        if not result.duplicate:
+            metrics.triggered.labels(item.channel, result.status).inc()
+    payload: Any = [r.as_json() for r in results]
+    if not isinstance(parsed, list):
+        payload = payload[0]
+    created = any(not r.duplicate for r in results)
+    return JSONResponse(payload, status_code=201 if created else 200)
+
+
+@api.delete("/surveys/{interaction_id}")
+def cancel(interaction_id: str, service: ServiceDep, survey: str | None = None) -> dict[str, Any]:
+    _printable("interaction_id", interaction_id)
+    _printable("survey", survey)
+    return {"interaction_id": interaction_id, "cancelled": service.cancel(interaction_id, survey)}
+
+
+@api.get("/scores")
+def scores(
+    service: ServiceDep,
+    period: str = "today",
+    by: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    return service.query_scores(period, by)
+
+
+@api.get("/responses", response_model=None)
+def responses(
+    service: ServiceDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    format: Literal["json", "csv", "jsonl"] = "json",
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """Every survey sent in the range (created_at, UTC), streamed: no cap unless ``limit``."""
+    rows = iter_responses(service.engine, _utc("since", since), _utc("until", until), limit=limit)
+    if format == "json":
+        return StreamingResponse(_json_document(rows), media_type="application/json")
+    media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
+    return StreamingResponse(export_lines(format, rows), media_type=media)
+
+
+@api.delete("/respondents/{channel}/{address}")
+def forget(channel: str, address: str, service: ServiceDep) -> dict[str, Any]:
+    _printable("channel", channel)
+    _printable("address", address)
+    return {"erased": True, "invitations_unlinked": service.forget(channel, address)}
+
+
+# -- operations (no token: a load balancer and Prometheus ask) --------------------------------
+
+operations = APIRouter()
+
+
+@operations.get("/healthz")
+def healthz(service: ServiceDep) -> dict[str, Any]:
+    with service.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+    return {"status": "ok", "channels": sorted(service.channels)}
+
+
+@operations.get("/metrics")
+def metrics_endpoint(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

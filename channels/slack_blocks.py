@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.channel import Button, OutboundMessage, plain_text
+from bot.locales import normalise_locale
 from bot.report_text import change_text, group_line, short_summary
-from bot.surveys import normalise_locale
 
 Block = dict[str, Any]
 

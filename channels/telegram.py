@@ -42,9 +42,9 @@ from bot.alerts import Alert, alert_text
 from bot.channel import ChannelTraits, OutboundMessage, SendResult
 from bot.errors import ConfigError, InvalidInput, NotAllowed, TransientSendError
 from bot.hub import Hub
+from bot.locales import brand_for, normalise_locale
 from bot.report_text import short_summary
 from bot.settings import Settings
-from bot.surveys import brand_for, normalise_locale
 from channels.telegram_render import (
     CALLBACK_PATTERN,
     MAX_TEXT,

@@ -1,0 +1,306 @@
+"""What a survey is: scales, conditions, questions and the survey, each validated when built.
+
+The file format they are written in is described in :mod:`bot.survey_files`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+
+from bot.locales import brand_for, normalise_locale
+
+QUESTION_KINDS = ("csat", "csat10", "nps", "ces", "text")
+SCORED_KINDS = ("csat", "csat10", "nps", "ces")
+
+DEFAULT_SCALES: dict[str, tuple[int, int, int]] = {
+    "csat": (1, 5, 4),
+    "csat10": (1, 10, 8),
+    "nps": (0, 10, 9),
+    "ces": (1, 7, 5),
+}
+
+# Ranges whose "positive" threshold is an industry convention, so a file need not spell it out.
+KNOWN_THRESHOLDS: dict[tuple[str, int, int], int] = {
+    **{(kind, lo, hi): pos for kind, (lo, hi, pos) in DEFAULT_SCALES.items()},
+    ("ces", 1, 5): 4,
+    ("ces", 0, 5): 4,
+}
+_NPS_DETRACTORS_BELOW = 7
+SCALE_CEILING = 100
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A numeric answer range and where "good" starts.
+
+    Bounds are limited to 0-100: a negative minimum would make "-" ambiguous between a sign and
+    a range ("1-5"), and nobody answers a conversational survey on a scale wider than 100.
+    Without ``negative_below`` the scale has no neutral band, so every in-range score that is
+    not positive counts as negative (CSAT's satisfied / not satisfied split).
+    """
+
+    minimum: int
+    maximum: int
+    positive_at: int
+    negative_below: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.minimum < self.maximum <= SCALE_CEILING:
+            raise ValueError(
+                f"scale {self.minimum}-{self.maximum}: need 0 <= min < max <= {SCALE_CEILING}"
+            )
+        if not self.minimum < self.positive_at <= self.maximum:
+            raise ValueError(
+                f"positive_at {self.positive_at} must be above min and at most max "
+                f"({self.minimum + 1}-{self.maximum})"
+            )
+        if self.negative_below is not None and not (
+            self.minimum < self.negative_below <= self.positive_at
+        ):
+            raise ValueError(
+                f"negative_below {self.negative_below} must be above min and at most positive_at"
+            )
+
+    def contains(self, value: int) -> bool:
+        return self.minimum <= value <= self.maximum
+
+    def is_positive(self, value: int) -> bool:
+        return self.contains(value) and value >= self.positive_at
+
+    def is_negative(self, value: int) -> bool:
+        if not self.contains(value):
+            return False
+        if self.negative_below is None:
+            return value < self.positive_at
+        return value < self.negative_below
+
+
+def default_scale(kind: str) -> Scale | None:
+    """The scale a question of ``kind`` gets when its definition names none (``None`` for text)."""
+    if kind == "text":
+        return None
+    if kind not in DEFAULT_SCALES:
+        raise ValueError(f'unknown question kind "{kind}"')
+    lo, hi, pos = DEFAULT_SCALES[kind]
+    return Scale(lo, hi, pos, _NPS_DETRACTORS_BELOW if kind == "nps" else None)
+
+
+_OPERATORS: dict[str, Callable[[int, int], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+QUESTION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CONDITION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*([+-]?\d+)\s*")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """When to ask a follow-up, as a comparison on an earlier answer (``csat <= 3``)."""
+
+    question_id: str
+    operator: str
+    value: int
+
+    def __post_init__(self) -> None:
+        if self.operator not in _OPERATORS:
+            raise ValueError(
+                f'unknown operator "{self.operator}" (expected one of {", ".join(_OPERATORS)})'
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        """Parse ``"<question id> <op> <integer>"``; raises :class:`ValueError` with the reason."""
+        match = _CONDITION.fullmatch(text)
+        if match is None:
+            raise ValueError(
+                f'cannot parse condition "{text}" (expected "<question id> <op> <integer>" '
+                f'with op one of {", ".join(_OPERATORS)}, e.g. "csat <= 3")'
+            )
+        return cls(match.group(1), match.group(2), int(match.group(3)))
+
+    def holds(self, answer: int | None) -> bool:
+        """An unanswered or skipped question satisfies no condition, so no follow-up is sent
+        about an answer we never got."""
+        if answer is None:
+            return False
+        return _OPERATORS[self.operator](answer, self.value)
+
+    def __str__(self) -> str:
+        return f"{self.question_id} {self.operator} {self.value}"
+
+
+class _Texts(Mapping[str, str]):
+    """A read-only, hashable locale → text mapping, so frozen questions really are immutable
+    and can be used as dict keys or set members."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a survey, with its text in every locale we have it in."""
+
+    id: str
+    kind: str
+    texts: Mapping[str, str]
+    scale: Scale | None
+    ask_if: Condition | None = None
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if not QUESTION_ID.fullmatch(self.id):
+            raise ValueError(f'question id "{self.id}" must be letters, digits and _')
+        if self.kind not in QUESTION_KINDS:
+            raise ValueError(f'unknown question kind "{self.kind}"')
+        if (self.kind == "text") != (self.scale is None):
+            raise ValueError(f'question "{self.id}": only text questions have no scale')
+        if not self.texts:
+            raise ValueError(f'question "{self.id}" has no text')
+        object.__setattr__(self, "texts", _Texts(self.texts))
+
+    def text(self, locale: str, fallback: str, brand: str) -> str:
+        """The question in the respondent's language, else the survey's fallback language.
+
+        ``{brand}`` is substituted literally rather than with :meth:`str.format`, so braces
+        elsewhere in an operator-written text can never raise. A blank ``brand`` (no
+        ``CSAT_BRAND``) becomes the default phrase in the language of the text chosen, which is
+        the fallback's when the respondent's language has no text (see :func:`brand_for`).
+        """
+        chosen = None
+        for candidate in (normalise_locale(locale), normalise_locale(fallback) or fallback):
+            if candidate is not None and candidate in self.texts:
+                chosen = candidate
+                break
+        if chosen is None:
+            chosen = next(iter(self.texts))
+        return self.texts[chosen].replace("{brand}", brand_for(brand, chosen))
+
+    def _canonical(self) -> dict[str, object]:
+        scale = self.scale
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "required": self.required,
+            "ask_if": None if self.ask_if is None else str(self.ask_if),
+            "scale": None
+            if scale is None
+            else [scale.minimum, scale.maximum, scale.positive_at, scale.negative_below],
+            "texts": dict(sorted(self.texts.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Survey:
+    """A named survey plus the operational settings that decide whom it reaches and for how long.
+
+    Construction validates the invariants the conversation engine relies on (one or two
+    questions, a scored first question, conditions that point backwards) and raises
+    :class:`ValueError`; the file loader reports the same problems as ConfigError with a line.
+    """
+
+    name: str
+    questions: tuple[Question, ...]
+    fallback_locale: str = "en"
+    sample_rate: float = 1.0
+    expires_after: timedelta | None = None
+    reminder_after: timedelta | None = None
+    throttle: timedelta = timedelta(days=30)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "questions", tuple(self.questions))
+        problem = _survey_problem(self)
+        if problem is not None:
+            raise ValueError(f'survey "{self.name}": {problem}')
+
+    @cached_property
+    def version(self) -> str:
+        """Identifies what respondents were asked and how it was scored, so stored answers can be
+        grouped by definition. Operational settings (sampling, expiry, reminders, throttle) are
+        left out on purpose: tuning them does not make answers incomparable. JSON with sorted
+        keys is hashed rather than ``hash()``, which is randomised per process."""
+        canonical = {
+            "fallback_locale": self.fallback_locale,
+            "questions": [question._canonical() for question in self.questions],
+        }
+        encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()[:12]
+
+    def next_question(self, index: int, answers: Mapping[str, int | None]) -> int | None:
+        """Which question to ask after question ``index`` (``-1`` before the first), skipping
+        those whose ``ask_if`` does not hold for the answers so far; ``None`` when done."""
+        if not -1 <= index < len(self.questions):
+            raise ValueError(
+                f"question index {index} out of range for survey {self.name!r} "
+                f"({len(self.questions)} questions)"
+            )
+        for position in range(index + 1, len(self.questions)):
+            condition = self.questions[position].ask_if
+            if condition is None or condition.holds(answers.get(condition.question_id)):
+                return position
+        return None
+
+
+def _survey_problem(survey: Survey) -> str | None:
+    questions = survey.questions
+    if not 1 <= len(questions) <= 2:
+        return f"needs one or two questions, not {len(questions)}"
+    if questions[0].scale is None:
+        return "the first question must be scored (csat, csat10, nps or ces)"
+    seen: dict[str, Question] = {}
+    for question in questions:
+        if question.id in seen:
+            return f'duplicate question id "{question.id}"'
+        if survey.fallback_locale not in question.texts:
+            return f'question "{question.id}" has no "{survey.fallback_locale}" text'
+        condition = question.ask_if
+        if condition is not None:
+            target = seen.get(condition.question_id)
+            if target is None or target.scale is None:
+                return f'question "{question.id}": ask_if must refer to an earlier scored question'
+            if not target.scale.contains(condition.value):
+                return f'question "{question.id}": ask_if value is outside the scale'
+        seen[question.id] = question
+    if not 0 < survey.sample_rate <= 1:
+        return f"sample_rate must be greater than 0 and at most 1, not {survey.sample_rate}"
+    for name in ("expires_after", "reminder_after"):
+        value = getattr(survey, name)
+        if value is not None and value <= timedelta(0):
+            return f"{name} must be longer than 0"
+    if survey.throttle < timedelta(0):
+        return "throttle must not be negative"
+    if (
+        survey.expires_after is not None
+        and survey.reminder_after is not None
+        and survey.reminder_after >= survey.expires_after
+    ):
+        return "reminder_after must be shorter than expires_after"
+    return None
