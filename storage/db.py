@@ -210,15 +210,58 @@ def is_current(engine: Engine) -> bool:
         ) from None
 
 
-def prepare(url: str) -> Engine:
-    """Engine for serving: migrates SQLite itself, asks for ``csat db upgrade`` on PostgreSQL."""
-    engine = make_engine(url)
-    if is_current(engine):
-        return engine
-    if is_sqlite(url):
-        upgrade(url)
-    else:
-        raise DatabaseSettingError(
-            "CSAT_DATABASE_URL: the database schema is not up to date; run `csat db upgrade`"
+BUCKET_INDEX = "ix_answer_buckets"
+# rows, then rows per distinct prefix of 1..7 columns: few kinds and values, many timestamps
+TYPICAL_BUCKET_STAT = "1000000 250000 250000 250000 50000 50000 50000 1"
+
+
+def ensure_statistics(engine: Engine) -> bool:
+    """SQLite: make sure the planner has the statistics row of the score index that its fast
+    plan needs (a skip-scan over the few (kind, value, flags) prefixes with a range on
+    ``answered_at`` inside each, groups read in order; without the row SQLite sorts the period).
+    Migration 0003 writes it; a bulk load that rebuilds the index, or an ``ANALYZE`` of a nearly
+    empty table, takes it away or makes it describe a table that will grow. Run at every start:
+    one SELECT when the row is there; otherwise the typical figures are written again. Returns
+    whether it wrote them."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.begin() as conn:
+        if not conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (BUCKET_INDEX,)
+        ).first():
+            return False
+        has_table = conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+        ).first()
+        if (
+            has_table
+            and conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_stat1 WHERE idx = ? AND stat = ?",
+                (BUCKET_INDEX, TYPICAL_BUCKET_STAT),
+            ).first()
+        ):
+            return False
+        conn.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1 if need be
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1 WHERE idx = ?", (BUCKET_INDEX,))
+        conn.exec_driver_sql(
+            "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES ('answer', ?, ?)",
+            (BUCKET_INDEX, TYPICAL_BUCKET_STAT),
         )
+        return True
+
+
+def prepare(url: str) -> Engine:
+    """Engine for serving: migrates SQLite itself, asks for ``csat db upgrade`` on PostgreSQL;
+    on SQLite the score index's statistics are checked (:func:`ensure_statistics`)."""
+    engine = make_engine(url)
+    if not is_current(engine):
+        if not is_sqlite(url):
+            raise DatabaseSettingError(
+                "CSAT_DATABASE_URL: the database schema is not up to date; run `csat db upgrade`"
+            )
+        upgrade(url)
+    if ensure_statistics(engine):
+        # A connection plans with the statistics it read when it opened: open new ones.
+        engine.dispose()
     return engine
+
