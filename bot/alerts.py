@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from storage.values import CSAT_KINDS
+
 log = logging.getLogger("csat.alerts")
 
-ALERT_KINDS = ("csat", "csat10")
+ALERT_KINDS = CSAT_KINDS
 
 
 @dataclass(frozen=True)

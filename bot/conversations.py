@@ -22,6 +22,7 @@ from storage.models import InboundMessage, Invitation, Suppression
 from storage.prepared import RawTransaction, raw_in, raw_transaction
 from storage.queries import changed
 from storage.replies import OpenInvitation
+from storage.values import OPEN_STATUSES, Status
 
 log = logging.getLogger("csat.service")
 
@@ -262,7 +263,7 @@ class Conversations(Reports):
             reprompts=transition.reprompts,
             responded_at=now if transition.records else None,
             closed_at=now if transition.closed else None,
-            reason="unparsed reply" if transition.status == "unparsed" else None,
+            reason="unparsed reply" if transition.status == Status.UNPARSED else None,
         )
         if not stepped:
             raise _Conflict
@@ -428,10 +429,10 @@ class Conversations(Reports):
             update(Invitation)
             .where(
                 col(Invitation.respondent_id) == respondent.id,
-                col(Invitation.status).in_(("scheduled", "sent")),
+                col(Invitation.status).in_(OPEN_STATUSES),
             )
             .values(
-                status="cancelled",
+                status=Status.CANCELLED,
                 reason=reason,
                 closed_at=self.clock(),
                 version=col(Invitation.version) + 1,

@@ -14,11 +14,12 @@ from bot.channel import Button, OutboundMessage
 from bot.parsing import Rating, Reprompt, parse_rating
 from bot.surveys import Question, Survey
 from bot.texts import is_skip, message
+from storage.values import CLOSED_STATUSES, Status
 
 MAX_REPROMPTS = 2
-OPEN = "sent"
-COMPLETED = "completed"
-CLOSED_STATES = frozenset({"completed", "expired", "cancelled", "skipped", "failed", "unparsed"})
+OPEN = Status.SENT
+COMPLETED = Status.COMPLETED
+CLOSED_STATES = CLOSED_STATUSES
 _CORRECTION_MAX_LEN = 16
 MAX_RATING_REPLY = 500  # a rating is short; longer text is re-prompted without parsing it all
 
@@ -227,7 +228,7 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
 
 def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition:
     """Advance one reply. Never raises for any text."""
-    if not _is_open(state, ctx.now) or state.status in ("expired", "cancelled"):
+    if not _is_open(state, ctx.now) or state.status in (Status.EXPIRED, Status.CANCELLED):
         return _same(state, "late", (_say(ctx, "closed"),))
     if state.status not in (OPEN, COMPLETED):
         return _same(state, "closed", (_say(ctx, "closed"),))
@@ -289,7 +290,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     assert isinstance(parsed, Reprompt)
     if state.reprompts >= MAX_REPROMPTS:
         return Transition(
-            status="unparsed",
+            status=Status.UNPARSED,
             question_index=index,
             reprompts=state.reprompts,
             reason="unparsed",

@@ -21,6 +21,7 @@ from bot.service_base import ServiceBase
 from storage.db import truncate_wal
 from storage.models import Answer, InboundMessage, Invitation
 from storage.queries import changed
+from storage.values import OPEN_STATUSES, Status
 
 log = logging.getLogger("csat.privacy")
 
@@ -68,9 +69,9 @@ class Privacy(ServiceBase):
                 update(Invitation)
                 .where(
                     col(Invitation.id).in_(invitations),
-                    col(Invitation.status).in_(("scheduled", "sent")),
+                    col(Invitation.status).in_(OPEN_STATUSES),
                 )
-                .values(status="cancelled", reason="erased", closed_at=self.clock()),
+                .values(status=Status.CANCELLED, reason="erased", closed_at=self.clock()),
             )
             changed(
                 session,

@@ -17,6 +17,7 @@ from bot.settings import Lead
 from bot.texts import message
 from storage.models import Answer, Invitation
 from storage.scores import group_keys, two_periods
+from storage.values import Status
 
 
 class Reports(ServiceBase):
@@ -67,7 +68,7 @@ class Reports(ServiceBase):
     ) -> list[dict[str, Any]]:
         """One row per sent invitation with its answers, for export."""
         with self.read_session() as session:
-            statement = select(Invitation).where(col(Invitation.status) != "skipped")
+            statement = select(Invitation).where(col(Invitation.status) != Status.SKIPPED)
             if since is not None:
                 statement = statement.where(col(Invitation.created_at) >= since)
             if until is not None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from bot.periods import Period
-from storage.values import Bucket, Counts
+from storage.values import CSAT_KINDS, Bucket, Counts
 
 __all__ = [
     "Bucket",
@@ -29,7 +29,6 @@ __all__ = [
 Z95 = 1.959963984540054
 LOW_SAMPLE = 30
 ALPHA = 0.05
-CSAT_KINDS = ("csat", "csat10")
 _PRIMARY: tuple[tuple[str, ...], ...] = (CSAT_KINDS, ("nps",), ("ces",))
 PASS_GRADE = 6.0
 

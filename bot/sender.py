@@ -40,6 +40,7 @@ from bot.service import Service
 from bot.texts import message
 from storage.models import Invitation, Respondent
 from storage.queries import Claim, changed, claim_due, renew
+from storage.values import Status
 
 log = logging.getLogger("csat.sender")
 
@@ -220,14 +221,14 @@ class Sender:
                 else "survey definition changed"
             )
             await to_thread.run_sync(
-                lambda: self._finish(job, status="failed", reason=why, closed_at=now)
+                lambda: self._finish(job, status=Status.FAILED, reason=why, closed_at=now)
             )
             report.failed += 1
             return
         suppressed = await to_thread.run_sync(self._suppressed, inv.channel, job.address)
         if suppressed:
             await to_thread.run_sync(
-                lambda: self._finish(job, status="skipped", reason="opted out", closed_at=now)
+                lambda: self._finish(job, status=Status.SKIPPED, reason="opted out", closed_at=now)
             )
             return
         traits = channel.traits
@@ -265,7 +266,7 @@ class Sender:
         await to_thread.run_sync(
             lambda: self._finish(
                 job,
-                status="sent",
+                status=Status.SENT,
                 sent_at=now,
                 expires_at=now + expiry,
                 remind_at=remind_at,
@@ -296,7 +297,7 @@ class Sender:
             await to_thread.run_sync(
                 lambda: self._finish(
                     job,
-                    status="failed",
+                    status=Status.FAILED,
                     attempts=attempts,
                     last_error=error,
                     reason="gave up after retries",
@@ -327,7 +328,7 @@ class Sender:
         await to_thread.run_sync(
             lambda: self._finish(
                 job,
-                status="failed",
+                status=Status.FAILED,
                 attempts=job.invitation.attempts + 1,
                 last_error=error,
                 reason="opted out" if exc.opted_out else "delivery failed",

@@ -26,12 +26,13 @@ from storage import triggers
 from storage.models import Invitation, Respondent
 from storage.queries import changed
 from storage.scores import UNDELIVERED
+from storage.values import LIVE_STATUSES, OPEN_STATUSES, Status
 
 log = logging.getLogger("csat.service")
 
 __all__ = ["InboundResult", "Service", "ServiceBase", "TriggerResult", "utcnow"]
 
-LIVE = ("scheduled", "sent", "completed", "unparsed", "expired")
+LIVE = LIVE_STATUSES
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 DELIVERY_RANK = {
@@ -124,13 +125,13 @@ class Service(Conversations, Privacy):
         rows: list[dict[str, object]] = []
         for request, survey, address in fresh:
             key = throttle_keys[request]
-            status, reason = "scheduled", None
+            status, reason = Status.SCHEDULED, None
             if (request.channel, digests[(request.channel, address)]) in blocked:
-                status, reason = "skipped", "opted out"
+                status, reason = Status.SKIPPED, "opted out"
             elif survey.throttle > timedelta(0) and latest.get(key, _NEVER) > now - survey.throttle:
-                status, reason = "skipped", "throttled"
+                status, reason = Status.SKIPPED, "throttled"
             elif self.rng.random() >= survey.sample_rate:
-                status, reason = "skipped", "not sampled"
+                status, reason = Status.SKIPPED, "not sampled"
             if status in LIVE:
                 latest[key] = now
             rows.append(
@@ -149,7 +150,7 @@ class Service(Conversations, Privacy):
                     "reason": reason,
                     "created_at": now,
                     "send_at": now + request.delay,
-                    "closed_at": now if status == "skipped" else None,
+                    "closed_at": now if status == Status.SKIPPED else None,
                     "version": 0,
                     "attempts": 0,
                     "question_index": 0,
@@ -217,8 +218,12 @@ class Service(Conversations, Privacy):
                 raise NotFound(f"no survey for interaction {interaction_id!r}")
             cancelled = 0
             for row in rows:
-                if row.status in ("scheduled", "sent") and row.responded_at is None:
-                    row.status, row.reason, row.closed_at = "cancelled", "cancelled", self.clock()
+                if row.status in OPEN_STATUSES and row.responded_at is None:
+                    row.status, row.reason, row.closed_at = (
+                        Status.CANCELLED,
+                        "cancelled",
+                        self.clock(),
+                    )
                     row.version += 1
                     cancelled += 1
             return cancelled
@@ -260,10 +265,10 @@ class Service(Conversations, Privacy):
                 invitation.last_error = error[:500]
             if (
                 status in UNDELIVERED
-                and invitation.status == "sent"
+                and invitation.status == Status.SENT
                 and invitation.responded_at is None
             ):
-                invitation.status, invitation.reason = "failed", "undelivered"
+                invitation.status, invitation.reason = Status.FAILED, "undelivered"
                 invitation.closed_at = self.clock()
             invitation.version += 1
             respondent = (
@@ -282,9 +287,9 @@ class Service(Conversations, Privacy):
                 session,
                 update(Invitation)
                 .where(
-                    col(Invitation.status) == "sent",
+                    col(Invitation.status) == Status.SENT,
                     col(Invitation.expires_at) <= now,
                 )
-                .values(status="expired", closed_at=now, version=col(Invitation.version) + 1),
+                .values(status=Status.EXPIRED, closed_at=now, version=col(Invitation.version) + 1),
             )
             return result

@@ -75,15 +75,14 @@ from bot.locales import normalise_locale
 from bot.survey_model import (
     KNOWN_THRESHOLDS,
     QUESTION_ID,
-    QUESTION_KINDS,
     SCALE_CEILING,
-    SCORED_KINDS,
     Condition,
     Question,
     Scale,
     Survey,
     default_scale,
 )
+from storage.values import QUESTION_KINDS, SCORED_KINDS
 
 _KeyPath = tuple[str | int, ...]
 

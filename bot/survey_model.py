@@ -15,9 +15,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from bot.locales import brand_for, normalise_locale
-
-QUESTION_KINDS = ("csat", "csat10", "nps", "ces", "text")
-SCORED_KINDS = ("csat", "csat10", "nps", "ces")
+from storage.values import QUESTION_KINDS
 
 DEFAULT_SCALES: dict[str, tuple[int, int, int]] = {
     "csat": (1, 5, 4),

@@ -15,14 +15,13 @@ from bot.locales import DEFAULT_BRANDS, SUPPORTED_LOCALES, brand_for, normalise_
 from bot.survey_files import load_surveys
 from bot.survey_model import (
     DEFAULT_SCALES,
-    QUESTION_KINDS,
-    SCORED_KINDS,
     Condition,
     Question,
     Scale,
     Survey,
     default_scale,
 )
+from storage.values import QUESTION_KINDS, SCORED_KINDS
 
 __all__ = [
     "DEFAULT_BRANDS",

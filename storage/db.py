@@ -264,4 +264,3 @@ def prepare(url: str) -> Engine:
         # A connection plans with the statistics it read when it opened: open new ones.
         engine.dispose()
     return engine
-

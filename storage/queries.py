@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from storage.models import Invitation
+from storage.values import Status
 
 
 def changed(session: Session, statement: Executable) -> int:
@@ -58,9 +59,9 @@ def claim_due(
         col(Invitation.claimed_until).is_(None),
         col(Invitation.claimed_until) < now,
     )
-    due_send = and_(col(Invitation.status) == "scheduled", col(Invitation.send_at) <= now)
+    due_send = and_(col(Invitation.status) == Status.SCHEDULED, col(Invitation.send_at) <= now)
     due_reminder = and_(
-        col(Invitation.status) == "sent",
+        col(Invitation.status) == Status.SENT,
         col(Invitation.remind_at) <= now,
         col(Invitation.responded_at).is_(None),
     )
@@ -86,7 +87,7 @@ def claim_due(
             col(Invitation.claim_token) == token
         )
     )
-    return [Claim(int(r[0] or 0), token, r[1] == "sent") for r in rows]
+    return [Claim(int(r[0] or 0), token, r[1] == Status.SENT) for r in rows]
 
 
 def renew(session: Session, claim: Claim, lease_until: datetime) -> bool:

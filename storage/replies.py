@@ -19,6 +19,7 @@ from sqlalchemy.engine import Dialect
 from storage.models import Answer, InboundMessage, Invitation, Respondent
 from storage.prepared import Prepared, RawTransaction
 from storage.types import UTCDateTime
+from storage.values import Status
 
 
 def _table(model: Any) -> Table:
@@ -85,7 +86,7 @@ _SENT_TO_RESPONDENT = and_(
     _invitation.respondent_id == _respondent.id, _invitation.sent_at.is_not(None)
 )
 _STILL_OPEN = and_(
-    _invitation.status == "sent",
+    _invitation.status == Status.SENT,
     or_(_invitation.expires_at.is_(None), _invitation.expires_at > bindparam("now")),
 )
 # The open invitation sent last; failing that, the last one sent (it answers "closed"/"late").

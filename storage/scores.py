@@ -34,11 +34,10 @@ from sqlmodel import col
 
 from storage.models import Answer, Invitation
 from storage.types import UTCDateTime
-from storage.values import Bucket, Counts
+from storage.values import SCORED_KINDS, Bucket, Counts
 
 NONE_GROUP = "(none)"
-SCORED_KINDS = ("csat", "csat10", "nps", "ces")
-UNDELIVERED = ("failed", "undelivered", "canceled")
+UNDELIVERED = ("failed", "undelivered", "canceled")  # provider delivery statuses, not ours
 
 
 @dataclass
