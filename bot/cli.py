@@ -20,6 +20,7 @@ from rich.table import Table
 from bot.errors import CsatError
 from bot.locales import SUPPORTED_LOCALES
 from bot.periods import DIMENSIONS, PERIODS_HELP
+from bot.report_text import pct
 from bot.settings import Settings, load_settings
 from storage.errors import DatabaseSettingError
 
@@ -297,7 +298,7 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         cells = [
             name + ("*" if flagged else ""),
             _answered(group),
-            _pct(csat.get("score")),
+            pct(csat.get("score")),
             _interval(csat.get("ci95")),
             _num(csat.get("mean")),
         ]
@@ -321,9 +322,9 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
 def _print_details(group: dict[str, Any], console: Console) -> None:
     csat = group.get("csat") or {}
     if csat.get("score") is not None:
-        facts = [f"CSAT {_pct(csat['score'])} of {csat['responses']} answers"]
+        facts = [f"CSAT {pct(csat['score'])} of {csat['responses']} answers"]
         if csat.get("composite") is not None:
-            facts.append(f"composite {_pct(csat['composite'])}")
+            facts.append(f"composite {pct(csat['composite'])}")
         if csat.get("band"):
             facts.append(csat["band"])
         console.print("overall: " + ", ".join(facts), highlight=False, markup=False)
@@ -340,7 +341,7 @@ def _print_details(group: dict[str, Any], console: Console) -> None:
     ces = group.get("ces")
     if ces and ces.get("mean") is not None:
         console.print(
-            f"CES mean {_num(ces['mean'])}, {_pct(ces.get('easy_share'))} found it easy",
+            f"CES mean {_num(ces['mean'])}, {pct(ces.get('easy_share'))} found it easy",
             highlight=False,
             markup=False,
         )
@@ -388,10 +389,6 @@ def _interval(ci: list[float] | None, *, signed: bool = False) -> str:
     if signed:
         return f"{ci[0]:+.0f}..{ci[1]:+.0f}"
     return f"{ci[0]:.0f}-{ci[1]:.0f}"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
 
 
 def _num(value: float | None) -> str:

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A percentage as people read it, or "-" when there is none (never a fake 0%)."""
     return "-" if value is None else f"{value:.1f}%"
 
 
@@ -33,7 +34,7 @@ def group_line(group: Mapping[str, Any]) -> str:
     if csat and csat.get("score") is not None:
         lo, hi = csat.get("ci95") or (None, None)
         interval = f" [{lo:.0f}-{hi:.0f}]" if lo is not None and hi is not None else ""
-        parts.append(f"CSAT {_pct(csat['score'])}{interval}")
+        parts.append(f"CSAT {pct(csat['score'])}{interval}")
     nps = group.get("nps")
     if nps and nps.get("score") is not None:
         ci = nps.get("ci95")

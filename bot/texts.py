@@ -34,6 +34,7 @@ from bot.locales import brand_for, normalise_locale
 
 __all__ = [
     "GSM7_CHARS",
+    "GSM7_EXTENSION",
     "MESSAGE_KEYS",
     "SKIP_WORDS",
     "is_gsm7",
@@ -50,6 +51,8 @@ _GSM7_BASIC = (
 )
 _GSM7_EXTENSION = "^{}\\[~]|€\f"  # \f: form feed
 
+GSM7_EXTENSION: frozenset[str] = frozenset(_GSM7_EXTENSION)
+"""The extension table: in GSM-7, but each one costs an escape septet too (two in all)."""
 GSM7_CHARS: frozenset[str] = frozenset(_GSM7_BASIC + _GSM7_EXTENSION)
 """Characters an SMS can carry in the GSM 03.38 default alphabet, including the extension table
 (each extension character costs two septets, but keeps the message out of UCS-2)."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.channel import Button, OutboundMessage, plain_text
 from bot.locales import normalise_locale
-from bot.report_text import change_text, group_line, short_summary
+from bot.report_text import change_text, group_line, pct, short_summary
 
 Block = dict[str, Any]
 
@@ -360,10 +360,6 @@ def thanks_view(text: str, locale: str | None = None) -> dict[str, Any]:
     }
 
 
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.1f}%"
-
-
 def _group_fields(name: str, group: Mapping[str, Any]) -> list[dict[str, str]]:
     csat = group.get("csat") or {}
     ci = csat.get("ci95")
@@ -371,7 +367,7 @@ def _group_fields(name: str, group: Mapping[str, Any]) -> list[dict[str, str]]:
     responses = int(group.get("responses") or 0)
     rate = group.get("response_rate")
     fields = [
-        f"*{escape(name)}*\nCSAT {_pct(csat.get('score'))} (n={responses})"
+        f"*{escape(name)}*\nCSAT {pct(csat.get('score'))} (n={responses})"
         + (" low sample" if responses and group.get("low_sample") else ""),
         f"*Answered*\n{group.get('answered', responses)} of {group.get('sent', 0)} sent"
         + (f" ({float(rate):.0f}%)" if rate is not None else ""),

@@ -13,15 +13,12 @@ from collections.abc import Iterable, Iterator
 
 from bot.channel import OutboundMessage, plain_text
 from bot.surveys import Survey
-from bot.texts import is_gsm7, message, translations
+from bot.texts import GSM7_EXTENSION, is_gsm7, message, translations
 
 GSM7_SINGLE, GSM7_PART = 160, 153
 UCS2_SINGLE, UCS2_PART = 70, 67
 PROACTIVE_KINDS = ("survey", "reminder")
 
-# Characters of the GSM 03.38 extension table: they stay in GSM-7 but each takes an escape
-# septet too, so they cost two (form feed is one of them).
-_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 _LOOKALIKES = str.maketrans(
     {
@@ -69,14 +66,14 @@ def sms_safe(text: str) -> str:
 
 
 def septets(text: str) -> int:
-    return sum(2 if ch in _EXTENSION else 1 for ch in text)
+    return sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
 
 
 def _units(text: str, gsm: bool) -> list[int]:
     """What each character costs: septets in GSM-7 (an escaped one two), UTF-16 code units in
     UCS-2 (a character outside the Basic Multilingual Plane, such as an emoji, two)."""
     if gsm:
-        return [2 if ch in _EXTENSION else 1 for ch in text]
+        return [2 if ch in GSM7_EXTENSION else 1 for ch in text]
     return [2 if ord(ch) > 0xFFFF else 1 for ch in text]
 
 
