@@ -24,6 +24,12 @@ from pathlib import Path
 
 TARGET_S = 0.5
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.helpers import EVERY_CHANNEL  # noqa: E402
+
 
 def timed(command: Sequence[str], env: dict[str, str], cwd: str) -> float:
     started = time.perf_counter()
@@ -41,14 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = {
             **os.environ,
             "CSAT_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
-            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-            "TWILIO_AUTH_TOKEN": "t" * 32,
-            "TWILIO_FROM_NUMBER": "+15005550006",
-            "SLACK_BOT_TOKEN": "xoxb-1-2-3",
-            "SLACK_SIGNING_SECRET": "s" * 32,
-            "TELEGRAM_BOT_TOKEN": "123:abc",
-            "CSAT_PUBLIC_URL": "https://csat.example.com",
-            "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
+            **EVERY_CHANNEL,
         }
         subprocess.run([csat, "db", "upgrade"], env=env, cwd=workdir, check=True)
         commands = {

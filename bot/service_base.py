@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -30,8 +31,10 @@ from bot.settings import Settings
 from bot.surveys import Survey, brand_for
 from bot.texts import message
 from storage.models import Respondent, Setting, Suppression
-from storage.replies import ReplyStatements
 from storage.turn import WriteTurn
+
+if TYPE_CHECKING:
+    from storage.replies import ReplyStatements
 
 log = logging.getLogger("csat.service")
 
@@ -108,10 +111,17 @@ class ServiceBase:
         self.rng = rng or random.Random()
         self.leads = settings.leads()
         self._hash_key: bytes | None = None
-        self.replies = ReplyStatements(engine.dialect)
         self.turn: WriteTurn | None = None
         if engine.dialect.name == "sqlite":
             self.turn = WriteTurn(engine.url.database or "")
+
+    @cached_property
+    def replies(self) -> ReplyStatements:
+        """The reply path's prepared statements, compiled on first use (a report never needs
+        them, and ``csat score`` should not wait for them)."""
+        from storage.replies import ReplyStatements
+
+        return ReplyStatements(self.engine.dialect)
 
     def write_turn(self) -> AbstractContextManager[object]:
         """Hold for a short read-then-write transaction: the turn to write (SQLite)."""

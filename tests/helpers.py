@@ -62,3 +62,32 @@ def start_serve(env: dict[str, str], cwd: Path, *args: str) -> tuple[str, subpro
             time.sleep(0.1)
     process.kill()
     raise AssertionError(f"csat serve did not start: {process.communicate()[0]}")
+
+
+# What each locale says for the team when CSAT_BRAND is not set ("our team" only in English),
+# spelled out rather than read from bot.locales.DEFAULT_BRANDS, so that changing a phrase is a
+# visible decision in the tests too.
+DEFAULT_BRAND_PHRASES = {
+    "en": "our team",
+    "nl": "ons team",
+    "nb": "teamet vårt",
+    "de": "unser Team",
+    "es": "nuestro equipo",
+    "zh": "我们团队",
+    "fr": "notre équipe",
+    "pt": "nossa equipe",
+}
+
+
+# Every channel configured (webhook mode), with values that only have to look right: a command
+# that loads a channel SDK it does not need would show with these.
+EVERY_CHANNEL = {
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "t" * 32,
+    "TWILIO_FROM_NUMBER": "+15005550006",
+    "SLACK_BOT_TOKEN": "xoxb-1-2-3",
+    "SLACK_SIGNING_SECRET": "s" * 32,
+    "TELEGRAM_BOT_TOKEN": "123:abc",
+    "CSAT_PUBLIC_URL": "https://csat.example.com",
+    "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
+}

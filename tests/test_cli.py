@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app, main
 from storage.db import HEAD_REVISION, MIGRATIONS
+from tests.helpers import EVERY_CHANNEL
 
 runner = CliRunner()
 
@@ -256,14 +257,7 @@ def test_cli_start_loads_no_channel_sdk(
 ) -> None:
     every_channel = {
         **env,
-        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "TWILIO_AUTH_TOKEN": "t" * 32,
-        "TWILIO_FROM_NUMBER": "+15005550006",
-        "SLACK_BOT_TOKEN": "xoxb-1-2-3",
-        "SLACK_SIGNING_SECRET": "s" * 32,
-        "TELEGRAM_BOT_TOKEN": "123:abc",
-        "CSAT_PUBLIC_URL": "https://csat.example.com",
-        "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
+        **EVERY_CHANNEL,
     }
     probe = (
         "import sys\n"

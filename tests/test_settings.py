@@ -14,6 +14,7 @@ from bot.errors import ConfigError
 from bot.service_base import ServiceBase
 from bot.settings import Lead, Settings, load_settings
 from bot.surveys import SUPPORTED_LOCALES, builtin_surveys
+from tests.helpers import DEFAULT_BRAND_PHRASES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,19 +101,6 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("CSAT_BRAND=Acme\nCSAT_TIMEZONE=Europe/Oslo\n")
     settings = load_settings()
     assert (settings.csat_brand, settings.csat_timezone) == ("Acme", "Europe/Oslo")
-
-
-# What each locale says when CSAT_BRAND is not set; "our team" only in English.
-DEFAULT_BRAND_PHRASES = {
-    "en": "our team",
-    "nl": "ons team",
-    "nb": "teamet vårt",
-    "de": "unser Team",
-    "es": "nuestro equipo",
-    "zh": "我们团队",
-    "fr": "notre équipe",
-    "pt": "nossa equipe",
-}
 
 
 def _rendered(settings: Settings, locale: str) -> dict[str, str]:

@@ -33,6 +33,7 @@ from bot.surveys import (
 )
 from bot.texts import is_gsm7
 from channels.sms_text import ucs2_warnings
+from tests.helpers import DEFAULT_BRAND_PHRASES
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "surveys.toml"
@@ -97,19 +98,6 @@ def test_builtin_texts_fit_gsm7_except_chinese(name: str) -> None:
 def test_builtin_texts_cause_no_ucs2_warning_at_sms_start() -> None:
     assert list(ucs2_warnings(builtin_surveys().values(), "")) == []
     assert list(ucs2_warnings(builtin_surveys().values(), "Acme")) == []
-
-
-# Spelled out rather than read from DEFAULT_BRANDS, so changing a phrase is a visible decision.
-DEFAULT_BRAND_PHRASES = {
-    "en": "our team",
-    "nl": "ons team",
-    "nb": "teamet vårt",
-    "de": "unser Team",
-    "es": "nuestro equipo",
-    "zh": "我们团队",
-    "fr": "notre équipe",
-    "pt": "nossa equipe",
-}
 
 
 def test_default_brands_cover_every_locale() -> None:

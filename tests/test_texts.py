@@ -16,6 +16,7 @@ from bot.texts import (
     message,
     translations,
 )
+from tests.helpers import DEFAULT_BRAND_PHRASES
 
 EXPECTED_KEYS = {
     "reply_hint",
@@ -116,18 +117,6 @@ def test_message_english_samples() -> None:
     )
 
 
-# The default brand as each locale's texts must show it when CSAT_BRAND is not set, spelled out
-# here rather than read from DEFAULT_BRANDS so a change to a phrase is a visible decision.
-DEFAULT_BRAND_PHRASES = {
-    "en": "our team",
-    "nl": "ons team",
-    "nb": "teamet vårt",
-    "de": "unser Team",
-    "es": "nuestro equipo",
-    "zh": "我们团队",
-    "fr": "notre équipe",
-    "pt": "nossa equipe",
-}
 BRANDED_KEYS = ("opted_out", "opted_in", "help")
 
 
