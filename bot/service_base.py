@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -59,14 +60,41 @@ class TriggerResult:
         return data
 
 
+class Outcome(StrEnum):
+    """What an inbound message came to, for an adapter to act on (edit the survey message, let
+    a host bot have the message...) without reading the core's reason codes."""
+
+    RECORDED = "recorded"  # a rating was stored, or replaced by a correction
+    COMMENT = "comment"  # the comment was stored
+    CLOSED = "closed"  # it answers a survey that is over (expired, closed, redefined)
+    NOT_AN_ANSWER = "not_an_answer"  # no open survey: none sent, or the newest is done
+    OTHER = "other"  # a re-prompt, a keyword, a lead's command, a skipped comment...
+
+
+_OUTCOMES = {
+    "rating": Outcome.RECORDED,
+    "correction": Outcome.RECORDED,
+    "comment": Outcome.COMMENT,
+    "late": Outcome.CLOSED,
+    "closed": Outcome.CLOSED,
+    "survey_changed": Outcome.CLOSED,
+    "no_open_survey": Outcome.NOT_AN_ANSWER,
+    "after_completion": Outcome.NOT_AN_ANSWER,
+}
+
+
 @dataclass(frozen=True)
 class InboundResult:
     replies: tuple[OutboundMessage, ...]
-    reason: str
+    reason: str  # the core's own code, for logs and tests; adapters read ``outcome``
     duplicate: bool = False
     invitation_id: int | None = None
     alerts: tuple[Alert, ...] = ()
     closed: bool = False
+
+    @property
+    def outcome(self) -> Outcome:
+        return _OUTCOMES.get(self.reason, Outcome.OTHER)
 
 
 def _encode(replies: Sequence[OutboundMessage]) -> str:

@@ -54,6 +54,7 @@ from bot.errors import (
     SendError,
     TransientSendError,
 )
+from bot.service_base import Outcome
 from bot.settings import Settings
 from channels.slack_blocks import (
     COMMENT_ACTION,
@@ -100,8 +101,6 @@ MAX_INLINE_WAIT = 5.0  # seconds of Retry-After worth waiting for in place; long
 TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
-RECORDED = ("rating", "correction")
-CLOSED = ("late", "closed", "survey_changed")
 USAGE = (
     "Usage: /csat [today|yesterday|week|month|7d|30d|YYYY-MM-DD|YYYY-MM-DD..YYYY-MM-DD] "
     "[by channel|agent|team|touchpoint|survey|locale]"
@@ -448,11 +447,11 @@ class _Listeners:
         if result.duplicate:
             return
         blocks = (body.get("message") or {}).get("blocks") or []
-        if result.reason in RECORDED:
+        if result.outcome is Outcome.RECORDED:
             note = rating_text(tap.value, scale_of(blocks))
             await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
             await self.post(client, channel_id, result.replies)
-        elif result.reason in CLOSED:
+        elif result.outcome is Outcome.CLOSED:
             note = " ".join(reply.text for reply in result.replies)
             await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
         else:
@@ -557,7 +556,7 @@ class _Listeners:
         result: InboundResult,
     ) -> None:
         assert target.channel_id is not None and target.message_ts is not None
-        if result.reason == "comment":
+        if result.outcome is Outcome.COMMENT:
             label = str(((view.get("blocks") or [{}])[0].get("label") or {}).get("text") or "")
             blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": escape(label)}}]
             await _quietly(

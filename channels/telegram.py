@@ -44,6 +44,7 @@ from bot.errors import ConfigError, InvalidInput, NotAllowed, TransientSendError
 from bot.hub import Hub
 from bot.locales import brand_for, normalise_locale
 from bot.report_text import short_summary
+from bot.service_base import Outcome
 from bot.settings import Settings
 from channels.telegram_render import (
     CALLBACK_PATTERN,
@@ -74,12 +75,9 @@ ALLOWED_UPDATES = ("message", "callback_query")
 TELEGRAM_TRAITS = ChannelTraits(
     supports_buttons=True, default_expiry=timedelta(days=7), keywords=False
 )
-RECORDED = frozenset({"rating", "correction"})
-# Outcomes of a message that answers no open survey (none sent, or the newest one is answered,
-# expired or closed): in plug-in mode such a message belongs to the host bot.
-NOT_AN_ANSWER = frozenset(
-    {"no_open_survey", "after_completion", "late", "closed", "survey_changed"}
-)
+# A message that answers no open survey (none sent, or the newest one is answered, expired or
+# closed): in plug-in mode it belongs to the host bot.
+_NOT_OURS = (Outcome.NOT_AN_ANSWER, Outcome.CLOSED)
 _CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
@@ -311,16 +309,16 @@ class _Handlers:
         if result.duplicate:
             raise ApplicationHandlerStop
         if isinstance(message, Message):
-            await self._settle(query, message, result.reason)
+            await self._settle(query, message, result.outcome)
         await _reply(context.bot, chat_id, result.replies)
         raise ApplicationHandlerStop
 
     @staticmethod
-    async def _settle(query: CallbackQuery, message: Message, reason: str) -> None:
+    async def _settle(query: CallbackQuery, message: Message, outcome: Outcome) -> None:
         """The survey message keeps the chosen rating and loses its buttons."""
         label = _tapped_label(query)
         try:
-            if reason in RECORDED and message.text and label:
+            if outcome is Outcome.RECORDED and message.text and label:
                 await query.edit_message_text(f"{message.text}\n\n✅ {label}"[:MAX_TEXT])
             else:
                 await query.edit_message_reply_markup(reply_markup=None)
@@ -341,7 +339,7 @@ class _Handlers:
         )
         if result.duplicate:
             raise ApplicationHandlerStop
-        if result.reason in NOT_AN_ANSWER and not self.reply_without_survey:
+        if result.outcome in _NOT_OURS and not self.reply_without_survey:
             return  # not ours: the host application's handlers get the message untouched
         await _reply(context.bot, chat.id, result.replies)
         raise ApplicationHandlerStop

@@ -8,6 +8,7 @@ from sqlmodel import Session, col
 from bot.errors import PermanentSendError, TransientSendError
 from bot.requests import SurveyRequest
 from bot.service import Service
+from bot.service_base import Outcome
 from channels.memory import MemoryChannel
 from storage.models import Answer, InboundMessage, Invitation, Respondent, Suppression
 from tests.conftest import Clock
@@ -77,6 +78,26 @@ def test_correction_while_open_latest_counts(service: Service, memory: MemoryCha
     button = service.handle_button("memory", "cust-1", _invitation(service).id or 0, "csat", 5)
     assert button.reason == "correction"
     assert [a.value for a in _answers(service)] == [5]
+
+
+def test_adapters_read_a_typed_outcome(
+    service: Service, memory: MemoryChannel, clock: Clock
+) -> None:
+    none_yet = service.handle_text("memory", "cust-1", "hello")
+    assert none_yet.outcome is Outcome.NOT_AN_ANSWER
+    trigger(service)
+    deliver(service)
+    assert service.handle_text("memory", "cust-1", "soon").outcome is Outcome.OTHER  # re-prompt
+    assert service.handle_text("memory", "cust-1", "2").outcome is Outcome.RECORDED
+    assert service.handle_text("memory", "cust-1", "4").outcome is Outcome.RECORDED  # correction
+    assert service.handle_text("memory", "cust-1", "Slow but kind").outcome is Outcome.COMMENT
+    assert service.handle_text("memory", "cust-1", "thanks!").outcome is Outcome.NOT_AN_ANSWER
+    trigger(service, interaction="T-2", survey="nps")
+    deliver(service)
+    clock.advance(days=8)
+    deliver(service)
+    late = service.handle_text("memory", "cust-1", "9")
+    assert (late.reason, late.outcome) == ("late", Outcome.CLOSED)
 
 
 def test_late_reply_after_expiry_is_not_counted(
