@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from bot.channel import Channel
+    from bot.surveys import Survey
 
 T = TypeVar("T")
 
@@ -149,6 +150,38 @@ class Hub:
 
     async def opt_out(self, channel: str, address: str, reason: str) -> bool:
         return await self.write(self.service.opt_out, channel, address, reason)
+
+    async def opt_in(self, channel: str, address: str) -> None:
+        await self.write(self.service.opt_in, channel, address)
+
+    async def record_delivery(
+        self,
+        channel: str,
+        provider_message_id: str,
+        status: str,
+        error: str | None = None,
+        *,
+        opted_out: bool = False,
+    ) -> bool:
+        """A provider's delivery receipt (:meth:`Service.record_delivery`); in write turn."""
+        receipt = functools.partial(
+            self.service.record_delivery,
+            channel,
+            provider_message_id,
+            status,
+            error,
+            opted_out=opted_out,
+        )
+        return await self.write(receipt)
+
+    @property
+    def surveys(self) -> Mapping[str, Survey]:
+        return self.service.surveys
+
+    @property
+    def brand(self) -> str:
+        """``CSAT_BRAND`` as set (blank: each text names the team in its own language)."""
+        return self.service.settings.csat_brand
 
 
 class ChannelAdapter(Protocol):

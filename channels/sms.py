@@ -13,7 +13,6 @@ Outbound sends live in :mod:`channels.sms_twilio`, the text rules in :mod:`chann
 from __future__ import annotations
 
 import binascii
-import functools
 import hmac
 import logging
 import re
@@ -179,7 +178,7 @@ class SmsAdapter:
         return self._channel
 
     async def start(self, hub: Hub) -> None:
-        for warning in ucs2_warnings(hub.service.surveys.values(), self._brand):
+        for warning in ucs2_warnings(hub.surveys.values(), self._brand):
             log.warning("sms: %s", warning)
         await self._channel.open()
 
@@ -326,15 +325,9 @@ class SmsAdapter:
             if code is not None:
                 detail = form.text("ErrorMessage").strip()[:480]
                 error = f"{code}: {detail or KNOWN_ERRORS.get(code, 'see Twilio error ' + code)}"
-            record = functools.partial(
-                hub.service.record_delivery,
-                self._channel.name,
-                sid,
-                state,
-                error,
-                opted_out=code == OPTED_OUT,
+            await hub.record_delivery(
+                self._channel.name, sid, state, error, opted_out=code == OPTED_OUT
             )
-            await hub.write(record)
             return Response(status_code=204)
 
         for path, endpoint in (("/sms/inbound", inbound), ("/sms/status", status)):

@@ -360,7 +360,7 @@ class _Handlers:
         chat = update.effective_chat
         if chat is None:
             return
-        await self.hub.write(self.hub.service.opt_in, CHANNEL, str(chat.id))
+        await self.hub.opt_in(CHANNEL, str(chat.id))
         text = _in_language(START_TEXTS, update.effective_user, self.brand)
         await context.bot.send_message(chat_id=chat.id, text=text)
 
@@ -389,9 +389,7 @@ def add_csat_handlers(
     the bot says that no survey is open. Surveys go out through :class:`TelegramChannel` on the same
     bot; see the README's Telegram section for the whole recipe.
     """
-    handlers = _Handlers(
-        hub, reply_without_survey=reply_without_survey, brand=hub.service.settings.csat_brand
-    )
+    handlers = _Handlers(hub, reply_without_survey=reply_without_survey, brand=hub.brand)
     application.add_handler(
         CallbackQueryHandler(handlers.button, pattern=CALLBACK_PATTERN), group=group
     )
@@ -403,7 +401,7 @@ def add_csat_handlers(
 
 
 def _add_start_stop(application: AnyApplication, hub: Hub) -> None:
-    handlers = _Handlers(hub, reply_without_survey=True, brand=hub.service.settings.csat_brand)
+    handlers = _Handlers(hub, reply_without_survey=True, brand=hub.brand)
     application.add_handler(CommandHandler(["start", "help"], handlers.start), group=-2)
     application.add_handler(CommandHandler("stop", handlers.stop), group=-2)
 
