@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from enum import Enum
 
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +28,15 @@ from storage.values import OPEN_STATUSES, Status
 log = logging.getLogger("csat.service")
 
 
+class TextRoute(Enum):
+    """Where a typed text goes (:meth:`Conversations.route_text`)."""
+
+    KEYWORD = "keyword"  # STOP, START, HELP...
+    LEAD_SCORE = "lead_score"  # a lead's SCORE: a report, which only reads
+    SCORE_OR_ANSWER = "score_or_answer"  # "SCORE" from a non-lead: an answer, else refused
+    ANSWER = "answer"  # to the open survey (or the one the channel names)
+
+
 class Conversations(Reports):
     # -- replies --------------------------------------------------------------------------
 
@@ -40,36 +50,38 @@ class Conversations(Reports):
     ) -> InboundResult:
         """A typed reply: keywords and lead commands first (where the channel has them), then the
         respondent's open survey (or ``invitation_id``'s, when the channel knows which one)."""
-        if invitation_id is not None:
-            return self._converse(
-                channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
-            )
-        if self.channel(channel).traits.keywords:
+        route = self.route_text(channel, address, text, invitation_id)
+        if route is TextRoute.KEYWORD:
             keyword = parse_keyword(text)
-            if keyword is not None:
-                return self._keyword(channel, address, keyword, text, provider_message_id)
+            assert keyword is not None
+            return self._keyword(channel, address, keyword, text, provider_message_id)
+        if route is TextRoute.LEAD_SCORE:
             query = parse_score_request(text)
-            if query is not None and self.is_lead(channel, address):
-                return self._lead_score_reply(channel, address, query)
-            if query is not None:
-                result = self._converse(
-                    channel, address, conv.TextReply(text), text, provider_message_id
-                )
-                if result.reason == "no_open_survey":
-                    refusal = OutboundMessage(text=message("not_a_lead", None))
-                    return InboundResult(replies=(refusal,), reason="not_a_lead")
-                return result
-        return self._converse(channel, address, conv.TextReply(text), text, provider_message_id)
-
-    def is_lead_query(self, channel: str, address: str, text: str) -> bool:
-        """Whether :meth:`handle_text` would answer this with a report (a lead's SCORE), which
-        only reads and may take a while on a big store, rather than record a reply."""
-        return (  # the same tests as handle_text, the one that rules out most replies first
-            parse_score_request(text) is not None
-            and self.channel(channel).traits.keywords
-            and parse_keyword(text) is None
-            and self.is_lead(channel, address)
+            assert query is not None
+            return self._lead_score_reply(channel, address, query)
+        result = self._converse(
+            channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
         )
+        if route is TextRoute.SCORE_OR_ANSWER and result.reason == "no_open_survey":
+            # "SCORE ..." from someone who is not a lead and has no survey to answer
+            refusal = OutboundMessage(text=message("not_a_lead", None))
+            return InboundResult(replies=(refusal,), reason="not_a_lead")
+        return result
+
+    def route_text(
+        self, channel: str, address: str, text: str, invitation_id: int | None = None
+    ) -> TextRoute:
+        """What :meth:`handle_text` will do with a text: one decision, which the hub also reads
+        to run a lead's report (a read that may take a while) off the write turn."""
+        if invitation_id is not None or not self.channel(channel).traits.keywords:
+            return TextRoute.ANSWER
+        if parse_keyword(text) is not None:
+            return TextRoute.KEYWORD
+        if parse_score_request(text) is None:
+            return TextRoute.ANSWER
+        if self.is_lead(channel, address):
+            return TextRoute.LEAD_SCORE
+        return TextRoute.SCORE_OR_ANSWER
 
     def handle_button(
         self,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from anyio import to_thread
 
 from bot.alerts import AlertSink, dispatch
+from bot.conversations import TextRoute
 from bot.metrics import Metrics
 from bot.service import InboundResult, Service
 from storage.db import loop_writes
@@ -117,7 +118,8 @@ class Hub:
     ) -> InboundResult:
         """A typed reply (keywords, SCORE from leads, survey answers); ``invitation_id`` when the
         channel knows which survey it answers (a Slack modal)."""
-        use = self.run if self.service.is_lead_query(channel, address, text) else self.write
+        route = self.service.route_text(channel, address, text, invitation_id)
+        use = self.run if route is TextRoute.LEAD_SCORE else self.write
         result = await use(
             self.service.handle_text, channel, address, text, provider_message_id, invitation_id
         )
