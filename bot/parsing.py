@@ -74,6 +74,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from bot.locales import normalise_locale
+
 __all__ = [
     "RATING_FORMS",
     "REPROMPT_REASONS",
@@ -875,12 +877,6 @@ def _judge(expr: _Expr, minimum: int, maximum: int) -> Rating | Reprompt:
     return Rating(expr.value, expr.form)
 
 
-def _language(locale: str | None) -> str | None:
-    if not locale:
-        return None
-    return re.split(r"[-_.@]", locale.strip(), maxsplit=1)[0].lower() or None
-
-
 def parse_rating(
     text: str, minimum: int, maximum: int, *, locale: str | None = None
 ) -> Rating | Reprompt:
@@ -894,7 +890,7 @@ def parse_rating(
     tokens = _tokenise(text)
     if not tokens:
         return Reprompt("empty")
-    reader = _Reader(tokens, _language(locale))
+    reader = _Reader(tokens, normalise_locale(locale))
     early = reader.early_reason()
     if early is not None:
         return Reprompt(early)
