@@ -108,11 +108,10 @@ class Service(Conversations, Privacy):
         }
         respondents = triggers.respondent_ids(session, digests, now)
         blocked = triggers.suppressed(session, {(c, d) for (c, _), d in digests.items()})
-        throttle_keys = {
-            request: self.pseudonym(
-                "customer" if request.customer_id else request.channel,
-                request.customer_id or address,
-            )
+        throttle_keys = {  # per customer when the caller names one, else per address
+            request: self.pseudonym("customer", request.customer_id)
+            if request.customer_id
+            else digests[(request.channel, address)]
             for request, _, address in fresh
         }
         longest = max((s.throttle for _, s, _ in fresh), default=timedelta(0))
@@ -122,6 +121,7 @@ class Service(Conversations, Privacy):
             if throttled_keys
             else {}
         )
+        decided: list[tuple[Status, str | None]] = []
         rows: list[dict[str, object]] = []
         for request, survey, address in fresh:
             key = throttle_keys[request]
@@ -134,6 +134,7 @@ class Service(Conversations, Privacy):
                 status, reason = Status.SKIPPED, "not sampled"
             if status in LIVE:
                 latest[key] = now
+            decided.append((status, reason))
             rows.append(
                 {
                     "interaction_id": request.interaction_id,
@@ -157,22 +158,21 @@ class Service(Conversations, Privacy):
                     "reprompts": 0,
                 }
             )
-        ids = iter(triggers.insert_invitations(session, rows))
-        made = iter(rows)
+        made = zip(triggers.insert_invitations(session, rows), decided, strict=True)
         results: list[TriggerResult] = []
         for request, _, _ in prepared:
             found = existing.get((request.interaction_id, request.survey))
             if found is not None:
                 results.append(self._result(found, duplicate=True))
                 continue
-            row = next(made)
+            invitation_id, (status, reason) = next(made)
             results.append(
                 TriggerResult(
                     interaction_id=request.interaction_id,
                     survey=request.survey,
-                    invitation_id=next(ids),
-                    status=str(row["status"]),
-                    reason=row["reason"] if isinstance(row["reason"], str) else None,
+                    invitation_id=invitation_id,
+                    status=status,
+                    reason=reason,
                     send_at=now + request.delay,
                     duplicate=False,
                 )
