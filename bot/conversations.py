@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
@@ -15,7 +16,7 @@ from bot import engine as conv
 from bot.alerts import ALERT_KINDS, Alert
 from bot.channel import OutboundMessage
 from bot.errors import InvalidInput
-from bot.parsing import parse_keyword, parse_score_request
+from bot.parsing import Keyword, parse_keyword, parse_score_request
 from bot.reports import Reports
 from bot.service_base import InboundResult, _Conflict, _decode, _encode
 from bot.texts import message
@@ -37,6 +38,15 @@ class TextRoute(Enum):
     ANSWER = "answer"  # to the open survey (or the one the channel names)
 
 
+@dataclass(frozen=True)
+class RoutedText:
+    """A text's route with what was parsed to decide it, so nothing is parsed twice."""
+
+    route: TextRoute
+    keyword: Keyword | None = None
+    query: str | None = None
+
+
 class Conversations(Reports):
     # -- replies --------------------------------------------------------------------------
 
@@ -47,22 +57,21 @@ class Conversations(Reports):
         text: str,
         provider_message_id: str | None = None,
         invitation_id: int | None = None,
+        *,
+        routed: RoutedText | None = None,
     ) -> InboundResult:
         """A typed reply: keywords and lead commands first (where the channel has them), then the
-        respondent's open survey (or ``invitation_id``'s, when the channel knows which one)."""
-        route = self.route_text(channel, address, text, invitation_id)
-        if route is TextRoute.KEYWORD:
-            keyword = parse_keyword(text)
-            assert keyword is not None
-            return self._keyword(channel, address, keyword, text, provider_message_id)
-        if route is TextRoute.LEAD_SCORE:
-            query = parse_score_request(text)
-            assert query is not None
-            return self._lead_score_reply(channel, address, query)
+        respondent's open survey (or ``invitation_id``'s, when the channel knows which one).
+        ``routed`` is :meth:`route_text`'s answer when the caller already asked it."""
+        routed = routed or self.route_text(channel, address, text, invitation_id)
+        if routed.keyword is not None:
+            return self._keyword(channel, address, routed.keyword, text, provider_message_id)
+        if routed.route is TextRoute.LEAD_SCORE and routed.query is not None:
+            return self._lead_score_reply(channel, address, routed.query)
         result = self._converse(
             channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
         )
-        if route is TextRoute.SCORE_OR_ANSWER and result.reason == "no_open_survey":
+        if routed.route is TextRoute.SCORE_OR_ANSWER and result.reason == "no_open_survey":
             # "SCORE ..." from someone who is not a lead and has no survey to answer
             refusal = OutboundMessage(text=message("not_a_lead", None))
             return InboundResult(replies=(refusal,), reason="not_a_lead")
@@ -70,18 +79,20 @@ class Conversations(Reports):
 
     def route_text(
         self, channel: str, address: str, text: str, invitation_id: int | None = None
-    ) -> TextRoute:
+    ) -> RoutedText:
         """What :meth:`handle_text` will do with a text: one decision, which the hub also reads
         to run a lead's report (a read that may take a while) off the write turn."""
         if invitation_id is not None or not self.channel(channel).traits.keywords:
-            return TextRoute.ANSWER
-        if parse_keyword(text) is not None:
-            return TextRoute.KEYWORD
-        if parse_score_request(text) is None:
-            return TextRoute.ANSWER
+            return RoutedText(TextRoute.ANSWER)
+        keyword = parse_keyword(text)
+        if keyword is not None:
+            return RoutedText(TextRoute.KEYWORD, keyword=keyword)
+        query = parse_score_request(text)
+        if query is None:
+            return RoutedText(TextRoute.ANSWER)
         if self.is_lead(channel, address):
-            return TextRoute.LEAD_SCORE
-        return TextRoute.SCORE_OR_ANSWER
+            return RoutedText(TextRoute.LEAD_SCORE, query=query)
+        return RoutedText(TextRoute.SCORE_OR_ANSWER, query=query)
 
     def handle_button(
         self,

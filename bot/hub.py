@@ -118,11 +118,10 @@ class Hub:
     ) -> InboundResult:
         """A typed reply (keywords, SCORE from leads, survey answers); ``invitation_id`` when the
         channel knows which survey it answers (a Slack modal)."""
-        route = self.service.route_text(channel, address, text, invitation_id)
-        use = self.run if route is TextRoute.LEAD_SCORE else self.write
-        result = await use(
-            self.service.handle_text, channel, address, text, provider_message_id, invitation_id
-        )
+        routed = self.service.route_text(channel, address, text, invitation_id)
+        use = self.run if routed.route is TextRoute.LEAD_SCORE else self.write
+        handle = functools.partial(self.service.handle_text, routed=routed)
+        result = await use(handle, channel, address, text, provider_message_id, invitation_id)
         return await self._finish(channel, result)
 
     async def button(
