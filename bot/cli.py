@@ -421,9 +421,8 @@ def export(
         since.replace(tzinfo=UTC) if since else None,
         until.replace(tzinfo=UTC) if until else None,
     )
-    counted = _Counted(rows)
     with _progress(enabled=output is not None or not out.is_terminal) as tick:
-        counted.tick = tick
+        counted = _Counted(rows, tick)
         if output is None:
             _run(lambda: write(format, counted, sys.stdout))
             return
@@ -450,9 +449,8 @@ def _progress(*, enabled: bool) -> Any:
 class _Counted:
     """Passes rows through, counts them, and reports the count every 1000 rows."""
 
-    def __init__(self, rows: Any) -> None:
-        self.rows, self.count = rows, 0
-        self.tick: Callable[[int], None] = lambda count: None
+    def __init__(self, rows: Any, tick: Callable[[int], None]) -> None:
+        self.rows, self.tick, self.count = rows, tick, 0
 
     def __iter__(self) -> Any:
         for row in self.rows:
