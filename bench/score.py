@@ -46,6 +46,7 @@ from bot.service import Service  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.surveys import builtin_surveys, default_scale  # noqa: E402
 from storage.db import is_sqlite, normalise_url, prepare, upgrade  # noqa: E402
+from storage.sql_store import SqlStore  # noqa: E402
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 NOW = datetime(2026, 11, 22, 22, 0, tzinfo=UTC)  # 23:00 in Amsterdam: "today" is almost whole
@@ -678,7 +679,7 @@ def make_service(engine: Engine, url: str) -> Service:
     )
     return Service(
         settings=settings,
-        engine=engine,
+        store=SqlStore(engine),
         surveys=builtin_surveys(),
         channels={},
         clock=lambda: NOW,

@@ -195,7 +195,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 def prepare_app_db(database_url: str, customers: int) -> None:
     """N open surveys, each sent through the SMS channel to the fake Twilio API."""
-    from bot.assembly import build_service
+    from bot.app.assembly import build_service
     from bot.requests import SurveyRequest
     from bot.sender import Sender
     from bot.settings import load_settings
@@ -237,7 +237,7 @@ def prepare_app_db(database_url: str, customers: int) -> None:
         sent = asyncio.run(send_all())
         if sent != customers or fake.problems:
             raise SystemExit(f"preparation failed: sent {sent}/{customers}, {fake.problems[:3]}")
-        service.engine.dispose()
+        service.store.engine.dispose()
     finally:
         os.environ.clear()
         os.environ.update(saved)

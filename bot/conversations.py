@@ -8,23 +8,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import delete, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
-
 from bot import engine as conv
 from bot.alerts import ALERT_KINDS, Alert
 from bot.channel import OutboundMessage
+from bot.context import ServiceContext
 from bot.errors import InvalidInput
+from bot.optouts import OptOuts
 from bot.parsing import Keyword, parse_keyword, parse_score_request
 from bot.reports import Reports
-from bot.service_base import InboundResult, _Conflict, _decode, _encode
+from bot.results import InboundResult, decode_replies, encode_replies
 from bot.texts import message
-from storage.models import InboundMessage, Invitation, Suppression
-from storage.prepared import RawTransaction, raw_in, raw_transaction
-from storage.queries import changed
-from storage.replies import OpenInvitation
-from storage.values import OPEN_STATUSES, Status
+from storage.errors import DuplicateKey
+from storage.interface import (
+    AnswerRow,
+    GivenAnswer,
+    InboundRow,
+    OpenInvitation,
+    ReplyTransaction,
+    Step,
+)
+from storage.values import Status
 
 log = logging.getLogger("csat.service")
 
@@ -47,7 +50,16 @@ class RoutedText:
     query: str | None = None
 
 
-class Conversations(Reports):
+class _Conflict(Exception):
+    """Another writer changed the invitation first; the step is replayed on fresh state."""
+
+
+class Conversations:
+    def __init__(self, ctx: ServiceContext, reports: Reports, optouts: OptOuts) -> None:
+        self.ctx = ctx
+        self.reports = reports
+        self.optouts = optouts
+
     # -- replies --------------------------------------------------------------------------
 
     def handle_text(
@@ -67,7 +79,7 @@ class Conversations(Reports):
         if routed.keyword is not None:
             return self._keyword(channel, address, routed.keyword, text, provider_message_id)
         if routed.route is TextRoute.LEAD_SCORE and routed.query is not None:
-            return self._lead_score_reply(channel, address, routed.query)
+            return self.reports.lead_score_reply(routed.query)
         result = self._converse(
             channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
         )
@@ -82,7 +94,7 @@ class Conversations(Reports):
     ) -> RoutedText:
         """What :meth:`handle_text` will do with a text: one decision, which the hub also reads
         to run a lead's report (a read that may take a while) off the write turn."""
-        if invitation_id is not None or not self.channel(channel).traits.keywords:
+        if invitation_id is not None or not self.ctx.channel(channel).traits.keywords:
             return RoutedText(TextRoute.ANSWER)
         keyword = parse_keyword(text)
         if keyword is not None:
@@ -90,7 +102,7 @@ class Conversations(Reports):
         query = parse_score_request(text)
         if query is None:
             return RoutedText(TextRoute.ANSWER)
-        if self.is_lead(channel, address):
+        if self.ctx.is_lead(channel, address):
             return RoutedText(TextRoute.LEAD_SCORE, query=query)
         return RoutedText(TextRoute.SCORE_OR_ANSWER, query=query)
 
@@ -114,49 +126,24 @@ class Conversations(Reports):
         )
 
     def _duplicate(
-        self, tx: RawTransaction | None, channel: str, provider_message_id: str | None
+        self, tx: ReplyTransaction | None, channel: str, provider_message_id: str | None
     ) -> InboundResult | None:
         """What was answered the first time this provider message id came (a provider retry)."""
         if provider_message_id is None:
             return None
         if tx is None:
-            with raw_transaction(self.engine) as own:
-                seen = self.replies.stored_reply(own, channel, provider_message_id)
+            with self.ctx.store.replying() as own:
+                seen = own.stored_reply(channel, provider_message_id)
         else:
-            seen = self.replies.stored_reply(tx, channel, provider_message_id)
+            seen = tx.stored_reply(channel, provider_message_id)
         if seen is None:
             return None
-        reply, reason, invitation_id = seen
         return InboundResult(
-            replies=_decode(reply), reason=reason, duplicate=True, invitation_id=invitation_id
+            replies=decode_replies(seen.reply),
+            reason=seen.reason,
+            duplicate=True,
+            invitation_id=seen.invitation_id,
         )
-
-    def _log_inbound(
-        self,
-        session: Session,
-        channel: str,
-        provider_message_id: str | None,
-        respondent_id: int | None,
-        invitation_id: int | None,
-        raw: str,
-        reason: str,
-        parsed: int | None,
-        replies: Sequence[OutboundMessage],
-    ) -> None:
-        session.add(
-            InboundMessage(
-                channel=channel,
-                provider_message_id=provider_message_id,
-                respondent_id=respondent_id,
-                invitation_id=invitation_id,
-                raw_text=raw[:4000],
-                parsed_value=parsed,
-                reason=reason,
-                reply=_encode(replies),
-                received_at=self.clock(),
-            )
-        )
-        session.flush()
 
     def _converse(
         self,
@@ -169,13 +156,13 @@ class Conversations(Reports):
     ) -> InboundResult:
         for _ in range(5):
             try:
-                with self.write_turn(), raw_transaction(self.engine) as tx:
+                with self.ctx.store.replying() as tx:
                     return self._converse_once(
                         tx, channel, address, event, raw, provider_message_id, invitation_id
                     )
             except _Conflict:
                 continue
-            except IntegrityError:
+            except DuplicateKey:
                 dup = self._duplicate(None, channel, provider_message_id)
                 if dup is not None:
                     return dup
@@ -184,7 +171,7 @@ class Conversations(Reports):
 
     def _converse_once(
         self,
-        tx: RawTransaction,
+        tx: ReplyTransaction,
         channel: str,
         address: str,
         event: conv.Event,
@@ -195,11 +182,12 @@ class Conversations(Reports):
         """One reply on prepared statements (the hot path of a busy campaign).
 
         A provider retry is caught by the UNIQUE (channel, provider_message_id) of the inbound
-        row, written before anything else: the IntegrityError makes :meth:`_converse` roll back
+        row, written before anything else: the DuplicateKey makes :meth:`_converse` roll back
         and answer what was stored the first time.
         """
-        target = self.replies.reply_target(
-            tx, channel, self.pseudonym(channel, address), self.clock(), invitation_id
+        ctx = self.ctx
+        target = tx.reply_target(
+            channel, ctx.pseudonym(channel, address), ctx.clock(), invitation_id
         )
         invitation = target.invitation if target is not None else None
         if target is None or invitation is None:
@@ -209,14 +197,14 @@ class Conversations(Reports):
             locale = target.respondent_locale if target is not None else None
             reply = OutboundMessage(text=message("no_open_survey", locale))
             return InboundResult(replies=(reply,), reason="no_open_survey")
-        survey = self.surveys.get(invitation.survey)
-        ctx = conv.Context(
-            now=self.clock(),
+        survey = ctx.surveys.get(invitation.survey)
+        context = conv.Context(
+            now=ctx.clock(),
             locale=invitation.locale,
-            brand=self.settings.csat_brand,
+            brand=ctx.settings.csat_brand,
             invitation_id=invitation.id,
         )
-        answers: dict[str, tuple[int | None, str, int | None]] = {}
+        answers: dict[str, GivenAnswer] = {}
         if survey is None or survey.version != invitation.survey_version:
             transition = conv.Transition(
                 status=invitation.status,
@@ -229,30 +217,29 @@ class Conversations(Reports):
         else:
             # Answers are written only together with responded_at, so none exist without it.
             if invitation.responded_at is not None:
-                answers = self.replies.answers_so_far(tx, invitation.id)
+                answers = tx.answers_so_far(invitation.id)
             state = conv.State(
                 status=invitation.status,
                 question_index=invitation.question_index,
                 reprompts=invitation.reprompts,
                 expires_at=invitation.expires_at,
-                answers={question: given[0] for question, given in answers.items()},
+                answers={question: given.value for question, given in answers.items()},
             )
-            transition = conv.step(survey, state, event, ctx)
-        self.replies.insert_inbound_message(
-            tx,
-            {
-                "channel": channel,
-                "provider_message_id": provider_message_id,
-                "respondent_id": target.respondent_id,
-                "invitation_id": invitation.id,
-                "raw_text": raw[:4000],
-                "parsed_value": transition.parsed_value,
-                "reason": transition.reason,
-                "reply": _encode(transition.replies),
-                "received_at": self.clock(),
-            },
+            transition = conv.step(survey, state, event, context)
+        tx.add_inbound(
+            InboundRow(
+                channel=channel,
+                provider_message_id=provider_message_id,
+                respondent_id=target.respondent_id,
+                invitation_id=invitation.id,
+                raw_text=raw[:4000],
+                parsed_value=transition.parsed_value,
+                reason=transition.reason,
+                reply=encode_replies(transition.replies),
+                received_at=ctx.clock(),
+            )
         )
-        alerts = self._apply(tx, invitation, answers, transition, ctx.now)
+        alerts = self._apply(tx, invitation, answers, transition, context.now)
         return InboundResult(
             replies=transition.replies,
             reason=transition.reason,
@@ -263,9 +250,9 @@ class Conversations(Reports):
 
     def _apply(
         self,
-        tx: RawTransaction,
+        tx: ReplyTransaction,
         invitation: OpenInvitation,
-        answers: Mapping[str, tuple[int | None, str, int | None]],
+        answers: Mapping[str, GivenAnswer],
         transition: conv.Transition,
         now: datetime,
     ) -> tuple[Alert, ...]:
@@ -277,16 +264,17 @@ class Conversations(Reports):
         )
         if not moved:
             return ()
-        stepped = self.replies.step_invitation(
-            tx,
+        stepped = tx.step_invitation(
             invitation.id,
             invitation.version,
-            status=transition.status,
-            question_index=transition.question_index,
-            reprompts=transition.reprompts,
-            responded_at=now if transition.records else None,
-            closed_at=now if transition.closed else None,
-            reason="unparsed reply" if transition.status == Status.UNPARSED else None,
+            Step(
+                status=Status(transition.status),
+                question_index=transition.question_index,
+                reprompts=transition.reprompts,
+                responded_at=now if transition.records else None,
+                closed_at=now if transition.closed else None,
+                reason="unparsed reply" if transition.status == Status.UNPARSED else None,
+            ),
         )
         if not stepped:
             raise _Conflict
@@ -297,12 +285,14 @@ class Conversations(Reports):
     def _alerts(
         self,
         invitation: OpenInvitation,
-        answers: Mapping[str, tuple[int | None, str, int | None]],
+        answers: Mapping[str, GivenAnswer],
         records: Sequence[conv.Record],
     ) -> tuple[Alert, ...]:
         """An alert when a low rating arrives, and again when its comment follows."""
         ratings = {
-            q: (value, top) for q, (value, kind, top) in answers.items() if kind in ALERT_KINDS
+            q: (given.value, given.scale_max)
+            for q, given in answers.items()
+            if given.kind in ALERT_KINDS
         }
         alerts: list[Alert] = []
         for record in records:
@@ -317,7 +307,7 @@ class Conversations(Reports):
             if rating is None:
                 continue
             value, scale_max = rating
-            if value is None or scale_max is None or value > self.settings.csat_alert_below:
+            if value is None or scale_max is None or value > self.ctx.settings.csat_alert_below:
                 continue
             alert = Alert(
                 invitation_id=invitation.id,
@@ -341,7 +331,7 @@ class Conversations(Reports):
 
     def _upsert_answer(
         self,
-        tx: RawTransaction,
+        tx: ReplyTransaction,
         invitation: OpenInvitation,
         record: conv.Record,
         now: datetime,
@@ -350,30 +340,29 @@ class Conversations(Reports):
         question = record.question
         scale = question.scale
         scored = scale is not None and record.value is not None
-        self.replies.save_answer(
-            tx,
-            {
-                "invitation_id": invitation.id,
-                "question_id": question.id,
-                "kind": question.kind,
-                "value": record.value,
-                "comment": record.comment,
-                "scale_min": scale.minimum if scale is not None and scored else None,
-                "scale_max": scale.maximum if scale is not None and scored else None,
-                "positive": scale.is_positive(record.value)
+        tx.save_answer(
+            AnswerRow(
+                invitation_id=invitation.id,
+                question_id=question.id,
+                kind=question.kind,
+                value=record.value,
+                comment=record.comment,
+                scale_min=scale.minimum if scale is not None and scored else None,
+                scale_max=scale.maximum if scale is not None and scored else None,
+                positive=scale.is_positive(record.value)
                 if scale is not None and record.value is not None
                 else False,
-                "negative": scale.is_negative(record.value)
+                negative=scale.is_negative(record.value)
                 if scale is not None and record.value is not None
                 else False,
-                "answered_at": now,
-                "channel": invitation.channel,
-                "agent": invitation.agent,
-                "team": invitation.team,
-                "touchpoint": invitation.touchpoint,
-                "survey": invitation.survey,
-                "locale": invitation.locale,
-            },
+                answered_at=now,
+                channel=invitation.channel,
+                agent=invitation.agent,
+                team=invitation.team,
+                touchpoint=invitation.touchpoint,
+                survey=invitation.survey,
+                locale=invitation.locale,
+            ),
             exists=exists,
         )
 
@@ -382,82 +371,33 @@ class Conversations(Reports):
     def _keyword(
         self, channel: str, address: str, keyword: str, raw: str, provider_message_id: str | None
     ) -> InboundResult:
-        with self.session() as session:
-            with raw_in(session.connection()) as tx:
-                dup = self._duplicate(tx, channel, provider_message_id)
+        ctx = self.ctx
+        with ctx.store.writing() as tx:
+            dup = self._duplicate(tx, channel, provider_message_id)
             if dup is not None:
                 return dup
-            respondent = self._respondent(session, channel, address)
+            respondent = tx.respondent(
+                channel, ctx.pseudonym(channel, address), address, ctx.clock()
+            )
             replies: tuple[OutboundMessage, ...]
             if keyword == "stop":
-                replies = self._opt_out(session, channel, address, "keyword")
+                replies = self.optouts.opt_out_in(tx, channel, address, "keyword")
             elif keyword == "start":
-                self.opt_in(channel, address, session=session)
-                replies = (self._text("opted_in", respondent.locale),)
+                tx.unsuppress(channel, ctx.pseudonym(channel, address))
+                replies = (ctx.text("opted_in", respondent.locale),)
             else:
-                replies = (self._text("help", respondent.locale),)
-            self._log_inbound(
-                session,
-                channel,
-                provider_message_id,
-                respondent.id,
-                None,
-                raw,
-                f"keyword:{keyword}",
-                None,
-                replies,
+                replies = (ctx.text("help", respondent.locale),)
+            tx.add_inbound(
+                InboundRow(
+                    channel=channel,
+                    provider_message_id=provider_message_id,
+                    respondent_id=respondent.id,
+                    invitation_id=None,
+                    raw_text=raw[:4000],
+                    parsed_value=None,
+                    reason=f"keyword:{keyword}",
+                    reply=encode_replies(replies),
+                    received_at=ctx.clock(),
+                )
             )
             return InboundResult(replies=replies, reason=f"keyword:{keyword}")
-
-    def _opt_out(
-        self, session: Session, channel: str, address: str, reason: str
-    ) -> tuple[OutboundMessage, ...]:
-        """Suppress the address; the confirmation goes out only the first time."""
-        key = (channel, self.pseudonym(channel, address))
-        if session.get(Suppression, key) is not None:
-            return ()
-        session.add(
-            Suppression(
-                channel=channel, address_hash=key[1], reason=reason, created_at=self.clock()
-            )
-        )
-        self._close_open(session, channel, address, "opted out")
-        respondent = self._find_respondent(session, channel, address)
-        return (self._text("opted_out", respondent.locale if respondent else None),)
-
-    def opt_out(self, channel: str, address: str, reason: str = "provider") -> bool:
-        """Suppress from outside a conversation (e.g. a provider's opt-out error); True if new."""
-        with self.session() as session:
-            return bool(self._opt_out(session, channel, address, reason))
-
-    def opt_in(self, channel: str, address: str, *, session: Session | None = None) -> None:
-        if session is None:
-            with self.session() as own:
-                self.opt_in(channel, address, session=own)
-            return
-        changed(
-            session,
-            delete(Suppression).where(
-                col(Suppression.channel) == channel,
-                col(Suppression.address_hash) == self.pseudonym(channel, address),
-            ),
-        )
-
-    def _close_open(self, session: Session, channel: str, address: str, reason: str) -> None:
-        respondent = self._find_respondent(session, channel, address)
-        if respondent is None:
-            return
-        changed(
-            session,
-            update(Invitation)
-            .where(
-                col(Invitation.respondent_id) == respondent.id,
-                col(Invitation.status).in_(OPEN_STATUSES),
-            )
-            .values(
-                status=Status.CANCELLED,
-                reason=reason,
-                closed_at=self.clock(),
-                version=col(Invitation.version) + 1,
-            ),
-        )

@@ -1,7 +1,8 @@
 """Export formats: CSV (safe to open in a spreadsheet) and JSON Lines, written row by row.
 
-Both writers take the rows of :func:`storage.export.iter_responses` and never hold more than one
-row, so an export of any size streams to a file, to stdout or over HTTP in flat memory.
+Both writers take the rows of the store's export query (``Store.responses``) and never hold
+more than one row, so an export of any size streams to a file, to stdout or over HTTP in flat
+memory.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
-from storage.export import COLUMNS
+from storage.values import COLUMNS
 
 FORMATS = ("csv", "jsonl")
 

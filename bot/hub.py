@@ -1,24 +1,16 @@
 """What channel adapters talk to: the service's use cases, run off the event loop, with alerts
 posted and metrics counted in one place so no adapter repeats that plumbing.
 
-Use cases that write (replies, taps, receipts, opt-outs) go through :meth:`Hub.write`. On SQLite
-the event loop runs one itself when the write turn is free (:class:`storage.turn.WriteTurn`):
-the transaction is a fraction of a millisecond of local work, and with one interpreter lock a
-thread hop adds its cost and hands the lock back and forth at every statement without running
-anything in parallel. While another thread (the sender, the API) or process holds the turn, the
-loop serves other requests and takes the turn when it is free (``WriteTurn.acquire_on_loop``),
-keeping this process's writes in arrival order; it never blocks. On PostgreSQL the writes run on
-several writer threads, each on its own connection. Reads (reports) run on the general thread
-pool, so a long report never holds up a customer's reply.
+Use cases that write (replies, taps, receipts, opt-outs) go through :meth:`Hub.write`, which the
+store runs without blocking the event loop (on SQLite on the loop itself when the write turn is
+free, on PostgreSQL on writer threads: see :mod:`storage.sql_store`). Reads (reports) run on the
+general thread pool, so a long report never holds up a customer's reply.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import weakref
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from anyio import to_thread
@@ -26,9 +18,8 @@ from anyio import to_thread
 from bot.alerts import AlertSink, dispatch
 from bot.conversations import TextRoute
 from bot.metrics import Metrics
-from bot.service import InboundResult, Service
-from storage.db import loop_writes
-from storage.turn import WriteTurn, is_busy
+from bot.results import InboundResult
+from bot.service import Service
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -38,9 +29,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Writer threads on PostgreSQL: enough to keep a few round trips in flight, within the pool.
-WRITERS = 8
-
 
 class Hub:
     def __init__(
@@ -49,56 +37,19 @@ class Hub:
         self.service = service
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
-        self._writer = self._new_writer()
-        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """A read, or anything slow, on the general thread pool."""
         return await to_thread.run_sync(fn, *args)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        """A short write use case: on SQLite on the loop itself, in arrival order, once the
-        write turn is free; on PostgreSQL on the writer threads."""
-        turn = self.service.turn
-        loop = asyncio.get_running_loop()
-        if turn is None:
-            return await loop.run_in_executor(self._writer, functools.partial(fn, *args))
-        queue = self._queues.get(loop)
-        if queue is None:
-            queue = self._queues[loop] = asyncio.Lock()
-        async with queue:
-            if not turn.try_acquire():
-                await turn.acquire_on_loop(self._writer)
-            on_loop = loop_writes.set(True)
-            try:
-                return fn(*args)
-            except Exception as exc:
-                if not is_busy(exc):
-                    raise
-                # A writer that does not take the turn holds SQLite (a migration, a shell): the
-                # use case rolled back; do it again on a thread that may wait.
-            finally:
-                loop_writes.reset(on_loop)
-                turn.release()
-            call = functools.partial(self._when_turn, turn, fn, *args)
-            return await loop.run_in_executor(self._writer, call)
-
-    @staticmethod
-    def _when_turn(turn: WriteTurn, fn: Callable[..., T], *args: Any) -> T:
-        with turn:
-            return fn(*args)
+        """A short write use case, run by the store without blocking the loop."""
+        return await self.service.store.write(fn, *args)
 
     def close(self) -> None:
-        """Finish the writes already queued and stop the writer threads; a later write (the
-        app started again) gets new ones."""
-        writer, self._writer = self._writer, self._new_writer()
-        writer.shutdown(wait=True)
-
-    def _new_writer(self) -> ThreadPoolExecutor:
-        threads = 1 if self.service.turn is not None else WRITERS
-        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="csat-writer")
+        """Finish the writes already queued (a later write, the app started again, gets new
+        writer threads)."""
+        self.service.store.close()
 
     async def _finish(self, channel: str, result: InboundResult) -> InboundResult:
         if not result.duplicate:

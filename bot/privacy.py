@@ -1,10 +1,10 @@
 """Erasure and retention (PRODUCT §9): addresses, comments and raw text go; ratings stay.
 
 On SQLite nothing erased stays readable in the database's files: connections run with
-``secure_delete`` (freed space is zeroed, see :mod:`storage.db`), and after an erasure the
-write-ahead log, which still holds the pages as they were, is checkpointed and truncated. On
-PostgreSQL the rows are updated and deleted; old row versions remain until VACUUM reclaims them
-and in the server's WAL (and backups) until those are recycled, which is the operator's domain.
+``secure_delete`` (freed space is zeroed), and after an erasure the write-ahead log, which still
+holds the pages as they were, is checkpointed and truncated. On PostgreSQL the rows are updated
+and deleted; old row versions remain until VACUUM reclaims them and in the server's WAL (and
+backups) until those are recycled, which is the operator's domain.
 """
 
 from __future__ import annotations
@@ -13,15 +13,8 @@ import logging
 import re
 from datetime import timedelta
 
-from sqlalchemy import select, update
-from sqlmodel import col
-
+from bot.context import ServiceContext
 from bot.errors import NotFound
-from bot.service_base import ServiceBase
-from storage.db import truncate_wal
-from storage.models import Answer, InboundMessage, Invitation
-from storage.queries import changed
-from storage.values import OPEN_STATUSES, Status
 
 log = logging.getLogger("csat.privacy")
 
@@ -38,7 +31,10 @@ def address_pattern(address: str) -> re.Pattern[str]:
     return re.compile("|".join(forms))
 
 
-class Privacy(ServiceBase):
+class Privacy:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
     def forget(self, channel: str, address: str) -> int:
         """Erase a respondent's address, comments and raw messages; ratings stay, unlinked.
 
@@ -46,91 +42,35 @@ class Privacy(ServiceBase):
         ("The 'To' number +31... is not valid"). Returns how many invitations were unlinked.
         The suppression list keeps its HMAC.
         """
-        chan = self.channels.get(channel)
+        chan = self.ctx.channels.get(channel)
         if chan is not None:
             address = chan.normalise_address(address)
-        with self.session() as session:
-            respondent = self._find_respondent(session, channel, address)
+        pattern = address_pattern(address)
+        with self.ctx.store.writing() as tx:
+            respondent = tx.find_respondent(channel, self.ctx.pseudonym(channel, address))
             if respondent is None:
                 raise NotFound(f"no respondent {channel}:{address}")
-            invitations = list(
-                session.scalars(
-                    select(col(Invitation.id)).where(col(Invitation.respondent_id) == respondent.id)
-                )
+            unlinked = tx.erase(
+                respondent.id, self.ctx.clock(), lambda error: pattern.sub(ERASED, error)
             )
-            changed(
-                session,
-                update(Answer)
-                .where(col(Answer.invitation_id).in_(invitations))
-                .values(comment=None),
-            )
-            changed(
-                session,
-                update(Invitation)
-                .where(
-                    col(Invitation.id).in_(invitations),
-                    col(Invitation.status).in_(OPEN_STATUSES),
-                )
-                .values(status=Status.CANCELLED, reason="erased", closed_at=self.clock()),
-            )
-            changed(
-                session,
-                update(Invitation)
-                .where(col(Invitation.id).in_(invitations))
-                .values(respondent_id=None, throttle_key=None),
-            )
-            errors = session.execute(
-                select(col(Invitation.id), col(Invitation.last_error)).where(
-                    col(Invitation.id).in_(invitations), col(Invitation.last_error).is_not(None)
-                )
-            ).all()
-            pattern = address_pattern(address)
-            for invitation_id, error in errors:
-                scrubbed = pattern.sub(ERASED, error)
-                if scrubbed != error:
-                    changed(
-                        session,
-                        update(Invitation)
-                        .where(col(Invitation.id) == invitation_id)
-                        .values(last_error=scrubbed),
-                    )
-            changed(
-                session,
-                update(InboundMessage)
-                .where(col(InboundMessage.respondent_id) == respondent.id)
-                .values(raw_text=None, reply=None, respondent_id=None),
-            )
-            session.delete(respondent)
-        self._clear_wal("an erasure")
-        return len(invitations)
+        self._clear_log("an erasure")
+        return unlinked
 
     def purge_raw(self) -> int:
         """Drop raw inbound text past the retention period (and, on SQLite, what an earlier
         erasure could not clear from the write-ahead log)."""
-        cutoff = self.clock() - timedelta(days=self.settings.csat_retention_days)
-        with self.session() as session:
-            result = changed(
-                session,
-                update(InboundMessage)
-                .where(
-                    col(InboundMessage.received_at) < cutoff,
-                    col(InboundMessage.raw_text).is_not(None),
-                )
-                .values(raw_text=None, reply=None),
-            )
-        self._clear_wal("the retention purge")
-        return result
+        cutoff = self.ctx.clock() - timedelta(days=self.ctx.settings.csat_retention_days)
+        with self.ctx.store.writing() as tx:
+            purged = tx.purge_raw(cutoff)
+        self._clear_log("the retention purge")
+        return purged
 
-    def _clear_wal(self, what: str) -> None:
-        """SQLite: truncate the write-ahead log, which still holds the pages as they were
-        before ``what``; a reader that keeps it busy leaves them there until the next try
-        (the hourly housekeeping)."""
-        if self.turn is None:
-            return
-        if not truncate_wal(self.engine, self.write_turn):
+    def _clear_log(self, what: str) -> None:
+        """A reader that keeps the log busy leaves the old pages there until the next try (the
+        hourly housekeeping)."""
+        if not self.ctx.store.truncate_log():
             log.warning(
                 "after %s the SQLite write-ahead log could not be truncated (a reader kept it "
-                "busy); the old data stays in %s-wal until the next checkpoint",
+                "busy); the old data stays in the -wal file until the next checkpoint",
                 what,
-                self.engine.url.database,
             )

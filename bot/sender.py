@@ -24,11 +24,8 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from anyio import to_thread
-from sqlalchemy import select, update
-from sqlmodel import col
 
 from bot.channel import Channel, OutboundMessage
 from bot.delivery import pause
@@ -38,21 +35,13 @@ from bot.metrics import Metrics
 from bot.quiet_hours import next_send_time
 from bot.service import Service
 from bot.texts import message
-from storage.models import Invitation, Respondent
-from storage.queries import Claim, changed, claim_due, renew
+from storage.interface import Changes, DueSend
 from storage.values import Status
 
 log = logging.getLogger("csat.sender")
 
 # After a pass that failed as a whole (database away, a bug), wait longer each time, up to this.
 LONGEST_IDLE = 30.0
-
-
-@dataclass(frozen=True)
-class Job:
-    claim: Claim
-    invitation: Invitation
-    address: str | None
 
 
 @dataclass
@@ -98,6 +87,8 @@ class Sender:
         self, service: Service, *, batch: int = 50, metrics: Metrics | None = None
     ) -> None:
         self.service = service
+        self.ctx = service.ctx
+        self.store = service.store
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()
@@ -105,59 +96,21 @@ class Sender:
 
     @property
     def lease(self) -> timedelta:
-        return timedelta(seconds=self.service.settings.csat_claim_lease)
+        return timedelta(seconds=self.ctx.settings.csat_claim_lease)
 
-    def _claim(self) -> list[Job]:
-        now = self.service.clock()
-        with self.service.session() as session:
-            claims = claim_due(session, now, now + self.lease, self.batch, self.pauses.active(now))
-        self._held = {claim.token: now + self.lease for claim in claims}
-        if not claims:
-            return []
-        with self.service.read_session() as session:
-            ids = [claim.invitation_id for claim in claims]
-            invitations = {
-                row.id: row
-                for row in session.scalars(select(Invitation).where(col(Invitation.id).in_(ids)))
-            }
-            wanted = {row.respondent_id for row in invitations.values() if row.respondent_id}
-            rows = session.execute(
-                select(col(Respondent.id), col(Respondent.address)).where(
-                    col(Respondent.id).in_(sorted(wanted))
-                )
-            )
-            addresses: dict[int, str | None] = {rid: address for rid, address in rows}
-        jobs: list[Job] = []
-        for claim in claims:
-            invitation = invitations.get(claim.invitation_id)
-            if invitation is None:
-                continue
-            address = addresses.get(invitation.respondent_id) if invitation.respondent_id else None
-            jobs.append(Job(claim, invitation, address))
-        return jobs
+    def _claim(self) -> list[DueSend]:
+        now = self.ctx.clock()
+        due = self.store.claim_due(now, now + self.lease, self.batch, self.pauses.active(now))
+        self._held = {job.claim.token: now + self.lease for job in due}
+        return due
 
-    def _finish(self, job: Job, **values: Any) -> bool:
-        """Write the outcome only if this worker still holds the claim."""
-        with self.service.session() as session:
-            result = changed(
-                session,
-                update(Invitation)
-                .where(
-                    col(Invitation.id) == job.claim.invitation_id,
-                    col(Invitation.claim_token) == job.claim.token,
-                )
-                .values(
-                    claim_token=None,
-                    claimed_until=None,
-                    version=col(Invitation.version) + 1,
-                    **values,
-                ),
-            )
-            return bool(result)
+    async def _record(self, job: DueSend, changes: Changes) -> bool:
+        """Write the outcome and release the claim, if this worker still holds it."""
+        return await to_thread.run_sync(self.store.finish, job.claim, changes)
 
-    def _message(self, job: Job) -> OutboundMessage | None:
-        inv = job.invitation
-        survey = self.service.surveys.get(inv.survey)
+    def _message(self, job: DueSend) -> OutboundMessage | None:
+        inv = job
+        survey = self.ctx.surveys.get(inv.survey)
         if survey is None:
             return None
         if survey.version != inv.survey_version and job.claim.reminder:
@@ -166,9 +119,9 @@ class Sender:
         # A survey never sent has asked nothing yet, so it goes out under today's definition
         # (an upgrade that rewords a text does not drop what is due); _deliver records which.
         ctx = Context(
-            now=self.service.clock(),
+            now=self.ctx.clock(),
             locale=inv.locale,
-            brand=self.service.settings.csat_brand,
+            brand=self.ctx.settings.csat_brand,
             invitation_id=inv.id,
         )
         if job.claim.reminder:
@@ -176,16 +129,15 @@ class Sender:
             return question_message(survey, inv.question_index, ctx, prefix=prefix, kind="reminder")
         return question_message(survey, 0, ctx)
 
-    def _fresh(self, job: Job) -> bool:
+    def _fresh(self, job: DueSend) -> bool:
         """Whether more than half of this batch's lease is left: then no other worker can have
         taken the row (a claim needs an expired lease) and the send needs no renewal first."""
         held = self._held.get(job.claim.token)
-        return held is not None and held - self.service.clock() > self.lease / 2
+        return held is not None and held - self.ctx.clock() > self.lease / 2
 
-    def _renew(self, job: Job) -> bool:
-        now = self.service.clock()
-        with self.service.session() as session:
-            mine = renew(session, job.claim, now + self.lease)
+    def _renew(self, job: DueSend) -> bool:
+        now = self.ctx.clock()
+        mine = self.store.renew(job.claim, now + self.lease)
         self._held[job.claim.token] = now + self.lease
         return mine
 
@@ -195,9 +147,9 @@ class Sender:
         jobs = await to_thread.run_sync(self._claim)
         report = SendReport(claimed=len(jobs))
         for job in jobs:
-            if job.invitation.channel in self.pauses.active(self.service.clock()):
+            if job.channel in self.pauses.active(self.ctx.clock()):
                 # Its channel failed earlier in this batch: leave it due, untried, unclaimed.
-                await to_thread.run_sync(self._finish, job)
+                await self._record(job, {})
                 report.paused += 1
                 continue
             await self._deliver(job, report)
@@ -206,11 +158,11 @@ class Sender:
                 self.metrics.sends.labels(outcome).inc(count)
         return report
 
-    async def _deliver(self, job: Job, report: SendReport) -> None:
-        inv = job.invitation
-        service = self.service
-        channel: Channel | None = service.channels.get(inv.channel)
-        now = service.clock()
+    async def _deliver(self, job: DueSend, report: SendReport) -> None:
+        inv = job
+        ctx = self.ctx
+        channel: Channel | None = ctx.channels.get(inv.channel)
+        now = ctx.clock()
         outbound = self._message(job)
         if channel is None or job.address is None or outbound is None:
             why = (
@@ -220,21 +172,18 @@ class Sender:
                 if job.address is None
                 else "survey definition changed"
             )
-            await to_thread.run_sync(
-                lambda: self._finish(job, status=Status.FAILED, reason=why, closed_at=now)
-            )
+            await self._record(job, {"status": Status.FAILED, "reason": why, "closed_at": now})
             report.failed += 1
             return
         suppressed = await to_thread.run_sync(self._suppressed, inv.channel, job.address)
         if suppressed:
-            await to_thread.run_sync(
-                lambda: self._finish(job, status=Status.SKIPPED, reason="opted out", closed_at=now)
-            )
+            skipped: Changes = {"status": Status.SKIPPED, "reason": "opted out", "closed_at": now}
+            await self._record(job, skipped)
             return
         traits = channel.traits
         allowed = next_send_time(now, channel.timezones(job.address), traits.quiet_hours)
         if allowed > now and not job.claim.reminder:
-            await to_thread.run_sync(lambda: self._finish(job, send_at=allowed))
+            await self._record(job, {"send_at": allowed})
             report.deferred += 1
             return
         if not self._fresh(job) and not await to_thread.run_sync(self._renew, job):
@@ -255,93 +204,85 @@ class Sender:
             await self._transient(job, TransientSendError(repr(exc), code="internal"), report)
             return
         self.pauses.worked(inv.channel)
-        now = service.clock()
+        now = ctx.clock()
         if job.claim.reminder:
-            await to_thread.run_sync(lambda: self._finish(job, remind_at=None))
+            await self._record(job, {"remind_at": None})
             report.reminded += 1
             return
-        survey = service.surveys[inv.survey]
+        survey = ctx.surveys[inv.survey]
         expiry = survey.expires_after or traits.default_expiry
-        remind_at = now + survey.reminder_after if survey.reminder_after else None
-        await to_thread.run_sync(
-            lambda: self._finish(
-                job,
-                status=Status.SENT,
-                sent_at=now,
-                expires_at=now + expiry,
-                remind_at=remind_at,
-                provider_message_id=result.provider_message_id,
-                attempts=inv.attempts + 1,
-                last_error=None,
-                retry_until=None,
-                survey_version=survey.version,
-            )
-        )
+        sent: Changes = {
+            "status": Status.SENT,
+            "sent_at": now,
+            "expires_at": now + expiry,
+            "remind_at": now + survey.reminder_after if survey.reminder_after else None,
+            "provider_message_id": result.provider_message_id,
+            "attempts": inv.attempts + 1,
+            "last_error": None,
+            "retry_until": None,
+            "survey_version": survey.version,
+        }
+        await self._record(job, sent)
         report.sent += 1
 
     def _suppressed(self, channel: str, address: str) -> bool:
-        with self.service.read_session() as session:
-            return self.service.is_suppressed(session, channel, address)
+        return self.store.is_suppressed(channel, self.ctx.pseudonym(channel, address))
 
-    async def _transient(self, job: Job, exc: TransientSendError, report: SendReport) -> None:
-        inv = job.invitation
-        now = self.service.clock()
+    async def _transient(self, job: DueSend, exc: TransientSendError, report: SendReport) -> None:
+        inv = job
+        now = self.ctx.clock()
         retry_at = self.pauses.failed(inv.channel, now, exc.retry_after)
         error = f"{exc.code or 'transient'}: {exc}"[:500]
         if job.claim.reminder:
-            await to_thread.run_sync(lambda: self._finish(job, remind_at=None, last_error=error))
+            await self._record(job, {"remind_at": None, "last_error": error})
             return
         attempts = inv.attempts + 1
-        give_up_at = inv.retry_until or now + self.service.settings.send_retry_for()
+        give_up_at = inv.retry_until or now + self.ctx.settings.send_retry_for()
         if now >= give_up_at:
-            await to_thread.run_sync(
-                lambda: self._finish(
-                    job,
-                    status=Status.FAILED,
-                    attempts=attempts,
-                    last_error=error,
-                    reason="gave up after retries",
-                    closed_at=now,
-                )
-            )
+            gave_up: Changes = {
+                "status": Status.FAILED,
+                "attempts": attempts,
+                "last_error": error,
+                "reason": "gave up after retries",
+                "closed_at": now,
+            }
+            await self._record(job, gave_up)
             report.failed += 1
             return
-        await to_thread.run_sync(
-            lambda: self._finish(
-                job, attempts=attempts, last_error=error, send_at=retry_at, retry_until=give_up_at
-            )
-        )
+        retry: Changes = {
+            "attempts": attempts,
+            "last_error": error,
+            "send_at": retry_at,
+            "retry_until": give_up_at,
+        }
+        await self._record(job, retry)
         report.retried += 1
 
     async def _permanent(
-        self, job: Job, exc: PermanentSendError, now: datetime, report: SendReport
+        self, job: DueSend, exc: PermanentSendError, now: datetime, report: SendReport
     ) -> None:
         error = f"{exc.code or 'permanent'}: {exc}"[:500]
         if exc.opted_out and job.address is not None:
             address = job.address
-            await to_thread.run_sync(
-                lambda: self.service.opt_out(job.invitation.channel, address, "provider")
-            )
+            await to_thread.run_sync(self.service.opt_out, job.channel, address, "provider")
         if job.claim.reminder:
-            await to_thread.run_sync(lambda: self._finish(job, remind_at=None, last_error=error))
+            await self._record(job, {"remind_at": None, "last_error": error})
             return
-        await to_thread.run_sync(
-            lambda: self._finish(
-                job,
-                status=Status.FAILED,
-                attempts=job.invitation.attempts + 1,
-                last_error=error,
-                reason="opted out" if exc.opted_out else "delivery failed",
-                closed_at=now,
-            )
-        )
+        failed: Changes = {
+            "status": Status.FAILED,
+            "attempts": job.attempts + 1,
+            "last_error": error,
+            "reason": "opted out" if exc.opted_out else "delivery failed",
+            "closed_at": now,
+        }
+        await self._record(job, failed)
         report.failed += 1
 
     async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
         """Pass after pass until ``stop`` is set. A pass that fails (the database away, a bug) is
         logged and counted in ``csat_sender_errors_total``, and the loop goes on after a pause
         that grows with repeated failures."""
-        housekeeping_due = self.service.clock()
+        housekeeping_due = self.ctx.clock()
         failures = 0
         while not stop.is_set():
             full = False
@@ -350,9 +291,9 @@ class Sender:
                 full = report.claimed >= self.batch
                 if report.sent or report.failed or report.retried:
                     log.info("sender: %s", report)
-                if self.service.clock() >= housekeeping_due:
+                if self.ctx.clock() >= housekeeping_due:
                     await to_thread.run_sync(self.service.purge_raw)
-                    housekeeping_due = self.service.clock() + timedelta(hours=1)
+                    housekeeping_due = self.ctx.clock() + timedelta(hours=1)
                 failures = 0
             except Exception:
                 failures += 1

@@ -40,7 +40,7 @@ from bot.errors import (
     InvalidInput,
     NotAllowed,
 )
-from bot.service_base import Outcome
+from bot.results import Outcome
 from bot.settings import Settings
 from channels.slack_blocks import (
     COMMENT_ACTION,

@@ -44,7 +44,7 @@ from bot.errors import ConfigError, InvalidInput, NotAllowed, TransientSendError
 from bot.hub import Hub
 from bot.locales import brand_for, normalise_locale
 from bot.report_text import short_summary
-from bot.service_base import Outcome
+from bot.results import Outcome
 from bot.settings import Settings
 from channels.telegram_render import (
     CALLBACK_PATTERN,

@@ -13,31 +13,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from storage.values import COLUMNS  # noqa: F401 - the export's columns, named here too
+
 PAGE = 5000
 
-COLUMNS = (
-    "invitation_id",
-    "interaction_id",
-    "survey",
-    "survey_version",
-    "channel",
-    "agent",
-    "team",
-    "touchpoint",
-    "locale",
-    "status",
-    "reason",
-    "delivery_status",
-    "last_error",
-    "created_at",
-    "sent_at",
-    "responded_at",
-    "question",
-    "kind",
-    "rating",
-    "scale_max",
-    "comment",
-)
 
 _INVITATION = (
     "id, interaction_id, survey, survey_version, channel, agent, team, touchpoint, locale, "

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
+from storage.interface import Claim
 from storage.models import Invitation
 from storage.values import Status
 
@@ -31,13 +31,6 @@ def changed(session: Session, statement: Executable) -> int:
     """Run an UPDATE/DELETE without ORM synchronisation and say how many rows it touched."""
     result = session.execute(statement, execution_options={"synchronize_session": False})
     return int(cast("CursorResult[Any]", result).rowcount)
-
-
-@dataclass(frozen=True)
-class Claim:
-    invitation_id: int
-    token: str
-    reminder: bool
 
 
 def claim_due(

@@ -9,13 +9,21 @@ execution bookkeeping.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import String, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 
+from storage.interface import (
+    AnswerRow,
+    GivenAnswer,
+    InboundRow,
+    OpenInvitation,
+    ReplyTarget,
+    Step,
+    StoredReply,
+)
 from storage.models import Answer, InboundMessage, Invitation, Respondent
 from storage.prepared import Prepared, RawTransaction
 from storage.types import UTCDateTime
@@ -29,34 +37,6 @@ def _table(model: Any) -> Table:
 RESPONDENT, INVITATION = _table(Respondent), _table(Invitation)
 ANSWER, INBOUND = _table(Answer), _table(InboundMessage)
 _respondent, _invitation, _answer = RESPONDENT.c, INVITATION.c, ANSWER.c
-
-
-@dataclass(frozen=True, slots=True)
-class OpenInvitation:
-    """What the reply path needs of an invitation; the dimensions are copied onto answers."""
-
-    id: int
-    status: str
-    question_index: int
-    reprompts: int
-    version: int
-    expires_at: datetime | None
-    responded_at: datetime | None
-    survey: str
-    survey_version: str
-    locale: str
-    interaction_id: str
-    channel: str
-    agent: str | None
-    team: str | None
-    touchpoint: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ReplyTarget:
-    respondent_id: int
-    respondent_locale: str | None
-    invitation: OpenInvitation | None
 
 
 _TARGET_COLUMNS = (
@@ -200,104 +180,84 @@ class ReplyStatements:
         self.update_answer = Prepared(_UPDATE_ANSWER, dialect)
         self.update_scored_answer = Prepared(_UPDATE_SCORED_ANSWER, dialect)
 
+
+class RawReplies:
+    """A reply's statements run on one transaction's cursor (:class:`ReplyTransaction`)."""
+
+    def __init__(self, tx: RawTransaction, statements: ReplyStatements) -> None:
+        self.tx = tx
+        self.statements = statements
+
     def reply_target(
-        self,
-        tx: RawTransaction,
-        channel: str,
-        address_hash: str,
-        now: datetime,
-        invitation_id: int | None,
+        self, channel: str, address_hash: str, now: datetime, invitation_id: int | None
     ) -> ReplyTarget | None:
-        """One indexed lookup for respondent and invitation; None when the address is unknown."""
         params: dict[str, Any] = {"channel": channel, "address_hash": address_hash}
         if invitation_id is None:
             params["now"] = now
-            row = tx.first(self.newest_target, params)
+            row = self.tx.first(self.statements.newest_target, params)
         else:
             params["invitation_id"] = invitation_id
-            row = tx.first(self.named_target, params)
+            row = self.tx.first(self.statements.named_target, params)
         if row is None:
             return None
-        invitation = OpenInvitation(*row[2:]) if row[2] is not None else None
+        invitation = None
+        if row[2] is not None:
+            invitation = OpenInvitation(row[2], Status(row[3]), *row[4:])
         return ReplyTarget(int(row[0]), row[1], invitation)
 
-    def answers_so_far(
-        self, tx: RawTransaction, invitation_id: int
-    ) -> dict[str, tuple[int | None, str, int | None]]:
-        """question id -> (value, kind, scale maximum) of the answers given so far."""
-        rows = tx.all(self.answers, {"invitation_id": invitation_id})
-        return {question: (value, kind, top) for question, value, kind, top in rows}
+    def answers_so_far(self, invitation_id: int) -> dict[str, GivenAnswer]:
+        rows = self.tx.all(self.statements.answers, {"invitation_id": invitation_id})
+        return {question: GivenAnswer(value, kind, top) for question, value, kind, top in rows}
 
-    def stored_reply(
-        self, tx: RawTransaction, channel: str, provider_message_id: str
-    ) -> tuple[str | None, str, int | None] | None:
-        """(reply, reason, invitation_id) recorded for a provider message id, if it was seen."""
-        row = tx.first(
-            self.stored, {"channel": channel, "provider_message_id": provider_message_id}
+    def stored_reply(self, channel: str, provider_message_id: str) -> StoredReply | None:
+        row = self.tx.first(
+            self.statements.stored,
+            {"channel": channel, "provider_message_id": provider_message_id},
         )
-        return None if row is None else (row[0], row[1], row[2])
+        return None if row is None else StoredReply(row[0], row[1], row[2])
 
-    def insert_inbound_message(self, tx: RawTransaction, values: dict[str, Any]) -> None:
-        """Raises IntegrityError when the provider's message id was recorded before (a retry)."""
-        tx.execute(self.insert_inbound, values)
+    def add_inbound(self, row: InboundRow) -> None:
+        self.tx.execute(
+            self.statements.insert_inbound, {name: getattr(row, name) for name in INBOUND_COLUMNS}
+        )
 
-    def step_invitation(
-        self,
-        tx: RawTransaction,
-        invitation_id: int,
-        version: int,
-        *,
-        status: str,
-        question_index: int,
-        reprompts: int,
-        responded_at: datetime | None,
-        closed_at: datetime | None,
-        reason: str | None,
-    ) -> bool:
-        """Move the invitation on if nobody else did since it was read at ``version``.
-
-        ``responded_at`` is only set when still empty; ``closed_at`` and ``reason`` only when
-        given.
-        """
-        touched = tx.execute(
-            self.step,
+    def step_invitation(self, invitation_id: int, version: int, step: Step) -> bool:
+        touched = self.tx.execute(
+            self.statements.step,
             {
                 "b_id": invitation_id,
                 "b_version": version,
-                "b_status": status,
-                "b_question_index": question_index,
-                "b_reprompts": reprompts,
+                "b_status": step.status,
+                "b_question_index": step.question_index,
+                "b_reprompts": step.reprompts,
                 "b_next_version": version + 1,
-                "b_responded_at": responded_at,
-                "b_closed_at": closed_at,
-                "b_reason": reason,
+                "b_responded_at": step.responded_at,
+                "b_closed_at": step.closed_at,
+                "b_reason": step.reason,
             },
         )
         return touched == 1
 
-    def save_answer(self, tx: RawTransaction, row: dict[str, Any], *, exists: bool) -> None:
-        """Insert the answer, or overwrite the value of the one already there (latest counts).
-
-        ``row`` has every column of a new answer; the scale columns are kept on an existing
-        answer unless this one was rated on a scale.
-        """
+    def save_answer(self, row: AnswerRow, *, exists: bool) -> None:
         if exists:
             params = {
-                "b_invitation_id": row["invitation_id"],
-                "b_question_id": row["question_id"],
-                "b_value": row["value"],
-                "b_comment": row["comment"],
-                "b_answered_at": row["answered_at"],
+                "b_invitation_id": row.invitation_id,
+                "b_question_id": row.question_id,
+                "b_value": row.value,
+                "b_comment": row.comment,
+                "b_answered_at": row.answered_at,
             }
-            statement = self.update_answer
-            if row["scale_min"] is not None:
-                statement = self.update_scored_answer
+            statement = self.statements.update_answer
+            if row.scale_min is not None:
+                statement = self.statements.update_scored_answer
                 params.update(
-                    b_scale_min=row["scale_min"],
-                    b_scale_max=row["scale_max"],
-                    b_positive=row["positive"],
-                    b_negative=row["negative"],
+                    b_scale_min=row.scale_min,
+                    b_scale_max=row.scale_max,
+                    b_positive=row.positive,
+                    b_negative=row.negative,
                 )
-            if tx.execute(statement, params) == 1:
+            if self.tx.execute(statement, params) == 1:
                 return
-        tx.execute(self.insert_answer, row)
+        self.tx.execute(
+            self.statements.insert_answer, {name: getattr(row, name) for name in ANSWER_COLUMNS}
+        )

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,46 +32,17 @@ from sqlmodel import col
 
 from storage.models import Answer, Invitation
 from storage.types import UTCDateTime
-from storage.values import SCORED_KINDS, Bucket, Counts
+from storage.values import (  # noqa: F401 - the report types are used from here too
+    SCORED_KINDS,
+    UNDELIVERED,
+    Bucket,
+    Counts,
+    PeriodCounts,
+    group_keys,
+    merge,
+)
 
 NONE_GROUP = "(none)"
-UNDELIVERED = ("failed", "undelivered", "canceled")  # provider delivery statuses, not ours
-
-
-@dataclass
-class PeriodCounts:
-    """Counts of one period, overall or per group value."""
-
-    groups: dict[str | None, Counts] = field(default_factory=dict)
-
-    def get(self, key: str | None) -> Counts:
-        return self.groups.get(key) or Counts(sent=0, responded=0, buckets=())
-
-    def overall(self) -> Counts:
-        return merge(self.groups.values())
-
-
-def merge(parts: Iterable[Counts]) -> Counts:
-    """Add group counts into one: sent and responded add up, equal buckets add their counts."""
-    sent = responded = 0
-    buckets: dict[tuple[Any, ...], Bucket] = {}
-    for part in parts:
-        sent += part.sent
-        responded += part.responded
-        for bucket in part.buckets:
-            key = (
-                bucket.kind,
-                bucket.scale_min,
-                bucket.scale_max,
-                bucket.value,
-                bucket.positive,
-                bucket.negative,
-            )
-            seen = buckets.get(key)
-            buckets[key] = (
-                bucket if seen is None else replace(seen, count=seen.count + bucket.count)
-            )
-    return Counts(sent=sent, responded=responded, buckets=tuple(buckets.values()))
 
 
 def _sum_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
@@ -210,7 +179,3 @@ def _read_sent(
         if count:
             sent[(bool(values[0]), grp)] = (count, responded)
     return sent
-
-
-def group_keys(counts: Mapping[str | None, Counts]) -> list[str]:
-    return sorted(k for k in counts if k is not None)

@@ -5,8 +5,10 @@ They live at the bottom so that storage never imports the layers above it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -85,3 +87,72 @@ class Kind(StrEnum):
 QUESTION_KINDS = tuple(Kind)
 SCORED_KINDS = (Kind.CSAT, Kind.CSAT10, Kind.NPS, Kind.CES)
 CSAT_KINDS = (Kind.CSAT, Kind.CSAT10)
+
+
+UNDELIVERED = ("failed", "undelivered", "canceled")  # provider delivery statuses, not ours
+
+
+@dataclass
+class PeriodCounts:
+    """Counts of one period, overall or per group value."""
+
+    groups: dict[str | None, Counts] = field(default_factory=dict)
+
+    def get(self, key: str | None) -> Counts:
+        return self.groups.get(key) or Counts(sent=0, responded=0, buckets=())
+
+    def overall(self) -> Counts:
+        return merge(self.groups.values())
+
+
+def merge(parts: Iterable[Counts]) -> Counts:
+    """Add group counts into one: sent and responded add up, equal buckets add their counts."""
+    sent = responded = 0
+    buckets: dict[tuple[Any, ...], Bucket] = {}
+    for part in parts:
+        sent += part.sent
+        responded += part.responded
+        for bucket in part.buckets:
+            key = (
+                bucket.kind,
+                bucket.scale_min,
+                bucket.scale_max,
+                bucket.value,
+                bucket.positive,
+                bucket.negative,
+            )
+            seen = buckets.get(key)
+            buckets[key] = (
+                bucket if seen is None else replace(seen, count=seen.count + bucket.count)
+            )
+    return Counts(sent=sent, responded=responded, buckets=tuple(buckets.values()))
+
+
+def group_keys(counts: Mapping[str | None, Counts]) -> list[str]:
+    return sorted(k for k in counts if k is not None)
+
+
+# The export's columns (storage.export.iter_responses), in order.
+COLUMNS = (
+    "invitation_id",
+    "interaction_id",
+    "survey",
+    "survey_version",
+    "channel",
+    "agent",
+    "team",
+    "touchpoint",
+    "locale",
+    "status",
+    "reason",
+    "delivery_status",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "responded_at",
+    "question",
+    "kind",
+    "rating",
+    "scale_max",
+    "comment",
+)

@@ -18,6 +18,7 @@ from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from channels.memory import MemoryChannel
 from storage.db import make_engine, upgrade
+from storage.sql_store import SqlStore
 from tests.fakes.twilio_api import FakeTwilio
 
 PG_URL = os.environ.get("CSAT_TEST_DATABASE_URL")
@@ -127,7 +128,7 @@ def memory() -> MemoryChannel:
 def service(settings: Settings, db_engine: Engine, memory: MemoryChannel, clock: Clock) -> Service:
     return Service(
         settings=settings,
-        engine=db_engine,
+        store=SqlStore(db_engine),
         surveys=builtin_surveys(),
         channels={"memory": memory},
         clock=clock,

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from bot.app.web import create_app
 from bot.service import Service
-from bot.web import create_app
 from channels.memory import MemoryChannel
 from storage.models import Answer, InboundMessage, Invitation, Respondent
 from tests.helpers import deliver
@@ -48,7 +48,7 @@ def api(service: Service) -> Iterator[Api]:
 
 
 def _count(service: Service, model: type) -> int:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
@@ -188,7 +188,7 @@ def test_scores_export_and_forget(api: Api, service: Service, memory: MemoryChan
 
     erased = api.request("DELETE", "/v1/respondents/memory/U0", headers=AUTH)
     assert erased.status_code == 200 and erased.json()["invitations_unlinked"] == 1
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         assert session.scalars(select(Respondent.address)).all() == ["U1"]  # type: ignore[call-overload]
         comments = session.scalars(
             select(Answer.comment).where(Answer.comment.is_not(None))  # type: ignore[call-overload,union-attr]

@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli import app, main
+from bot.app.cli import app, main
 from storage.db import HEAD_REVISION, MIGRATIONS
 from tests.helpers import EVERY_CHANNEL
 
@@ -261,7 +261,7 @@ def test_cli_start_loads_no_channel_sdk(
     }
     probe = (
         "import sys\n"
-        "from bot.cli import main\n"
+        "from bot.app.cli import main\n"
         "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
         f"loaded = sorted(m for m in sys.modules if m.split('.')[0] in {SDK_PREFIXES!r})\n"
         "print('LOADED', code, loaded)\n"

@@ -7,8 +7,8 @@ from sqlmodel import Session, col
 
 from bot.errors import PermanentSendError, TransientSendError
 from bot.requests import SurveyRequest
+from bot.results import Outcome
 from bot.service import Service
-from bot.service_base import Outcome
 from channels.memory import MemoryChannel
 from storage.models import Answer, InboundMessage, Invitation, Respondent, Suppression
 from tests.conftest import Clock
@@ -16,12 +16,12 @@ from tests.helpers import deliver, trigger
 
 
 def _answers(service: Service) -> list[Answer]:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         return list(session.scalars(select(Answer).order_by(Answer.id)))  # type: ignore[arg-type]
 
 
 def _invitation(service: Service, interaction: str = "T-1") -> Invitation:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         row = session.scalars(
             select(Invitation).where(Invitation.interaction_id == interaction)  # type: ignore[arg-type]
         ).one()
@@ -61,7 +61,7 @@ def test_reprompts_twice_then_stores_unparsed(service: Service, memory: MemoryCh
     third = service.handle_text("memory", "cust-1", "meh")
     assert third.reason == "unparsed" and third.closed
     assert _answers(service) == []
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         raws = [m.raw_text for m in session.scalars(select(InboundMessage))]
     assert raws == ["10/10", "not bad", "meh"]
     assert _invitation(service).status == "unparsed"
@@ -117,7 +117,7 @@ def test_late_reply_after_expiry_is_not_counted(
 def test_no_open_survey_records_nothing(service: Service) -> None:
     result = service.handle_text("memory", "stranger", "5", provider_message_id="x1")
     assert result.reason == "no_open_survey"
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         assert session.scalar(select(func.count()).select_from(InboundMessage)) == 0
 
 
@@ -186,7 +186,7 @@ def test_a_batch_decides_each_item_as_one_trigger_after_another_would(
     ]
     assert [r.interaction_id for r in results] == [item["interaction_id"] for item in batch]
     assert len({r.invitation_id for r in results}) == len(batch)
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         rows = {
             inv.interaction_id: inv
             for inv in session.scalars(
@@ -212,7 +212,7 @@ def test_stop_keyword_suppresses_and_confirms_once(service: Service, memory: Mem
     skipped = trigger(service, interaction="T-2")
     assert (skipped.status, skipped.reason) == ("skipped", "opted out")
     service.handle_text("memory", "cust-1", "START")
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         assert session.scalar(select(func.count()).select_from(Suppression)) == 0
 
 

@@ -39,14 +39,14 @@ def test_pages_of_any_size_give_the_same_rows(
     service: Service, memory: MemoryChannel, clock: Clock, page: int
 ) -> None:
     _fill(service, clock)
-    rows = list(iter_responses(service.engine, page=page))
+    rows = list(iter_responses(service.store.engine, page=page))
     assert [r[1] for r in rows] == [f"T-{n}" for n in range(10)]
-    assert rows == list(iter_responses(service.engine, page=10_000))
+    assert rows == list(iter_responses(service.store.engine, page=10_000))
     by_id = {r[1]: dict(zip(COLUMNS, r, strict=True)) for r in rows}
     assert by_id["T-3"]["rating"] == 4 and by_id["T-3"]["kind"] == "csat"
     assert by_id["T-3"]["comment"] == "=HYPERLINK('x') from 3"
     assert by_id["T-1"]["rating"] is None and by_id["T-1"]["status"] == "sent"
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         stored = session.scalars(select(Invitation).where(Invitation.interaction_id == "T-3")).one()
     assert by_id["T-3"]["created_at"] == stored.created_at.isoformat()
     assert by_id["T-3"]["sent_at"] == stored.sent_at.isoformat() if stored.sent_at else False
@@ -61,9 +61,9 @@ def test_since_until_and_limit(service: Service, memory: MemoryChannel, clock: C
     start = clock.now
     _fill(service, clock)
     since, until = start + timedelta(minutes=2), start + timedelta(minutes=5)
-    window = list(iter_responses(service.engine, since, until, page=2))
+    window = list(iter_responses(service.store.engine, since, until, page=2))
     assert [r[1] for r in window] == ["T-2", "T-3", "T-4"]
-    assert [r[1] for r in iter_responses(service.engine, limit=4, page=3)] == [
+    assert [r[1] for r in iter_responses(service.store.engine, limit=4, page=3)] == [
         "T-0",
         "T-1",
         "T-2",
@@ -87,7 +87,7 @@ def test_safe_cells_never_start_a_formula(text: str) -> None:
 
 def test_csv_and_jsonl_round_trip(service: Service, memory: MemoryChannel, clock: Clock) -> None:
     _fill(service, clock)
-    rows = list(iter_responses(service.engine))
+    rows = list(iter_responses(service.store.engine))
     parsed = list(csv.DictReader(io.StringIO("".join(csv_lines(rows, chunk=2)))))
     assert len(parsed) == len(rows)
     assert parsed[3]["comment"] == "'=HYPERLINK('x') from 3"

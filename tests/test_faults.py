@@ -31,7 +31,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from bot.assembly import build_service
+from bot.app.assembly import build_service
 from bot.requests import SurveyRequest
 from bot.settings import Settings
 from storage.db import is_sqlite, make_engine
@@ -80,7 +80,7 @@ def trigger(env: dict[str, str], count: int) -> None:
             ]
         )
     finally:
-        service.engine.dispose()
+        service.store.engine.dispose()
 
 
 Spawn = Callable[..., subprocess.Popen[bytes]]

@@ -31,7 +31,7 @@ def api(service: Service) -> Iterator[Api]:
 
 
 def _stored(service: Service) -> tuple[int, int]:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         invitations = session.scalar(select(func.count()).select_from(Invitation)) or 0
         respondents = session.scalar(select(func.count()).select_from(Respondent)) or 0
     return invitations, respondents

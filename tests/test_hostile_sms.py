@@ -212,7 +212,7 @@ def _post_raw(
 
 
 def _nothing_stored(phone: Phone) -> None:
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, InboundMessage) == 0 and count(engine, Answer) == 0
     row = invitation(engine, "T-1")
     assert row.status == "sent" and row.delivery_status is None
@@ -289,7 +289,7 @@ def test_nul_bytes_in_a_reply_are_dropped_not_stored(phone: Phone) -> None:
     response = _signed_form(phone, "/sms/inbound", _text_pairs(phone, "4\x00 quick\x00\x00"))
     assert response.status_code == 200, response.text
     assert "<Message>" in response.text
-    with Session(phone.service.engine) as session:
+    with Session(phone.service.store.engine) as session:
         [raw] = session.scalars(select(col(InboundMessage.raw_text))).all()
         [value] = session.scalars(select(col(Answer.value))).all()
     assert raw == "4 quick" and value == 4
@@ -301,7 +301,7 @@ def test_a_long_signed_reply_is_answered_and_stored_truncated(phone: Phone) -> N
     pairs = _text_pairs(phone, comment)
     response = _signed_form(phone, "/sms/inbound", pairs)
     assert response.status_code == 200, response.text
-    with Session(phone.service.engine) as session:
+    with Session(phone.service.store.engine) as session:
         raws = session.scalars(select(col(InboundMessage.raw_text))).all()
         comments = session.scalars(
             select(col(Answer.comment)).where(col(Answer.comment).is_not(None))
@@ -324,7 +324,7 @@ def test_a_sender_that_is_not_a_phone_number_gets_an_empty_answer(
 def test_a_status_callback_with_nul_bytes_and_a_long_error_is_stored_cleaned(
     phone: Phone,
 ) -> None:
-    sid = invitation(phone.service.engine, "T-1").provider_message_id
+    sid = invitation(phone.service.store.engine, "T-1").provider_message_id
     assert sid is not None
     pairs = [
         ("MessageSid", sid),
@@ -335,7 +335,7 @@ def test_a_status_callback_with_nul_bytes_and_a_long_error_is_stored_cleaned(
     ]
     response = _signed_form(phone, "/sms/status", pairs)
     assert response.status_code == 204, response.text
-    row = invitation(phone.service.engine, "T-1")
+    row = invitation(phone.service.store.engine, "T-1")
     assert row.delivery_status == "undelivered"
     assert row.last_error is not None and "\x00" not in row.last_error
     assert row.last_error.startswith("30003: Unreachable ") and len(row.last_error) <= 500
@@ -347,7 +347,7 @@ def test_a_sha256_signature_is_accepted(phone: Phone) -> None:
     settings = {"X-Twilio-Webhooks-Signature-Settings": "key=k1,algorithm=HMAC_SHA256"}
     response = phone.post("/sms/inbound", form, signature=signature, headers=settings)
     assert response.status_code == 200, response.text
-    assert count(phone.service.engine, Answer) == 1
+    assert count(phone.service.store.engine, Answer) == 1
 
 
 def test_a_client_that_goes_away_mid_form_gets_no_traceback(phone: Phone) -> None:

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSITION_ROOT = {"bot.__init__", "bot.__main__", "bot.cli", "bot.web", "bot.assembly"}
+COMPOSITION_ROOT = {"bot.__init__", "bot.__main__"}  # and the package bot.app
 CHANNEL_PLUMBING = {"bot.direct"}
 
 

@@ -27,8 +27,9 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped]
 
 from bot.channel import Button, OutboundMessage
+from bot.results import decode_replies as _decode
+from bot.results import encode_replies as _encode
 from bot.service import Service
-from bot.service_base import _decode, _encode
 from channels.memory import MemoryChannel
 from channels.sms import _Params, twiml_text
 from storage.models import Answer, InboundMessage, Invitation
@@ -37,17 +38,17 @@ from tests.helpers import deliver, trigger
 
 
 def _count(service: Service, model: type) -> int:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def _invitation(service: Service) -> Invitation:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         return session.scalars(select(Invitation)).one()
 
 
 def _answers(service: Service) -> list[tuple[str, int | None, str | None, bool, bool]]:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         rows = session.scalars(select(Answer).order_by(Answer.id))  # type: ignore[arg-type]
         return [(a.question_id, a.value, a.comment, a.positive, a.negative) for a in rows]
 
@@ -102,7 +103,7 @@ def test_correction_overwrites_the_rating_and_keeps_one_row(
     assert fixed.reason == "correction"
     assert _answers(service) == [("csat", 5, None, True, False)]
     assert _invitation(service).responded_at == first
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         answered = session.scalars(select(Answer.answered_at)).one()  # type: ignore[call-overload]
     assert answered == clock.now
 

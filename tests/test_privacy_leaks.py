@@ -161,7 +161,7 @@ def test_serve_logs_mask_addresses_in_every_line(
 # through the handlers the worker installed, as the worker's own code and its libraries do.
 WORKER_SCRIPT = """
 import logging
-from bot.cli import app
+from bot.app.cli import app
 
 try:
     app(["worker", "--once"])

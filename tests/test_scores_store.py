@@ -12,6 +12,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from channels.memory import MemoryChannel
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.helpers import deliver, trigger
 
@@ -88,7 +89,7 @@ def test_today_follows_the_team_zone_across_dst(
     clock = Clock(datetime(2025, 3, 9, 4, 30, tzinfo=UTC))  # 23:30 EST on the 8th
     service = Service(
         settings=settings.model_copy(update={"csat_timezone": "America/New_York"}),
-        engine=db_engine,  # type: ignore[arg-type]
+        store=SqlStore(db_engine),
         surveys=builtin_surveys(),
         channels={"memory": memory},
         clock=clock,

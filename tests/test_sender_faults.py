@@ -26,12 +26,13 @@ from bot.surveys import builtin_surveys
 from channels.memory import MemoryChannel
 from storage.db import make_engine, upgrade
 from storage.models import Invitation
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.helpers import deliver, trigger
 
 
 def _rows(service: Service) -> list[Invitation]:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         return list(session.scalars(select(Invitation).order_by(Invitation.id)))  # type: ignore[arg-type]
 
 
@@ -75,7 +76,7 @@ def test_the_retry_window_is_a_setting(
     quick = settings.model_copy(update={"csat_send_retry_for": "1h"})
     service = Service(
         settings=quick,
-        engine=db_engine,
+        store=SqlStore(db_engine),
         surveys=builtin_surveys(),
         channels={"memory": memory},
         clock=clock,
@@ -150,7 +151,7 @@ def test_a_slow_provider_never_costs_a_live_worker_its_claim(
     services = [
         Service(
             settings=settings,
-            engine=engine,
+            store=SqlStore(engine),
             surveys=builtin_surveys(),
             channels={"memory": slow},
             clock=clock,
@@ -181,7 +182,7 @@ def test_a_pass_that_fails_never_ends_the_loop(
     engine = make_engine(url)
     service = Service(
         settings=settings.model_copy(update={"csat_database_url": url}),
-        engine=engine,
+        store=SqlStore(engine),
         surveys=builtin_surveys(),
         channels={"memory": memory},
         rng=random.Random(3),

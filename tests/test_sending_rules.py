@@ -21,7 +21,7 @@ from tests.helpers import deliver, trigger
 
 
 def _invitation(service: Service) -> Invitation:
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         return session.scalars(select(Invitation)).one()
 
 
@@ -54,7 +54,7 @@ def test_changed_survey_never_reinterprets_an_old_invitation(
     assert service.surveys["support"].version != old.version
     reply = service.handle_text("memory", "cust-1", "5")
     assert reply.reason == "survey_changed"
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         assert session.scalars(select(InboundMessage.parsed_value)).all() == [None]  # type: ignore[call-overload]
 
 
@@ -88,7 +88,7 @@ def test_raw_text_is_blanked_after_retention(
     assert service.purge_raw() == 0
     clock.advance(days=2)
     assert service.purge_raw() == 1
-    with Session(service.engine) as session:
+    with Session(service.store.engine) as session:
         message = session.scalars(select(InboundMessage)).one()
     assert message.raw_text is None and message.parsed_value == 4
 

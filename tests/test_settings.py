@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from bot.context import ServiceContext
 from bot.engine import Context, question_message
 from bot.errors import ConfigError
-from bot.service_base import ServiceBase
 from bot.settings import Lead, Settings, load_settings
 from bot.surveys import SUPPORTED_LOCALES, builtin_surveys
+from storage.sql_store import SqlStore
 from tests.helpers import DEFAULT_BRAND_PHRASES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,12 +107,12 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
 def _rendered(settings: Settings, locale: str) -> dict[str, str]:
     """The default survey's question and the opt-out, opt-in and HELP replies, as sent."""
     ctx = Context(now=datetime(2025, 6, 10, tzinfo=UTC), locale=locale, brand=settings.csat_brand)
-    service = ServiceBase(
-        settings=settings, engine=create_engine("sqlite://"), surveys={}, channels={}
+    service = ServiceContext(
+        settings=settings, store=SqlStore(create_engine("sqlite://")), surveys={}, channels={}
     )
     texts = {"question": question_message(builtin_surveys()["support"], 0, ctx).text}
     for key in ("opted_out", "opted_in", "help"):
-        texts[key] = service._text(key, locale).text
+        texts[key] = service.text(key, locale).text
     return texts
 
 

@@ -19,14 +19,15 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from bot.app.web import create_app
 from bot.requests import SurveyRequest
 from bot.sender import Sender
 from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import builtin_surveys
-from bot.web import create_app
 from channels.slack import SlackAdapter, build_adapter
 from storage.models import Answer, InboundMessage, Invitation
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -167,7 +168,7 @@ async def open_world(
     adapter = build_adapter(configured)
     service = Service(
         settings=configured,
-        engine=engine,
+        store=SqlStore(engine),
         surveys=builtin_surveys(),
         channels={"slack": adapter.channel},
         clock=clock,

@@ -29,6 +29,7 @@ from bot.surveys import builtin_surveys
 from channels.slack import add_csat_listeners, build_adapter
 from channels.slack_install import slack_metadata
 from storage.models import Answer, Invitation
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.fakes.slack_api import (
     BOT_TOKEN,
@@ -182,7 +183,7 @@ def test_plug_in_mode_adds_surveys_to_a_teams_own_bolt_app(
         adapter = build_adapter(configured)
         service = Service(
             settings=configured,
-            engine=db_engine,
+            store=SqlStore(db_engine),
             surveys=builtin_surveys(),
             channels={"slack": adapter.channel},
             clock=clock,
@@ -240,7 +241,7 @@ def test_socket_mode_is_chosen_when_an_app_token_is_set(
     async def main() -> None:
         service = Service(
             settings=socket_mode.settings,
-            engine=db_engine,
+            store=SqlStore(db_engine),
             surveys=builtin_surveys(),
             channels={"slack": socket_mode.channel},
             clock=clock,

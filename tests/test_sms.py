@@ -20,16 +20,17 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
+from bot.app.web import create_app
 from bot.errors import ConfigError
 from bot.sender import SendReport
 from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from bot.texts import is_gsm7
-from bot.web import create_app
 from channels.sms import SmsAdapter, build_adapter
 from channels.sms_text import segments
 from storage.models import Answer, InboundMessage, Invitation, Suppression
+from storage.sql_store import SqlStore
 from tests.conftest import TWILIO_ACCOUNT, TWILIO_TOKEN, Clock
 from tests.fakes.twilio_api import FakeTwilio, load_contract
 
@@ -202,7 +203,7 @@ def build_phone(database_url: str, engine: Engine, clock: Clock, api_url: str) -
     adapter = build_adapter(settings)
     service = Service(
         settings=settings,
-        engine=engine,
+        store=SqlStore(engine),
         surveys=builtin_surveys(),
         channels={"sms": adapter.channel},
         clock=clock,
@@ -237,7 +238,7 @@ def invitation(engine: Engine, interaction: str) -> Invitation:
 
 
 def test_conversation_from_trigger_to_score(phone: Phone, twilio: FakeTwilio) -> None:
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     phone.trigger("+31 6 8765 4321", "T-1", agent="alice", locale="nl")
     assert phone.deliver().sent == 1
     [out] = twilio.messages
@@ -271,7 +272,7 @@ def test_conversation_from_trigger_to_score(phone: Phone, twilio: FakeTwilio) ->
 def test_fixture_shaped_inbound_without_open_survey_records_nothing(phone: Phone) -> None:
     answer = phone.text(CUSTOMER, "4")
     assert answer and "no open survey" in answer[0]
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, Answer) == 0 and count(engine, InboundMessage) == 0
 
 
@@ -281,7 +282,7 @@ def test_same_message_sid_twice_records_once_and_answers_the_same(phone: Phone) 
     first = phone.text(CUSTOMER, "4", sid="SM" + "1" * 32)
     again = phone.text(CUSTOMER, "4", sid="SM" + "1" * 32)
     assert first == again and first
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, InboundMessage) == 1 and count(engine, Answer) == 1
 
 
@@ -301,7 +302,7 @@ def test_unparseable_reply_is_reprompted(phone: Phone) -> None:
     phone.deliver()
     [reprompt] = phone.text(CUSTOMER, "10/10")
     assert "1 to 5" in reprompt
-    assert count(phone.service.engine, Answer) == 0
+    assert count(phone.service.store.engine, Answer) == 0
 
 
 def test_late_reply_is_told_the_survey_closed(phone: Phone, clock: Clock) -> None:
@@ -311,7 +312,7 @@ def test_late_reply_is_told_the_survey_closed(phone: Phone, clock: Clock) -> Non
     phone.deliver()
     answer = phone.text(CUSTOMER, "5")
     assert any("closed" in t for t in answer), answer
-    assert count(phone.service.engine, Answer) == 0
+    assert count(phone.service.store.engine, Answer) == 0
 
 
 # -- signatures ----------------------------------------------------------------------------------
@@ -328,7 +329,7 @@ def test_unsigned_or_forged_inbound_is_refused_and_stores_nothing(
     form = phone.text_form(CUSTOMER, "5")
     response = phone.post("/sms/inbound", form, signature=signature)
     assert response.status_code == 403 and "X-Twilio-Signature" in response.json()["error"]
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, InboundMessage) == 0 and count(engine, Answer) == 0
 
 
@@ -340,7 +341,7 @@ def test_signature_over_other_params_is_refused(phone: Phone) -> None:
     tampered = {**form, "Body": "5"}
     response = phone.post("/sms/inbound", tampered, signature=signature)
     assert response.status_code == 403
-    assert count(phone.service.engine, Answer) == 0
+    assert count(phone.service.store.engine, Answer) == 0
 
 
 def test_behind_a_proxy_the_public_url_is_what_counts(phone: Phone) -> None:
@@ -352,22 +353,22 @@ def test_behind_a_proxy_the_public_url_is_what_counts(phone: Phone) -> None:
         signed_for="http://internal:8000/sms/inbound",
     )
     assert internal.status_code == 403
-    assert count(phone.service.engine, Answer) == 0
+    assert count(phone.service.store.engine, Answer) == 0
     # Twilio signs https://csat.example.com/sms/inbound; the app is reached at http://internal.
     assert phone.text(CUSTOMER, "5")
-    assert count(phone.service.engine, Answer) == 1
+    assert count(phone.service.store.engine, Answer) == 1
 
 
 def test_forged_status_callback_changes_nothing(phone: Phone) -> None:
     phone.trigger(CUSTOMER, "T-1")
     phone.deliver()
-    sid = invitation(phone.service.engine, "T-1").provider_message_id
+    sid = invitation(phone.service.store.engine, "T-1").provider_message_id
     assert sid is not None
     form = {"MessageSid": sid, "MessageStatus": "failed", "ErrorCode": "21610"}
     assert phone.post("/sms/status", form, signature="forged").status_code == 403
-    row = invitation(phone.service.engine, "T-1")
+    row = invitation(phone.service.store.engine, "T-1")
     assert row.status == "sent" and row.delivery_status is None
-    assert count(phone.service.engine, Suppression) == 0
+    assert count(phone.service.store.engine, Suppression) == 0
 
 
 @pytest.mark.parametrize(
@@ -399,7 +400,7 @@ def test_signed_but_malformed_requests_get_a_clear_400(
         )
     assert response.status_code in (400, 422), response.text
     assert response.json()["error"]
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, InboundMessage) == 0 and count(engine, Answer) == 0
     assert invitation(engine, "T-1").delivery_status is None
 
@@ -415,7 +416,7 @@ def test_stop_suppresses_confirms_once_and_blocks_later_surveys(
     [confirmation] = phone.text(CUSTOMER, "Stop")
     assert "unsubscribed" in confirmation and "Acme" in confirmation
     assert phone.text(CUSTOMER, "STOP") == []
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, Suppression) == 1
     assert invitation(engine, "T-1").status == "cancelled"
     result = phone.trigger(CUSTOMER, "T-2")
@@ -428,7 +429,7 @@ def test_start_resubscribes_and_help_names_brand_and_contact(phone: Phone) -> No
     phone.text(CUSTOMER, "UNSUBSCRIBE")
     [back] = phone.text(CUSTOMER, "start")
     assert "STOP" in back
-    assert count(phone.service.engine, Suppression) == 0
+    assert count(phone.service.store.engine, Suppression) == 0
     [info] = phone.text(CUSTOMER, "HELP")
     assert "Acme" in info and "help@acme.example" in info and "STOP" in info
 
@@ -437,7 +438,7 @@ def test_twilio_opt_out_type_is_honoured_without_a_second_confirmation(phone: Ph
     phone.trigger(CUSTOMER, "T-1")
     phone.deliver()
     assert phone.text(CUSTOMER, "ARRET", OptOutType="STOP") == []
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     assert count(engine, Suppression) == 1
     assert phone.trigger(CUSTOMER, "T-2")["reason"] == "opted out"
     assert phone.text(CUSTOMER, "OUI", OptOutType="START") == []
@@ -449,7 +450,7 @@ def test_error_21610_on_send_opts_the_number_out(phone: Phone, twilio: FakeTwili
     phone.trigger(CUSTOMER, "T-1")
     report = phone.deliver()
     assert report.failed == 1 and len(twilio.messages) == 1
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     row = invitation(engine, "T-1")
     assert row.status == "failed" and row.reason == "opted out"
     assert row.last_error is not None and row.last_error.startswith("21610")
@@ -460,7 +461,7 @@ def test_error_21610_on_send_opts_the_number_out(phone: Phone, twilio: FakeTwili
 def test_error_21610_in_a_status_callback_opts_the_number_out(phone: Phone) -> None:
     phone.trigger(CUSTOMER, "T-1")
     phone.deliver()
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     sid = invitation(engine, "T-1").provider_message_id
     assert sid is not None
     failed = FIXTURE_FORMS.get("status_failed_21610") or {"ErrorCode": "21610", "To": CUSTOMER}
@@ -482,7 +483,7 @@ def test_429_and_500_are_retried_with_retry_after(
     twilio.answer((429, 120), 500)
     phone.trigger(CUSTOMER, "T-1")
     assert phone.deliver().retried == 1
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     row = invitation(engine, "T-1")
     assert row.status == "scheduled" and row.attempts == 1
     assert row.last_error is not None and row.last_error.startswith("429")
@@ -503,7 +504,7 @@ def test_new_york_number_at_23h_is_deferred_to_9_local(
     phone.trigger(NEW_YORK, "T-NY")
     assert phone.deliver().deferred == 1
     assert twilio.messages == []
-    send_at = invitation(phone.service.engine, "T-NY").send_at.replace(tzinfo=UTC)
+    send_at = invitation(phone.service.store.engine, "T-NY").send_at.replace(tzinfo=UTC)
     assert send_at == datetime(2025, 6, 11, 13, 0, tzinfo=UTC)  # 09:00 EDT
     clock.now = send_at
     assert phone.deliver().sent == 1
@@ -513,7 +514,7 @@ def test_new_york_number_at_23h_is_deferred_to_9_local(
 def test_status_moves_forward_only_and_undelivered_leaves_the_response_rate(
     phone: Phone,
 ) -> None:
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     phone.trigger(CUSTOMER, "T-1")
     phone.trigger("+31611111111", "T-2")
     phone.deliver()
@@ -594,7 +595,7 @@ def test_from_number_is_used_without_a_messaging_service(
     adapter = build_adapter(settings)
     service = Service(
         settings=settings,
-        engine=db_engine,
+        store=SqlStore(db_engine),
         surveys=builtin_surveys(),
         channels={"sms": adapter.channel},
         clock=clock,

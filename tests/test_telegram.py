@@ -27,6 +27,7 @@ from sqlmodel import Session, col
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
+from bot.app.web import create_app
 from bot.channel import Button, OutboundMessage
 from bot.errors import ConfigError, InvalidInput
 from bot.hub import Hub
@@ -35,7 +36,6 @@ from bot.sender import Sender, SendReport
 from bot.service import Service, TriggerResult
 from bot.settings import Settings
 from bot.surveys import builtin_surveys
-from bot.web import create_app
 from channels.telegram import (
     SECRET_HEADER,
     TelegramAdapter,
@@ -45,6 +45,7 @@ from channels.telegram import (
     set_webhook,
 )
 from storage.models import Answer, InboundMessage, Invitation, Suppression
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, running
 
@@ -218,7 +219,7 @@ async def world(
     adapter = build_adapter(settings)
     service = Service(
         settings=settings,
-        engine=engine,
+        store=SqlStore(engine),
         surveys=builtin_surveys(),
         channels={"telegram": adapter.channel},
         clock=clock,
@@ -651,7 +652,7 @@ def test_a_worker_process_sends_without_starting_the_adapter(
     adapter = build_adapter(tg_settings)
     service = Service(
         settings=tg_settings,
-        engine=db_engine,
+        store=SqlStore(db_engine),
         surveys=builtin_surveys(),
         channels={"telegram": adapter.channel},
         clock=clock,
@@ -810,7 +811,7 @@ def test_plug_in_mode_adds_surveys_to_a_teams_own_bot(
         channel = TelegramChannel(application.bot)
         service = Service(
             settings=tg_settings,
-            engine=db_engine,
+            store=SqlStore(db_engine),
             surveys=builtin_surveys(),
             channels={"telegram": channel},
             clock=clock,

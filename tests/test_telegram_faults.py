@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from channels.telegram import TelegramChannel, add_csat_handlers
 from storage.models import InboundMessage
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.fakes.telegram_api import TOKEN, FakeTelegram
 from tests.test_telegram import (  # noqa: F401
@@ -107,7 +108,7 @@ def test_plug_in_mode_leaves_every_other_message_to_the_host_bot(
         application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
         service = Service(
             settings=tg_settings,
-            engine=db_engine,
+            store=SqlStore(db_engine),
             surveys=builtin_surveys(),
             channels={"telegram": TelegramChannel(application.bot)},
             clock=clock,

@@ -22,6 +22,7 @@ from bot.surveys import builtin_surveys
 from channels.memory import MemoryChannel
 from storage.db import make_engine
 from storage.models import Invitation
+from storage.sql_store import SqlStore
 from tests.conftest import Clock
 
 
@@ -47,7 +48,7 @@ def test_two_workers_never_send_one_invitation_twice(
     services = [
         Service(
             settings=settings,
-            engine=engine,
+            store=SqlStore(engine),
             surveys=builtin_surveys(),
             channels={"memory": shared},
             clock=clock,

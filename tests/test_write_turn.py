@@ -244,7 +244,7 @@ def sqlite_phone(tmp_path: Path, clock: Clock, twilio: FakeTwilio) -> Iterator[P
 
 
 def _hold_turn(service: Service, seconds: float) -> threading.Thread:
-    turn = service.turn
+    turn = service.store.turn
     assert turn is not None
     held = threading.Event()
 
@@ -273,8 +273,8 @@ def test_a_reply_waits_for_a_busy_turn_and_is_recorded_once(
     holder.join()
     assert response.status_code == 200 and "Thanks" in response.text
     assert waited >= 0.2, "the reply was written while another thread held the turn"
-    assert count(phone.service.engine, Answer) == 1
-    assert count(phone.service.engine, InboundMessage) == 1
+    assert count(phone.service.store.engine, Answer) == 1
+    assert count(phone.service.store.engine, InboundMessage) == 1
 
 
 def test_a_writer_outside_the_turn_does_not_stall_the_loop(sqlite_phone: Phone) -> None:
@@ -284,7 +284,7 @@ def test_a_writer_outside_the_turn_does_not_stall_the_loop(sqlite_phone: Phone) 
     phone.trigger(CUSTOMER, "T-1")
     phone.deliver()
     form = phone.text_form(CUSTOMER, "4")
-    database = str(phone.service.engine.url.database)
+    database = str(phone.service.store.engine.url.database)
     locked = threading.Event()
 
     def shell() -> None:
@@ -322,15 +322,15 @@ def test_a_writer_outside_the_turn_does_not_stall_the_loop(sqlite_phone: Phone) 
     thread.join()
     assert ticks >= 8, "the loop stood still while another connection held SQLite"
     assert response.status_code == 200 and "Thanks" in response.text
-    assert count(phone.service.engine, Answer) == 1
-    assert count(phone.service.engine, InboundMessage) == 1
+    assert count(phone.service.store.engine, Answer) == 1
+    assert count(phone.service.store.engine, InboundMessage) == 1
 
 
 def test_long_reads_holding_connections_do_not_hold_up_a_reply(sqlite_phone: Phone) -> None:
     phone = sqlite_phone
     phone.trigger(CUSTOMER, "T-1")
     phone.deliver()
-    engine = phone.service.engine
+    engine = phone.service.store.engine
     held = [engine.raw_connection() for _ in range(20)]  # more than the pool keeps
     try:
         began = time.monotonic()
@@ -487,7 +487,7 @@ def test_an_unknown_signature_algorithm_is_refused_by_name(sqlite_phone: Phone) 
     response = phone.post("/sms/inbound", form, headers=settings)
     assert response.status_code == 403
     assert response.json() == {"error": "unsupported signature algorithm 'HMAC_MD5'"}
-    assert count(phone.service.engine, InboundMessage) == 0
+    assert count(phone.service.store.engine, InboundMessage) == 0
 
 
 def test_a_hub_writes_again_after_it_was_closed(service: Service) -> None:

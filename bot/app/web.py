@@ -19,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,7 +31,6 @@ from bot.metrics import Metrics
 from bot.requests import SurveyRequest
 from bot.sender import Sender
 from bot.service import Service
-from storage.export import iter_responses
 
 MAX_BATCH = 1000
 _one = TypeAdapter(SurveyRequest)
@@ -348,7 +346,7 @@ def responses(
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """Every survey sent in the range (created_at, UTC), streamed: no cap unless ``limit``."""
-    rows = iter_responses(service.engine, _utc("since", since), _utc("until", until), limit=limit)
+    rows = service.store.responses(_utc("since", since), _utc("until", until), limit)
     if format == "json":
         return StreamingResponse(_json_document(rows), media_type="application/json")
     media = "text/csv; charset=utf-8" if format == "csv" else "application/x-ndjson"
@@ -369,8 +367,7 @@ operations = APIRouter()
 
 @operations.get("/healthz")
 def healthz(service: ServiceDep) -> dict[str, Any]:
-    with service.engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    service.store.ping()
     return {"status": "ok", "channels": sorted(service.channels)}
 
 

@@ -65,12 +65,12 @@ _opened: list[Any] = []
 
 
 def _service(settings: Settings | None = None, channels: dict[str, Any] | None = None) -> Any:
-    """The service for one command; its engine is disposed when the command ends."""
-    from bot.assembly import build_service
+    """The service for one command; its store is closed when the command ends."""
+    from bot.app.assembly import build_service
 
     settings = settings or _settings()
     service = _run(lambda: build_service(settings, channels))
-    _opened.append(service.engine)
+    _opened.append(service.store)
     return service
 
 
@@ -98,7 +98,7 @@ def serve(
     """
     import uvicorn
 
-    from bot.assembly import build_adapters
+    from bot.app.assembly import build_adapters
     from bot.logs import log_config, setup_logging
 
     setup_logging()
@@ -106,7 +106,7 @@ def serve(
     adapters = _run(lambda: build_adapters(settings))
     service = _service(settings, {a.channel.name: a.channel for a in adapters})
     out.print(f"channels on: {', '.join(sorted(service.channels))}")
-    out.print(f"database: {service.engine.url.render_as_string(hide_password=True)}")
+    out.print(f"database: {service.store.describe()}")
     if service.settings.csat_api_token is None:
         out.print("CSAT_API_TOKEN is not set: /v1/* answers 503 until it is")
     if workers == 1:
@@ -126,7 +126,7 @@ def serve(
         )
     out.print(f"workers: {workers}")
     uvicorn.run(
-        "bot.cli:serve_app",
+        "bot.app.cli:serve_app",
         factory=True,
         workers=workers,
         host=host,
@@ -138,7 +138,7 @@ def serve(
 
 def serve_app() -> Any:
     """The app of ``csat serve``, built from the environment; each worker process calls it."""
-    from bot.assembly import build_adapters
+    from bot.app.assembly import build_adapters
     from bot.logs import setup_logging
 
     setup_logging()
@@ -148,7 +148,7 @@ def serve_app() -> Any:
 
 
 def _app(service: Any, adapters: Any) -> Any:
-    from bot.web import create_app
+    from bot.app.web import create_app
 
     return create_app(service, adapters=adapters, run_sender=True)
 
@@ -161,7 +161,7 @@ def worker(
     """Send due surveys and reminders (run as many as you like against PostgreSQL)."""
     import asyncio
 
-    from bot.assembly import build_adapters
+    from bot.app.assembly import build_adapters
     from bot.logs import setup_logging
     from bot.sender import Sender
 
@@ -251,11 +251,11 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="The API's JSON shape.")] = False,
 ) -> None:
     """Show the score: csat score [PERIOD] [by DIMENSION], e.g. `csat score week by agent`."""
-    from bot.assembly import build_reports
+    from bot.app.assembly import build_reports
 
     settings = _settings()
     reports = _run(lambda: build_reports(settings))
-    _opened.append(reports.engine)
+    _opened.append(reports.ctx.store)
     text = " ".join(query or [])
     report = _run(lambda: reports.scores(reports.parse_query(text)))
     if as_json:
@@ -409,17 +409,16 @@ def export(
     """Export responses, one row per sent survey."""
     from datetime import UTC
 
-    from bot.assembly import open_engine
+    from bot.app.assembly import open_store
     from bot.export import write
-    from storage.export import iter_responses
 
     settings = _settings()
-    engine = _run(lambda: open_engine(settings))
-    _opened.append(engine)
-    rows = iter_responses(
-        engine,
+    store = _run(lambda: open_store(settings))
+    _opened.append(store)
+    rows = store.responses(
         since.replace(tzinfo=UTC) if since else None,
         until.replace(tzinfo=UTC) if until else None,
+        None,
     )
     with _progress(enabled=output is not None or not out.is_terminal) as tick:
         counted = _Counted(rows, tick)

@@ -9,22 +9,20 @@ from typing import TYPE_CHECKING
 from bot.errors import ConfigError
 from bot.settings import Settings
 from bot.surveys import Survey, builtin_surveys, load_surveys
-from storage.db import prepare
 from storage.errors import DatabaseSettingError
+from storage.sql_store import SqlStore
 
 if TYPE_CHECKING:  # the CLI's read-only commands must not pay for the service's imports
-    from sqlalchemy import Engine
-
     from bot.channel import Channel
     from bot.hub import ChannelAdapter
     from bot.reports import Reports
     from bot.service import Service
 
 
-def open_engine(settings: Settings) -> Engine:
+def open_store(settings: Settings) -> SqlStore:
     """The database, migrated (SQLite) or checked (PostgreSQL); a bad URL is a ConfigError."""
     try:
-        return prepare(settings.csat_database_url)
+        return SqlStore.open(settings.csat_database_url)
     except DatabaseSettingError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -63,13 +61,13 @@ def build_service(
 ) -> Service:
     from bot.service import Service
 
-    engine = open_engine(settings)
+    store = open_store(settings)
     if channels is None:
         found = adapters if adapters is not None else build_adapters(settings)
         channels = {adapter.channel.name: adapter.channel for adapter in found}
     return Service(
         settings=settings,
-        engine=engine,
+        store=store,
         surveys=surveys_from(settings),
         channels=dict(channels),
     )
@@ -77,11 +75,10 @@ def build_service(
 
 def build_reports(settings: Settings) -> Reports:
     """Scores only, for ``csat score``: no channel, no SDK, none of the conversation code."""
+    from bot.context import ServiceContext
     from bot.reports import Reports
 
+    store = open_store(settings)
     return Reports(
-        settings=settings,
-        engine=open_engine(settings),
-        surveys=surveys_from(settings),
-        channels={},
+        ServiceContext(settings=settings, store=store, surveys=surveys_from(settings), channels={})
     )

@@ -1,0 +1,178 @@
+"""Triggering: a finished interaction becomes a scheduled survey (or a skipped one, and why)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from bot.context import ServiceContext
+from bot.errors import InvalidInput, NotFound
+from bot.requests import SurveyRequest
+from bot.results import TriggerResult
+from bot.surveys import Survey, normalise_locale
+from storage.errors import DuplicateKey
+from storage.interface import NewInvitation, Transaction, Triggered
+from storage.values import LIVE_STATUSES, Status
+
+log = logging.getLogger("csat.service")
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+Prepared = tuple[SurveyRequest, Survey, str]
+
+
+class Triggering:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def start_survey(self, request: SurveyRequest) -> TriggerResult:
+        return self.start_surveys([request])[0]
+
+    def start_surveys(self, requests: Sequence[SurveyRequest]) -> list[TriggerResult]:
+        """Schedule surveys, all or none of a batch; a repeated interaction+survey is a no-op."""
+        prepared = [
+            self._prepare(r, i if len(requests) > 1 else None) for i, r in enumerate(requests)
+        ]
+        seen: set[tuple[str, str]] = set()
+        for request, _, _ in prepared:
+            key = (request.interaction_id, request.survey)
+            if key in seen:
+                raise InvalidInput(
+                    f"interaction {request.interaction_id!r} appears twice for survey "
+                    f"{request.survey!r} in one batch"
+                )
+            seen.add(key)
+        for attempt in range(3):
+            try:
+                with self.ctx.store.writing() as tx:
+                    results = self._schedule_all(tx, prepared)
+            except DuplicateKey:  # another writer took one of these keys first: read again
+                if attempt == 2:
+                    raise
+                continue
+            _log(results)
+            return results
+        raise AssertionError("unreachable")
+
+    def _prepare(self, request: SurveyRequest, position: int | None) -> Prepared:
+        where = f"item {position}: " if position is not None else ""
+        try:
+            channel = self.ctx.channel(request.channel)
+            survey = self.ctx.survey(request.survey)
+            address = channel.normalise_address(request.to)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{where}{exc}") from None
+        locale = normalise_locale(request.locale) or survey.fallback_locale
+        return request.model_copy(update={"to": address, "locale": locale}), survey, address
+
+    def _schedule_all(self, tx: Transaction, prepared: Sequence[Prepared]) -> list[TriggerResult]:
+        """Decide and insert a whole batch with a handful of set queries: the rules are those of
+        one trigger at a time, in the batch's order (an earlier item can throttle a later one)."""
+        ctx = self.ctx
+        now = ctx.clock()
+        keys = {(request.interaction_id, request.survey) for request, _, _ in prepared}
+        existing = tx.existing_invitations(keys)
+        fresh = [
+            item for item in prepared if (item[0].interaction_id, item[0].survey) not in existing
+        ]
+        digests = {
+            (r.channel, address): ctx.pseudonym(r.channel, address) for r, _, address in fresh
+        }
+        respondents = tx.respondent_ids(digests, now)
+        blocked = tx.suppressed({(c, d) for (c, _), d in digests.items()})
+        throttle_keys = {  # per customer when the caller names one, else per address
+            request: ctx.pseudonym("customer", request.customer_id)
+            if request.customer_id
+            else digests[(request.channel, address)]
+            for request, _, address in fresh
+        }
+        longest = max((s.throttle for _, s, _ in fresh), default=timedelta(0))
+        throttled_keys = {throttle_keys[r] for r, s, _ in fresh if s.throttle > timedelta(0)}
+        latest = tx.latest_live(throttled_keys, now - longest) if throttled_keys else {}
+        rows: list[NewInvitation] = []
+        for request, survey, address in fresh:
+            key = throttle_keys[request]
+            status, reason = Status.SCHEDULED, None
+            if (request.channel, digests[(request.channel, address)]) in blocked:
+                status, reason = Status.SKIPPED, "opted out"
+            elif survey.throttle > timedelta(0) and latest.get(key, _NEVER) > now - survey.throttle:
+                status, reason = Status.SKIPPED, "throttled"
+            elif ctx.rng.random() >= survey.sample_rate:
+                status, reason = Status.SKIPPED, "not sampled"
+            if status in LIVE_STATUSES:
+                latest[key] = now
+            rows.append(
+                NewInvitation(
+                    interaction_id=request.interaction_id,
+                    survey=request.survey,
+                    survey_version=survey.version,
+                    channel=request.channel,
+                    respondent_id=respondents[(request.channel, address)],
+                    throttle_key=key,
+                    agent=request.agent,
+                    team=request.team,
+                    touchpoint=request.touchpoint,
+                    locale=request.locale or survey.fallback_locale,
+                    status=status,
+                    reason=reason,
+                    created_at=now,
+                    send_at=now + request.delay,
+                    closed_at=now if status == Status.SKIPPED else None,
+                )
+            )
+        made = iter(zip(tx.insert_invitations(rows), rows, strict=True))
+        results: list[TriggerResult] = []
+        for request, _, _ in prepared:
+            found = existing.get((request.interaction_id, request.survey))
+            if found is not None:
+                results.append(_result(found))
+                continue
+            invitation_id, row = next(made)
+            results.append(
+                TriggerResult(
+                    interaction_id=row.interaction_id,
+                    survey=row.survey,
+                    invitation_id=invitation_id,
+                    status=row.status,
+                    reason=row.reason,
+                    send_at=row.send_at,
+                    duplicate=False,
+                )
+            )
+        return results
+
+    def cancel(self, interaction_id: str, survey: str | None = None) -> int:
+        """Cancel unanswered surveys of an interaction (the ticket was reopened)."""
+        with self.ctx.store.writing() as tx:
+            cancelled = tx.cancel_unanswered(interaction_id, survey, self.ctx.clock())
+        if cancelled is None:
+            raise NotFound(f"no survey for interaction {interaction_id!r}")
+        return cancelled
+
+    def expire_due(self) -> int:
+        with self.ctx.store.writing() as tx:
+            return tx.expire(self.ctx.clock())
+
+
+def _result(found: Triggered) -> TriggerResult:
+    return TriggerResult(
+        interaction_id=found.interaction_id,
+        survey=found.survey,
+        invitation_id=found.id,
+        status=found.status,
+        reason=found.reason,
+        send_at=found.send_at,
+        duplicate=True,
+    )
+
+
+def _log(results: Sequence[TriggerResult]) -> None:
+    if len(results) == 1:
+        only = results[0]
+        what = "duplicate" if only.duplicate else only.reason or only.status
+        log.info("survey %s for %s: %s", only.survey, only.interaction_id, what)
+        return
+    tally = Counter("duplicate" if r.duplicate else r.reason or r.status for r in results)
+    summary = ", ".join(f"{n} {what}" for what, n in sorted(tally.items()))
+    log.info("%d surveys triggered: %s", len(results), summary)

@@ -1,0 +1,353 @@
+"""The seam between the use cases and the database: what they may ask, in the project's own types.
+
+The use cases (``bot``) see only these protocols and the records below; sessions, prepared
+statements, SQLite's write turn and whether a write runs on the event loop or a thread all live
+behind them, in :class:`storage.sql_store.SqlStore`. Nothing here imports SQLAlchemy.
+
+A :class:`Transaction` is one unit of work: every call inside ``with store.writing() as tx`` is
+committed together when the block ends, or rolled back when it raises. A key the database already
+holds (a provider's retry, two writers racing for one interaction) surfaces as
+:class:`storage.errors.DuplicateKey`, from the statement or from the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypedDict, TypeVar
+
+from storage.values import PeriodCounts, Status
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class OpenInvitation:
+    """What the reply path needs of an invitation; the dimensions are copied onto answers."""
+
+    id: int
+    status: Status
+    question_index: int
+    reprompts: int
+    version: int
+    expires_at: datetime | None
+    responded_at: datetime | None
+    survey: str
+    survey_version: str
+    locale: str
+    interaction_id: str
+    channel: str
+    agent: str | None
+    team: str | None
+    touchpoint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """The respondent an address belongs to, and the survey a reply from it answers (if any)."""
+
+    respondent_id: int
+    respondent_locale: str | None
+    invitation: OpenInvitation | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReply:
+    """What was answered the first time a provider message id came."""
+
+    reply: str | None  # the replies as JSON (bot.results.encode_replies)
+    reason: str
+    invitation_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class GivenAnswer:
+    value: int | None
+    kind: str
+    scale_max: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """An invitation moved on by a reply. ``responded_at`` is set only where still empty;
+    ``closed_at`` and ``reason`` only when given."""
+
+    status: Status
+    question_index: int
+    reprompts: int
+    responded_at: datetime | None
+    closed_at: datetime | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    channel: str
+    provider_message_id: str | None
+    respondent_id: int | None
+    invitation_id: int | None
+    raw_text: str
+    parsed_value: int | None
+    reason: str
+    reply: str
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """An answer with the invitation's dimensions copied on, so reports read one table."""
+
+    invitation_id: int
+    question_id: str
+    kind: str
+    value: int | None
+    comment: str | None
+    scale_min: int | None
+    scale_max: int | None
+    positive: bool
+    negative: bool
+    answered_at: datetime
+    channel: str
+    agent: str | None
+    team: str | None
+    touchpoint: str | None
+    survey: str
+    locale: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvitation:
+    interaction_id: str
+    survey: str
+    survey_version: str
+    channel: str
+    respondent_id: int
+    throttle_key: str
+    agent: str | None
+    team: str | None
+    touchpoint: str | None
+    locale: str
+    status: Status
+    reason: str | None
+    created_at: datetime
+    send_at: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Triggered:
+    """An invitation already made for an (interaction, survey) pair."""
+
+    id: int
+    interaction_id: str
+    survey: str
+    status: Status
+    reason: str | None
+    send_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Respondent:
+    id: int
+    locale: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipted:
+    """The invitation a delivery receipt is about."""
+
+    id: int
+    status: Status
+    delivery_status: str | None
+    responded_at: datetime | None
+    address: str | None  # the respondent's, unless erased
+
+
+class Changes(TypedDict, total=False):
+    """Columns of an invitation a sender or a receipt may set (the version moves on by itself)."""
+
+    status: Status
+    reason: str | None
+    closed_at: datetime | None
+    send_at: datetime
+    remind_at: datetime | None
+    sent_at: datetime
+    expires_at: datetime
+    provider_message_id: str | None
+    attempts: int
+    last_error: str | None
+    retry_until: datetime | None
+    survey_version: str
+    delivery_status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    invitation_id: int
+    token: str
+    reminder: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DueSend:
+    """A claimed invitation with what sending it needs."""
+
+    claim: Claim
+    id: int
+    channel: str
+    survey: str
+    survey_version: str
+    locale: str
+    question_index: int
+    attempts: int
+    retry_until: datetime | None
+    address: str | None  # None once the respondent was erased
+
+
+class ReplyTransaction(Protocol):
+    """The statements of one customer reply: the hottest write path, kept to a few lookups."""
+
+    def reply_target(
+        self, channel: str, address_hash: str, now: datetime, invitation_id: int | None
+    ) -> ReplyTarget | None:
+        """Respondent and the invitation a reply answers (``invitation_id``'s, or the newest
+        open one); None when the address is unknown."""
+
+    def stored_reply(self, channel: str, provider_message_id: str) -> StoredReply | None: ...
+
+    def answers_so_far(self, invitation_id: int) -> dict[str, GivenAnswer]:
+        """question id -> the answer given so far."""
+
+    def add_inbound(self, row: InboundRow) -> None:
+        """Raises DuplicateKey when the provider's message id was recorded before (a retry)."""
+
+    def step_invitation(self, invitation_id: int, version: int, step: Step) -> bool:
+        """Move the invitation on if nobody else did since it was read at ``version``."""
+
+    def save_answer(self, row: AnswerRow, *, exists: bool) -> None:
+        """Insert the answer, or overwrite the one already there (the latest counts); the scale
+        columns of an existing answer stay unless this one was rated on a scale."""
+
+
+class Transaction(ReplyTransaction, Protocol):
+    # -- respondents and suppression ----------------------------------------------------------
+
+    def respondent(
+        self, channel: str, address_hash: str, address: str, now: datetime
+    ) -> Respondent:
+        """The respondent of an address, created when new; an erased one gets its address back."""
+
+    def find_respondent(self, channel: str, address_hash: str) -> Respondent | None: ...
+
+    def is_suppressed(self, channel: str, address_hash: str) -> bool: ...
+
+    def suppress(self, channel: str, address_hash: str, reason: str, now: datetime) -> bool:
+        """Put the address on the suppression list; False when it already was."""
+
+    def unsuppress(self, channel: str, address_hash: str) -> None: ...
+
+    def close_open(self, respondent_id: int, reason: str, now: datetime) -> int:
+        """Cancel the respondent's scheduled and sent surveys."""
+
+    # -- triggering --------------------------------------------------------------------------
+
+    def existing_invitations(
+        self, keys: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], Triggered]: ...
+
+    def respondent_ids(
+        self, digests: Mapping[tuple[str, str], str], now: datetime
+    ) -> dict[tuple[str, str], int]:
+        """The respondent id of every (channel, address) (``digests`` maps each to its
+        pseudonym), creating those not seen before."""
+
+    def suppressed(self, keys: Collection[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (channel, pseudonym) pairs are on the suppression list."""
+
+    def latest_live(self, throttle_keys: Collection[str], since: datetime) -> dict[str, datetime]:
+        """For each throttle key, when its newest live invitation made after ``since`` was."""
+
+    def insert_invitations(self, rows: Sequence[NewInvitation]) -> list[int]:
+        """Their ids, in the order given."""
+
+    def cancel_unanswered(
+        self, interaction_id: str, survey: str | None, now: datetime
+    ) -> int | None:
+        """Cancel the interaction's open, unanswered surveys; None when it has none at all."""
+
+    def expire(self, now: datetime) -> int:
+        """Close the sent surveys whose time to answer is over."""
+
+    # -- receipts ----------------------------------------------------------------------------
+
+    def receipted(self, channel: str, provider_message_id: str) -> Receipted | None: ...
+
+    def change(self, invitation_id: int, changes: Changes) -> None: ...
+
+    # -- privacy and settings ----------------------------------------------------------------
+
+    def erase(self, respondent_id: int, now: datetime, scrub: Callable[[str], str]) -> int:
+        """Unlink and erase a respondent (address, comments, raw messages; ``scrub`` cleans the
+        provider errors recorded on their invitations); returns how many invitations it had."""
+
+    def purge_raw(self, before: datetime) -> int: ...
+
+    def setting(self, key: str, default: str) -> str:
+        """The stored value, or ``default`` stored as the value if there was none."""
+
+
+class Store(Protocol):
+    def writing(self) -> AbstractContextManager[Transaction]:
+        """A transaction that writes (on SQLite, holding the write turn)."""
+
+    def replying(self) -> AbstractContextManager[ReplyTransaction]:
+        """A reply's transaction on the fast path (prepared statements on the driver's cursor)."""
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a short write use case from the event loop without blocking it."""
+
+    def close(self) -> None:
+        """Finish the writes already queued by :meth:`write`."""
+
+    def dispose(self) -> None:
+        """Close the database connections (a later use opens new ones)."""
+
+    def describe(self) -> str:
+        """Which database this is, for an operator (no password)."""
+
+    # -- reads (no write turn: a long report holds up no reply) --------------------------------
+
+    def is_suppressed(self, channel: str, address_hash: str) -> bool: ...
+
+    def period_counts(
+        self, previous_start: datetime, start: datetime, end: datetime, by: str | None
+    ) -> tuple[PeriodCounts, PeriodCounts]:
+        """(current, previous) counts; the previous period is [previous_start, start)."""
+
+    def responses(
+        self, since: datetime | None, until: datetime | None, limit: int | None
+    ) -> Iterator[tuple[Any, ...]]:
+        """The export's rows (storage.export.COLUMNS), oldest invitation first."""
+
+    def ping(self) -> None: ...
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int, skip_channels: Collection[str]
+    ) -> list[DueSend]:
+        """Take up to ``limit`` due sends and reminders for this worker, atomically."""
+
+    def finish(self, claim: Claim, changes: Changes) -> bool:
+        """Write a send's outcome and release the claim, if this worker still holds it."""
+
+    def renew(self, claim: Claim, lease_until: datetime) -> bool:
+        """Extend the claim's lease; False when another worker took the row meanwhile."""
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def truncate_log(self) -> bool:
+        """SQLite: empty the write-ahead log (which still holds erased pages); False when a
+        reader kept it busy. True where there is nothing to do."""

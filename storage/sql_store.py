@@ -1,0 +1,248 @@
+"""The store on SQLAlchemy: SQLite or PostgreSQL behind :class:`storage.interface.Store`.
+
+Besides the queries, this is where the database's speed machinery lives, so no use case has to
+know it:
+
+- SQLite has one writer at a time. Every write takes the write turn first
+  (:class:`storage.turn.WriteTurn`), which hands it over the moment it is free instead of
+  leaving SQLite's busy handler to sleep and look again.
+- A short write from the event loop (:meth:`SqlStore.write`) runs on the loop itself on SQLite
+  when the turn is free: the transaction is a fraction of a millisecond of local work, and with
+  one interpreter lock a thread hop adds its cost and hands the lock back and forth at every
+  statement without running anything in parallel. While another thread or process holds the
+  turn, the loop serves other requests and takes the turn when it is free, keeping this
+  process's writes in arrival order; it never blocks. On PostgreSQL writes run on several writer
+  threads, each on its own connection.
+- A customer's reply runs on prepared statements on the driver's cursor (:mod:`storage.replies`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import weakref
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from functools import cached_property
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from storage import db
+from storage.errors import DuplicateKey
+from storage.export import iter_responses
+from storage.interface import Changes, Claim, DueSend
+from storage.models import Invitation, Respondent, Suppression
+from storage.prepared import raw_transaction
+from storage.queries import changed, claim_due, renew
+from storage.replies import RawReplies, ReplyStatements
+from storage.scores import two_periods
+from storage.transaction import SessionTransaction
+from storage.turn import WriteTurn, is_busy
+from storage.values import PeriodCounts
+
+T = TypeVar("T")
+
+# Writer threads on PostgreSQL: enough to keep a few round trips in flight, within the pool.
+WRITERS = 8
+
+
+class SqlStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.turn: WriteTurn | None = None
+        if engine.dialect.name == "sqlite":
+            self.turn = WriteTurn(engine.url.database or "")
+        self._writer = self._new_writer()
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """The database at ``url``, migrated (SQLite) or checked (PostgreSQL)."""
+        return cls(db.prepare(url))
+
+    def describe(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @cached_property
+    def statements(self) -> ReplyStatements:
+        """The reply path's prepared statements, compiled on first use (a report never needs
+        them, and ``csat score`` should not wait for them)."""
+        return ReplyStatements(self.engine.dialect)
+
+    def write_turn(self) -> AbstractContextManager[object]:
+        return self.turn if self.turn is not None else nullcontext()
+
+    # -- transactions --------------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[SessionTransaction]:
+        with self.write_turn(), Session(self.engine, expire_on_commit=False) as session:
+            tx = SessionTransaction(session, self.statements)
+            try:
+                yield tx
+                tx.close()
+                session.commit()
+            except IntegrityError as exc:
+                session.rollback()
+                raise DuplicateKey(str(exc.orig)) from exc
+            except BaseException:
+                session.rollback()
+                raise
+            finally:
+                tx.close()
+
+    @contextmanager
+    def replying(self) -> Iterator[RawReplies]:
+        try:
+            with self.write_turn(), raw_transaction(self.engine) as raw:
+                yield RawReplies(raw, self.statements)
+        except IntegrityError as exc:
+            raise DuplicateKey(str(exc.orig)) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- running writes from the event loop ----------------------------------------------------
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        turn = self.turn
+        loop = asyncio.get_running_loop()
+        if turn is None:
+            return await loop.run_in_executor(self._writer, functools.partial(fn, *args))
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = asyncio.Lock()
+        async with queue:
+            if not turn.try_acquire():
+                await turn.acquire_on_loop(self._writer)
+            on_loop = db.loop_writes.set(True)
+            try:
+                return fn(*args)
+            except Exception as exc:
+                if not is_busy(exc):
+                    raise
+                # A writer that does not take the turn holds SQLite (a migration, a shell): the
+                # use case rolled back; do it again on a thread that may wait.
+            finally:
+                db.loop_writes.reset(on_loop)
+                turn.release()
+            call = functools.partial(self._when_turn, turn, fn, *args)
+            return await loop.run_in_executor(self._writer, call)
+
+    @staticmethod
+    def _when_turn(turn: WriteTurn, fn: Callable[..., T], *args: Any) -> T:
+        with turn:
+            return fn(*args)
+
+    def close(self) -> None:
+        writer, self._writer = self._writer, self._new_writer()
+        writer.shutdown(wait=True)
+
+    def _new_writer(self) -> ThreadPoolExecutor:
+        threads = 1 if self.turn is not None else WRITERS
+        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="csat-writer")
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def is_suppressed(self, channel: str, address_hash: str) -> bool:
+        with self._reading() as session:
+            return session.get(Suppression, (channel, address_hash)) is not None
+
+    def period_counts(
+        self, previous_start: datetime, start: datetime, end: datetime, by: str | None
+    ) -> tuple[PeriodCounts, PeriodCounts]:
+        return two_periods(self.engine, previous_start, start, end, by)
+
+    def responses(
+        self, since: datetime | None, until: datetime | None, limit: int | None
+    ) -> Iterator[tuple[Any, ...]]:
+        return iter_responses(self.engine, since, until, limit=limit)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def claim_due(
+        self, now: datetime, lease_until: datetime, limit: int, skip_channels: Collection[str]
+    ) -> list[DueSend]:
+        with self.writing() as tx:
+            claims = claim_due(tx.session, now, lease_until, limit, skip_channels)
+        if not claims:
+            return []
+        with self._reading() as session:
+            ids = [claim.invitation_id for claim in claims]
+            invitations = {
+                row.id: row
+                for row in session.scalars(select(Invitation).where(col(Invitation.id).in_(ids)))
+            }
+            wanted = {row.respondent_id for row in invitations.values() if row.respondent_id}
+            rows = session.execute(
+                select(col(Respondent.id), col(Respondent.address)).where(
+                    col(Respondent.id).in_(sorted(wanted))
+                )
+            )
+            addresses: dict[int, str | None] = {rid: address for rid, address in rows}
+        due: list[DueSend] = []
+        for claim in claims:
+            row = invitations.get(claim.invitation_id)
+            if row is None:
+                continue
+            due.append(
+                DueSend(
+                    claim=claim,
+                    id=claim.invitation_id,
+                    channel=row.channel,
+                    survey=row.survey,
+                    survey_version=row.survey_version,
+                    locale=row.locale,
+                    question_index=row.question_index,
+                    attempts=row.attempts,
+                    retry_until=row.retry_until,
+                    address=addresses.get(row.respondent_id) if row.respondent_id else None,
+                )
+            )
+        return due
+
+    def finish(self, claim: Claim, changes: Changes) -> bool:
+        with self.writing() as tx:
+            return bool(
+                changed(
+                    tx.session,
+                    update(Invitation)
+                    .where(
+                        col(Invitation.id) == claim.invitation_id,
+                        col(Invitation.claim_token) == claim.token,
+                    )
+                    .values(
+                        claim_token=None,
+                        claimed_until=None,
+                        version=col(Invitation.version) + 1,
+                        **changes,
+                    ),
+                )
+            )
+
+    def renew(self, claim: Claim, lease_until: datetime) -> bool:
+        with self.writing() as tx:
+            return renew(tx.session, claim, lease_until)
+
+    # -- housekeeping --------------------------------------------------------------------------
+
+    def truncate_log(self) -> bool:
+        if self.turn is None:
+            return True
+        return db.truncate_wal(self.engine, self.write_turn)
