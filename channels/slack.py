@@ -32,7 +32,6 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Engine
 
 from bot.channel import OutboundMessage
 from bot.errors import (
@@ -68,6 +67,7 @@ from channels.slack_blocks import (
 )
 from channels.slack_client import BOT_SCOPES, CHANNEL, USAGE, SlackAlertSink, SlackChannel
 from channels.slack_install import DatabaseInstallationStore, DatabaseStateStore
+from storage.sql_store import SqlStore
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -415,7 +415,7 @@ class SlackAdapter:
     settings: Settings
     channel: SlackChannel
     alert_sink: SlackAlertSink | None = None
-    engine: Engine | None = None
+    store: SqlStore | None = None
     _apps: dict[int, AsyncApp] = field(default_factory=dict)
     _socket: AsyncSocketModeHandler | None = None
 
@@ -431,7 +431,7 @@ class SlackAdapter:
         if secret is None:
             raise ConfigError("SLACK_SIGNING_SECRET is required for the slack channel")
         oauth: AsyncOAuthSettings | None = None
-        if self.channel.installations is not None and self.engine is not None:
+        if self.channel.installations is not None and self.store is not None:
             client_secret = self.settings.slack_client_secret
             assert self.settings.slack_client_id is not None and client_secret is not None
             public = (self.settings.csat_public_url or "").rstrip("/")
@@ -443,7 +443,7 @@ class SlackAdapter:
                 redirect_uri=f"{public}/slack/oauth_redirect" if public else None,
                 installation_store=self.channel.installations,
                 installation_store_bot_only=True,
-                state_store=DatabaseStateStore(self.engine),
+                state_store=DatabaseStateStore(self.store),
                 authorization_url=_authorization_url(self.channel.api_url),
             )
         app = AsyncApp(
@@ -516,24 +516,21 @@ class SlackAdapter:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
             await asyncio.sleep(0)
-        if self.engine is not None:
-            self.engine.dispose()
 
 
-def build_adapter(settings: Settings) -> SlackAdapter:
-    """The Slack adapter from settings: one bot token, or OAuth installs kept in our database."""
+def build_adapter(settings: Settings, store: SqlStore | None = None) -> SlackAdapter:
+    """The Slack adapter from settings: one bot token, or OAuth installs kept in the service's
+    store (``store`` is required then)."""
     if settings.slack_signing_secret is None:
         raise ConfigError("SLACK_SIGNING_SECRET is required for the slack channel")
-    engine: Engine | None = None
     installations: DatabaseInstallationStore | None = None
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
     if settings.slack_client_id:
         if settings.slack_client_secret is None:
             raise ConfigError("SLACK_CLIENT_SECRET is required when SLACK_CLIENT_ID is set")
-        from storage.db import make_engine
-
-        engine = make_engine(settings.csat_database_url, pool_size=5)
-        installations = DatabaseInstallationStore(settings.slack_client_id, engine)
+        if store is None:
+            raise ConfigError("SLACK_CLIENT_ID keeps installs in the database: open it first")
+        installations = DatabaseInstallationStore(settings.slack_client_id, store)
         token = None
     elif token is None:
         raise ConfigError("SLACK_BOT_TOKEN or SLACK_CLIENT_ID is required for the slack channel")
@@ -545,4 +542,4 @@ def build_adapter(settings: Settings) -> SlackAdapter:
         if settings.slack_alert_channel
         else None
     )
-    return SlackAdapter(settings=settings, channel=channel, alert_sink=sink, engine=engine)
+    return SlackAdapter(settings=settings, channel=channel, alert_sink=sink, store=store)

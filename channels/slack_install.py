@@ -7,6 +7,9 @@ themselves are not imported: their module imports ``sqlalchemy.ext.asyncio``, wh
 ``greenlet``, a package the project does not otherwise depend on. The work runs on our
 synchronous engine in a worker thread, the way the core runs the service, and the tables are
 created by migration 0002 so ``csat db upgrade`` stays the one place that changes the schema.
+
+They share the service's store: its connection pool, and on SQLite its write turn, so an
+install or an OAuth state never races a customer's reply for the one writer.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Engine,
     Index,
     Integer,
     MetaData,
@@ -38,6 +40,8 @@ from sqlalchemy import (
     insert,
     select,
 )
+
+from storage.sql_store import SqlStore
 
 T = TypeVar("T")
 log = logging.getLogger("csat.slack.install")
@@ -147,9 +151,9 @@ class DatabaseInstallationStore(AsyncInstallationStore):
     """One row per install (and per bot) in ``slack_installations``/``slack_bots``; the newest
     row of a workspace wins, so a re-install with new scopes replaces the token."""
 
-    def __init__(self, client_id: str, engine: Engine) -> None:
+    def __init__(self, client_id: str, store: SqlStore) -> None:
         self.client_id = client_id
-        self.engine = engine
+        self.store = store
         self.installations = _TABLES[INSTALLATIONS]
         self.bots = _TABLES[BOTS]
 
@@ -159,7 +163,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
 
     async def async_save(self, installation: Installation) -> None:
         def save() -> None:
-            with self.engine.begin() as connection:
+            with self.store.begin() as connection:
                 connection.execute(
                     insert(self.installations),
                     _row_values(installation.to_dict(), self.installations, self.client_id),
@@ -174,7 +178,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
 
     async def async_save_bot(self, bot: Bot) -> None:
         def save() -> None:
-            with self.engine.begin() as connection:
+            with self.store.begin() as connection:
                 connection.execute(
                     insert(self.bots), _row_values(bot.to_dict(), self.bots, self.client_id)
                 )
@@ -198,7 +202,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             query = query.where(c.team_id.is_(None) if team_id is None else c.team_id == team_id)
         if user_id is not None:
             query = query.where(c.user_id == user_id)
-        with self.engine.connect() as connection:
+        with self.store.engine.connect() as connection:
             row = (
                 connection.execute(query.order_by(desc(c.installed_at), desc(c.id)).limit(1))
                 .mappings()
@@ -279,7 +283,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             statement = statement.where(c.user_id == user_id)
 
         def run() -> None:
-            with self.engine.begin() as connection:
+            with self.store.begin() as connection:
                 connection.execute(statement)
 
         await _threaded(run)
@@ -288,8 +292,8 @@ class DatabaseInstallationStore(AsyncInstallationStore):
 class DatabaseStateStore(AsyncOAuthStateStore):
     """OAuth ``state`` values in the database, so any web worker can finish an install."""
 
-    def __init__(self, engine: Engine, expiration_seconds: int = STATE_EXPIRY_SECONDS) -> None:
-        self.engine = engine
+    def __init__(self, store: SqlStore, expiration_seconds: int = STATE_EXPIRY_SECONDS) -> None:
+        self.store = store
         self.expiration_seconds = expiration_seconds
         self.table = _TABLES[STATES]
 
@@ -302,7 +306,7 @@ class DatabaseStateStore(AsyncOAuthStateStore):
         expire_at = datetime.fromtimestamp(time.time() + self.expiration_seconds, UTC)
 
         def issue() -> None:
-            with self.engine.begin() as connection:
+            with self.store.begin() as connection:
                 connection.execute(
                     insert(self.table), {"state": state, "expire_at": _naive_utc(expire_at)}
                 )
@@ -316,7 +320,7 @@ class DatabaseStateStore(AsyncOAuthStateStore):
 
         def consume() -> bool:
             now = datetime.now(UTC).replace(tzinfo=None)
-            with self.engine.begin() as connection:
+            with self.store.begin() as connection:
                 result = connection.execute(
                     delete(self.table).where(c.state == state, c.expire_at > now)
                 )

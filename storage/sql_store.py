@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Connection, Engine, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -108,6 +108,13 @@ class SqlStore:
                 yield RawReplies(raw, self.statements)
         except IntegrityError as exc:
             raise DuplicateKey(str(exc.orig)) from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A Core connection in a transaction that holds the write turn, for tables outside the
+        survey model (Slack's installs)."""
+        with self.write_turn(), self.engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def _reading(self) -> Iterator[Session]:

@@ -165,10 +165,11 @@ async def open_world(
     settings: Settings, engine: Engine, clock: Clock, fake: FakeSlack, **extra: Any
 ) -> AsyncIterator[World]:
     configured = slack_settings(settings, fake, **extra)
-    adapter = build_adapter(configured)
+    store = SqlStore(engine)
+    adapter = build_adapter(configured, store)
     service = Service(
         settings=configured,
-        store=SqlStore(engine),
+        store=store,
         surveys=builtin_surveys(),
         channels={"slack": adapter.channel},
         clock=clock,

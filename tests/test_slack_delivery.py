@@ -49,11 +49,11 @@ def test_addresses_are_user_ids_or_team_and_user_with_clear_refusals() -> None:
     from sqlalchemy import create_engine
 
     from channels.slack_install import DatabaseInstallationStore
+    from storage.sql_store import SqlStore
 
     engine = create_engine("sqlite://")
-    multi = SlackChannel(
-        api_url="http://127.0.0.1:9/api/", installations=DatabaseInstallationStore("1.2", engine)
-    )
+    installations = DatabaseInstallationStore("1.2", SqlStore(engine))
+    multi = SlackChannel(api_url="http://127.0.0.1:9/api/", installations=installations)
     assert multi.normalise_address("t123abc:u123abc") == "T123ABC:U123ABC"
     with pytest.raises(InvalidInput, match="TEAM:USER"):
         multi.normalise_address("U123ABC")

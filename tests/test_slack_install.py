@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import threading
+from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
@@ -27,7 +29,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from channels.slack import add_csat_listeners, build_adapter
-from channels.slack_install import slack_metadata
+from channels.slack_install import DatabaseStateStore, slack_metadata
 from storage.models import Answer, Invitation
 from storage.sql_store import SqlStore
 from tests.conftest import Clock
@@ -258,3 +260,39 @@ def test_socket_mode_is_chosen_when_an_app_token_is_set(
 
     asyncio.run(main())
     assert slack.calls == []
+
+
+def test_oauth_state_waits_for_the_write_turn_and_shares_the_stores_pool(tmp_path: Path) -> None:
+    """An install writes through the service's store: while a reply holds SQLite's write turn,
+    the OAuth state waits for it instead of racing it for the one writer."""
+    from storage.db import prepare
+
+    store = SqlStore(prepare(f"sqlite:///{tmp_path / 'csat.db'}"))
+    states = DatabaseStateStore(store)
+    assert store.turn is not None
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_turn() -> None:
+        with store.write_turn():
+            held.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_the_turn)
+    holder.start()
+    held.wait(5)
+
+    async def main() -> None:
+        issuing = asyncio.ensure_future(states.async_issue())
+        await asyncio.sleep(0.3)
+        assert not issuing.done(), "the state was written while another writer held the turn"
+        release.set()
+        state = await asyncio.wait_for(issuing, 5)
+        assert await states.async_consume(state)
+        assert not await states.async_consume(state)
+
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+        holder.join()
+        store.dispose()

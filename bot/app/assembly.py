@@ -33,7 +33,7 @@ def surveys_from(settings: Settings) -> dict[str, Survey]:
     return builtin_surveys()
 
 
-def build_adapters(settings: Settings) -> list[ChannelAdapter]:
+def build_adapters(settings: Settings, store: SqlStore | None = None) -> list[ChannelAdapter]:
     """One adapter per enabled channel (imports stay lazy so an unused SDK is never loaded)."""
     from channels.console import ConsoleAdapter
 
@@ -46,7 +46,7 @@ def build_adapters(settings: Settings) -> list[ChannelAdapter]:
     if "slack" in enabled:
         from channels.slack import build_adapter as build_slack
 
-        adapters.append(build_slack(settings))
+        adapters.append(build_slack(settings, store))
     if "telegram" in enabled:
         from channels.telegram import build_adapter as build_telegram
 
@@ -58,12 +58,13 @@ def build_service(
     settings: Settings,
     channels: Mapping[str, Channel] | None = None,
     adapters: Sequence[ChannelAdapter] | None = None,
+    store: SqlStore | None = None,
 ) -> Service:
     from bot.service import Service
 
-    store = open_store(settings)
+    store = store or open_store(settings)
     if channels is None:
-        found = adapters if adapters is not None else build_adapters(settings)
+        found = adapters if adapters is not None else build_adapters(settings, store)
         channels = {adapter.channel.name: adapter.channel for adapter in found}
     return Service(
         settings=settings,
@@ -71,6 +72,13 @@ def build_service(
         surveys=surveys_from(settings),
         channels=dict(channels),
     )
+
+
+def build_all(settings: Settings) -> tuple[Service, list[ChannelAdapter]]:
+    """The store, the adapters on it, and the service over both: what ``csat serve`` runs."""
+    store = open_store(settings)
+    adapters = build_adapters(settings, store)
+    return build_service(settings, adapters=adapters, store=store), adapters
 
 
 def build_reports(settings: Settings) -> Reports:

@@ -74,6 +74,15 @@ def _service(settings: Settings | None = None, channels: dict[str, Any] | None =
     return service
 
 
+def _built(settings: Settings) -> tuple[Any, list[Any]]:
+    """The service and its adapters on one store, closed when the command ends."""
+    from bot.app.assembly import build_all
+
+    service, adapters = _run(lambda: build_all(settings))
+    _opened.append(service.store)
+    return service, adapters
+
+
 @app.callback()
 def _cleanup(ctx: typer.Context) -> None:
     def dispose() -> None:
@@ -98,13 +107,10 @@ def serve(
     """
     import uvicorn
 
-    from bot.app.assembly import build_adapters
     from bot.logs import log_config, setup_logging
 
     setup_logging()
-    settings = _settings()
-    adapters = _run(lambda: build_adapters(settings))
-    service = _service(settings, {a.channel.name: a.channel for a in adapters})
+    service, adapters = _built(_settings())
     out.print(f"channels on: {', '.join(sorted(service.channels))}")
     out.print(f"database: {service.store.describe()}")
     if service.settings.csat_api_token is None:
@@ -138,13 +144,10 @@ def serve(
 
 def serve_app() -> Any:
     """The app of ``csat serve``, built from the environment; each worker process calls it."""
-    from bot.app.assembly import build_adapters
     from bot.logs import setup_logging
 
     setup_logging()
-    settings = _settings()
-    adapters = _run(lambda: build_adapters(settings))
-    return _app(_service(settings, {a.channel.name: a.channel for a in adapters}), adapters)
+    return _app(*_built(_settings()))
 
 
 def _app(service: Any, adapters: Any) -> Any:
@@ -161,14 +164,12 @@ def worker(
     """Send due surveys and reminders (run as many as you like against PostgreSQL)."""
     import asyncio
 
-    from bot.app.assembly import build_adapters
     from bot.logs import setup_logging
     from bot.sender import Sender
 
     setup_logging()
-    settings = _settings()
-    adapters = _run(lambda: build_adapters(settings))
-    sender = Sender(_service(settings, {a.channel.name: a.channel for a in adapters}))
+    service, adapters = _built(_settings())
+    sender = Sender(service)
 
     async def work() -> None:
         # Adapters are not started here: webhooks and polling belong to `csat serve`; the
