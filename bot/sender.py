@@ -28,13 +28,17 @@ from datetime import datetime, timedelta
 from anyio import to_thread
 
 from bot.channel import Channel, OutboundMessage
+from bot.context import ServiceContext
 from bot.delivery import pause
 from bot.engine import Context, question_message
 from bot.errors import PermanentSendError, TransientSendError
 from bot.metrics import Metrics
+from bot.optouts import OptOuts
+from bot.privacy import Privacy
 from bot.quiet_hours import next_send_time
 from bot.service import Service
 from bot.texts import message
+from bot.triggering import Triggering
 from storage.interface import Changes, DueSend
 from storage.values import Status
 
@@ -84,11 +88,18 @@ class Pauses:
 
 class Sender:
     def __init__(
-        self, service: Service, *, batch: int = 50, metrics: Metrics | None = None
+        self,
+        source: Service | ServiceContext,
+        *,
+        batch: int = 50,
+        metrics: Metrics | None = None,
     ) -> None:
-        self.service = service
-        self.ctx = service.ctx
-        self.store = service.store
+        """``source``: the service, or just the context (the sender needs nothing else)."""
+        self.ctx = ctx = source.ctx if isinstance(source, Service) else source
+        self.store = ctx.store
+        self.triggering = Triggering(ctx)
+        self.optouts = OptOuts(ctx)
+        self.privacy = Privacy(ctx)
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()
@@ -143,7 +154,7 @@ class Sender:
 
     async def run_once(self) -> SendReport:
         """One pass: expire, claim, send. Returns what happened, for logs and tests."""
-        await to_thread.run_sync(self.service.expire_due)
+        await to_thread.run_sync(self.triggering.expire_due)
         jobs = await to_thread.run_sync(self._claim)
         report = SendReport(claimed=len(jobs))
         for job in jobs:
@@ -264,7 +275,7 @@ class Sender:
         error = f"{exc.code or 'permanent'}: {exc}"[:500]
         if exc.opted_out and job.address is not None:
             address = job.address
-            await to_thread.run_sync(self.service.opt_out, job.channel, address, "provider")
+            await to_thread.run_sync(self.optouts.opt_out, job.channel, address, "provider")
         if job.claim.reminder:
             await self._record(job, {"remind_at": None, "last_error": error})
             return
@@ -292,7 +303,7 @@ class Sender:
                 if report.sent or report.failed or report.retried:
                     log.info("sender: %s", report)
                 if self.ctx.clock() >= housekeeping_due:
-                    await to_thread.run_sync(self.service.purge_raw)
+                    await to_thread.run_sync(self.privacy.purge_raw)
                     housekeeping_due = self.ctx.clock() + timedelta(hours=1)
                 failures = 0
             except Exception:
