@@ -340,6 +340,9 @@ class Store(Protocol):
     ) -> list[DueSend]:
         """Take up to ``limit`` due sends and reminders for this worker, atomically."""
 
+    def suppressed_sends(self, invitation_ids: Collection[int]) -> set[int]:
+        """Which of these invitations go to an address on the suppression list."""
+
     def finish(self, claim: Claim, changes: Changes) -> bool:
         """Write a send's outcome and release the claim, if this worker still holds it."""
 

@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, and_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -38,7 +38,7 @@ from storage.export import iter_responses
 from storage.interface import Changes, Claim, DueSend
 from storage.models import Invitation, Respondent, Suppression
 from storage.prepared import raw_transaction
-from storage.queries import changed, claim_due, renew
+from storage.queries import claim_due, renew
 from storage.replies import RawReplies, ReplyStatements
 from storage.scores import two_periods
 from storage.transaction import SessionTransaction
@@ -224,24 +224,42 @@ class SqlStore:
             )
         return due
 
-    def finish(self, claim: Claim, changes: Changes) -> bool:
-        with self.writing() as tx:
-            return bool(
-                changed(
-                    tx.session,
-                    update(Invitation)
-                    .where(
-                        col(Invitation.id) == claim.invitation_id,
-                        col(Invitation.claim_token) == claim.token,
-                    )
-                    .values(
-                        claim_token=None,
-                        claimed_until=None,
-                        version=col(Invitation.version) + 1,
-                        **changes,
-                    ),
-                )
+    def suppressed_sends(self, invitation_ids: Collection[int]) -> set[int]:
+        if not invitation_ids:
+            return set()
+        statement = (
+            select(col(Invitation.id))
+            .join(Respondent, col(Respondent.id) == col(Invitation.respondent_id))
+            .join(
+                Suppression,
+                and_(
+                    col(Suppression.channel) == col(Respondent.channel),
+                    col(Suppression.address_hash) == col(Respondent.address_hash),
+                ),
             )
+            .where(col(Invitation.id).in_(sorted(invitation_ids)))
+        )
+        with self.engine.connect() as connection:
+            return {row_id for (row_id,) in connection.execute(statement) if row_id is not None}
+
+    def finish(self, claim: Claim, changes: Changes) -> bool:
+        """One UPDATE in its own transaction on a Core connection: a send's outcome is the one
+        write per send, so it skips the ORM session."""
+        statement = (
+            update(Invitation)
+            .where(
+                col(Invitation.id) == claim.invitation_id,
+                col(Invitation.claim_token) == claim.token,
+            )
+            .values(
+                claim_token=None,
+                claimed_until=None,
+                version=col(Invitation.version) + 1,
+                **changes,
+            )
+        )
+        with self.write_turn(), self.engine.begin() as connection:
+            return bool(connection.execute(statement).rowcount)
 
     def renew(self, claim: Claim, lease_until: datetime) -> bool:
         with self.writing() as tx:

@@ -3,13 +3,15 @@ retention, and the console channel's text rendering."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, time
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlmodel import Session
 
-from bot.channel import QuietHours
+from bot.channel import OutboundMessage, QuietHours, SendResult
 from bot.requests import SurveyRequest
 from bot.service import Service
 from bot.surveys import Question
@@ -134,3 +136,51 @@ def test_opt_out_receipt_suppresses(service: Service, memory: MemoryChannel) -> 
     provider_id = memory.pop().provider_message_id
     service.record_delivery("memory", provider_id, "failed", "21610", opted_out=True)
     assert trigger(service, interaction="T-2").reason == "opted out"
+
+
+class _OptOutWhileSending(MemoryChannel):
+    """A provider slow on its first send, during which a later recipient texts STOP."""
+
+    def __init__(self, service: Service, stops: str, pause: float) -> None:
+        super().__init__()
+        self.service, self.stops, self.pause = service, stops, pause
+
+    async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
+        if not self.outbox:
+            await asyncio.to_thread(self.service.opt_out, "memory", self.stops, "keyword")
+            await asyncio.sleep(self.pause)
+        return await super().send(address, outbound)
+
+
+def test_an_opt_out_during_a_slow_batch_stops_the_later_sends(service: Service) -> None:
+    """The batch reads the suppression list again once its last read is a second old: a STOP that
+    arrives while a slow provider takes its time stops the sends that start after that."""
+    channel = _OptOutWhileSending(service, stops="cust-b", pause=1.2)
+    service.channels["memory"] = channel
+    trigger(service, to="cust-a", interaction="T-A")
+    trigger(service, to="cust-b", interaction="T-B")
+    report = deliver(service)
+    assert [sent.address for sent in channel.outbox] == ["cust-a"]
+    assert report.sent == 1
+    with Session(service.store.engine) as session:
+        row = session.scalars(select(Invitation).where(Invitation.interaction_id == "T-B")).one()
+    assert row.status in ("skipped", "cancelled")  # suppressed: never sent
+
+
+def test_a_batch_reads_the_suppression_list_once_when_sends_are_fast(service: Service) -> None:
+    """At full speed one query covers the batch (no query per send)."""
+    statements: list[str] = []
+    engine = service.store.engine
+    for n in range(5):
+        trigger(service, to=f"fast-{n}", interaction=f"T-F{n}")
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "suppression" in statement.lower():
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert deliver(service).sent == 5
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
