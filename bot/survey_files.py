@@ -72,16 +72,26 @@ from bot.errors import ConfigError
 from bot.locales import normalise_locale
 from bot.survey_model import (
     KNOWN_THRESHOLDS,
-    QUESTION_ID,
-    SCALE_CEILING,
     Condition,
     Question,
     Scale,
     Survey,
+    ask_if_target_problem,
+    ask_if_value_problem,
     default_scale,
+    duplicate_id_problem,
+    duration_problem,
+    fallback_text_problem,
+    first_question_problem,
+    kind_problem,
+    positive_at_problem,
+    question_count_problem,
+    question_id_problem,
+    reminder_problem,
+    sample_rate_problem,
+    scale_bounds_problem,
 )
 from bot.toml_lines import KeyLines, KeyPath, format_path
-from storage.values import QUESTION_KINDS, SCORED_KINDS
 
 
 def _type_name(value: object) -> str:
@@ -125,6 +135,11 @@ class _Loader:
         line = self._lines.line_of(path)
         where = self._source if line is None else f"{self._source} line {line}"
         raise ConfigError(f"{where}: {format_path(path)}: {problem}")
+
+    def check(self, path: KeyPath, problem: str | None) -> None:
+        """Reports what one of the model's rules found wrong at ``path``, if anything."""
+        if problem is not None:
+            self.fail(path, problem)
 
     def surveys(self, document: dict[str, Any]) -> dict[str, Survey]:
         for key in document:
@@ -190,11 +205,10 @@ class _Loader:
             )
         expires, reminder = durations["expires_after"], durations["reminder_after"]
         throttle = durations["throttle"]
-        if expires is not None and reminder is not None and reminder >= expires:
-            self.fail(
-                (*path, "reminder_after"),
-                f'must be shorter than expires_after ("{format_duration(expires)}")',
-            )
+        if expires is not None and reminder is not None:
+            problem = reminder_problem(reminder, expires)
+            if problem is not None:
+                self.fail((*path, "reminder_after"), f'{problem} ("{format_duration(expires)}")')
         questions_path = (*path, "questions")
         raw_questions = self.required(path, body, "questions")
         if not isinstance(raw_questions, list):
@@ -203,13 +217,9 @@ class _Loader:
                 f"expected an array of tables ([[{format_path(questions_path)}]]), "
                 f"got {_type_name(raw_questions)}",
             )
-        if not raw_questions:
-            self.fail(questions_path, "a survey has one or two questions, not 0")
-        if len(raw_questions) > 2:
-            self.fail(
-                (*questions_path, 2),
-                f"a survey has one or two questions, not {len(raw_questions)}",
-            )
+        problem = question_count_problem(len(raw_questions))
+        if problem is not None:
+            self.fail((*questions_path, 2) if raw_questions else questions_path, problem)
         questions: list[Question] = []
         for index, raw in enumerate(raw_questions):
             question_path = (*questions_path, index)
@@ -239,8 +249,7 @@ class _Loader:
     def sample_rate(self, path: KeyPath, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(path, f"expected a number, got {_type_name(value)}")
-        if not 0 < value <= 1:
-            self.fail(path, f"must be greater than 0 and at most 1, not {value}")
+        self.check(path, sample_rate_problem(value))
         return float(value)
 
     def duration(self, path: KeyPath, value: object, *, allow_zero: bool) -> timedelta:
@@ -250,8 +259,7 @@ class _Loader:
             parsed = parse_duration(value)
         except ValueError as exc:
             self.fail(path, str(exc))
-        if not allow_zero and parsed == timedelta(0):
-            self.fail(path, "must be longer than 0")
+        self.check(path, duration_problem(parsed, allow_zero=allow_zero))
         return parsed
 
     def question(
@@ -259,28 +267,12 @@ class _Loader:
     ) -> Question:
         self.check_keys(path, raw, _QUESTION_KEYS)
         question_id = self.string((*path, "id"), self.required(path, raw, "id"))
-        if not QUESTION_ID.fullmatch(question_id):
-            self.fail(
-                (*path, "id"),
-                f'invalid id "{question_id}" (letters, digits and _, not starting with a digit)',
-            )
-        for position, other in enumerate(earlier):
-            if other.id == question_id:
-                self.fail(
-                    (*path, "id"),
-                    f'duplicate question id "{question_id}" (also questions[{position}])',
-                )
+        self.check((*path, "id"), question_id_problem(question_id))
+        self.check((*path, "id"), duplicate_id_problem(question_id, earlier))
         kind = self.string((*path, "kind"), self.required(path, raw, "kind"))
-        if kind not in QUESTION_KINDS:
-            self.fail(
-                (*path, "kind"),
-                f'unknown kind "{kind}" (expected one of {", ".join(QUESTION_KINDS)})',
-            )
-        if kind == "text" and not earlier:
-            self.fail(
-                (*path, "kind"),
-                "the first question must be scored (one of " + ", ".join(SCORED_KINDS) + ")",
-            )
+        self.check((*path, "kind"), kind_problem(kind))
+        if not earlier:
+            self.check((*path, "kind"), first_question_problem(kind))
         if kind == "text":
             if "scale" in raw:
                 self.fail((*path, "scale"), "text questions have no scale")
@@ -316,12 +308,10 @@ class _Loader:
                     "nps always uses the 0-10 scale with promoters at 9 and up; remove scale",
                 )
             return default
-        if low < 0:
-            self.fail((*path, "min"), f"must be 0 or more, not {low}")
-        if high > SCALE_CEILING:
-            self.fail((*path, "max"), f"must be at most {SCALE_CEILING}, not {high}")
-        if low >= high:
-            self.fail((*path, "max"), f"must be greater than min ({low}), not {high}")
+        bounds = scale_bounds_problem(low, high)
+        if bounds is not None:
+            key, problem = bounds
+            self.fail((*path, key), problem)
         if "positive_at" in table:
             positive = self.integer((*path, "positive_at"), table["positive_at"])
         elif (kind, low, high) in KNOWN_THRESHOLDS:
@@ -331,11 +321,7 @@ class _Loader:
                 (*path, "positive_at"),
                 f"required for a {low}-{high} {kind} scale (there is no standard threshold)",
             )
-        if not low < positive <= high:
-            self.fail(
-                (*path, "positive_at"),
-                f"must lie on the scale above min ({low + 1} to {high}), not {positive}",
-            )
+        self.check((*path, "positive_at"), positive_at_problem(low, high, positive))
         return Scale(low, high, positive)
 
     def texts(self, path: KeyPath, raw: object, fallback: str) -> dict[str, str]:
@@ -364,8 +350,7 @@ class _Loader:
                         f'unknown placeholder "{{{placeholder}}}" (only {{brand}} is supported)',
                     )
             texts[code] = text
-        if fallback not in texts:
-            self.fail(path, f'missing a text for the fallback locale "{fallback}"')
+        self.check(path, fallback_text_problem(texts, fallback))
         return texts
 
     def condition(self, path: KeyPath, raw: object, earlier: list[Question]) -> Condition:
@@ -373,22 +358,8 @@ class _Loader:
             condition = Condition.parse(self.string(path, raw))
         except ValueError as exc:
             self.fail(path, str(exc))
-        target = next((q for q in earlier if q.id == condition.question_id), None)
-        if target is None:
-            known = ", ".join(f'"{q.id}"' for q in earlier) or "none"
-            self.fail(
-                path,
-                f'refers to "{condition.question_id}", which is not an earlier question '
-                f"(earlier: {known})",
-            )
-        if target.scale is None:
-            self.fail(path, f'refers to "{target.id}", a text question; it must be a scored one')
-        if not target.scale.contains(condition.value):
-            self.fail(
-                path,
-                f"{condition.value} is outside the {target.scale.minimum}-"
-                f'{target.scale.maximum} scale of "{target.id}"',
-            )
+        self.check(path, ask_if_target_problem(condition, earlier))
+        self.check(path, ask_if_value_problem(condition, earlier))
         return condition
 
 
