@@ -17,16 +17,14 @@ import json
 import logging
 import re
 import secrets
-import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from telegram import Bot, CallbackQuery, Message, Update, User
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -38,21 +36,20 @@ from telegram.ext import (
     filters,
 )
 
-from bot.alerts import Alert, alert_text
-from bot.channel import ChannelTraits, OutboundMessage, SendResult
-from bot.errors import ConfigError, InvalidInput, NotAllowed, TransientSendError
+from bot.channel import OutboundMessage
+from bot.errors import ConfigError, InvalidInput, NotAllowed
 from bot.hub import Hub
 from bot.locales import brand_for, normalise_locale
 from bot.report_text import short_summary
 from bot.service_base import Outcome
 from bot.settings import Settings
-from channels.telegram_render import (
-    CALLBACK_PATTERN,
-    MAX_TEXT,
-    parse_callback,
-    render,
-    retry_seconds,
-    send_error,
+from channels.telegram_render import CALLBACK_PATTERN, MAX_TEXT, parse_callback
+from channels.telegram_send import (
+    CHANNEL,
+    CHAT_ID,
+    TelegramAlertSink,
+    TelegramChannel,
+    deliver,
 )
 
 __all__ = [
@@ -68,17 +65,12 @@ __all__ = [
 
 log = logging.getLogger("csat.telegram")
 
-CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
-TELEGRAM_TRAITS = ChannelTraits(
-    supports_buttons=True, default_expiry=timedelta(days=7), keywords=False
-)
 # A message that answers no open survey (none sent, or the newest one is answered, expired or
 # closed): in plug-in mode it belongs to the host bot.
 _NOT_OURS = (Outcome.NOT_AN_ANSWER, Outcome.CLOSED)
-_CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
 
@@ -180,76 +172,6 @@ def _redact_http_logs() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _RedactToken) for f in logger.filters):
             logger.addFilter(_RedactToken())
-
-
-# -- outbound ------------------------------------------------------------------------------
-
-
-async def deliver(bot: Bot, chat_id: int | str, outbound: OutboundMessage) -> Message:
-    """One core message as one Telegram message (keyboard or ForceReply as fits)."""
-    text, markup = render(outbound)
-    return await bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
-
-
-class TelegramChannel:
-    """The outbound half. An address is a chat id: a user's id for a private chat, negative for
-    a group. After a 429 it refuses further sends until Telegram's ``retry_after`` has passed, so
-    the rest of a sender batch is rescheduled instead of hitting the flood limit again.
-
-    It also works in a ``csat worker`` process, where the adapter is never started: the bot is
-    initialised on the first send (a no-op once done).
-    """
-
-    name = CHANNEL
-    traits = TELEGRAM_TRAITS
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-        self._paused_until = 0.0
-
-    def normalise_address(self, raw: str) -> str:
-        text = raw.strip()
-        if not _CHAT_ID.fullmatch(text):
-            raise InvalidInput(
-                f"'to': {raw!r} is not a Telegram chat id (an integer such as 123456789, "
-                "negative for a group)"
-            )
-        return text
-
-    def timezones(self, address: str) -> Sequence[str]:
-        return ()
-
-    async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
-        waiting = self._paused_until - time.monotonic()
-        if waiting > 0:
-            raise TransientSendError(
-                f"Telegram flood control: retry after {waiting:.0f} s",
-                code="retry_after",
-                retry_after=waiting,
-            )
-        try:
-            await self.bot.initialize()
-            sent = await deliver(self.bot, int(address), outbound)
-        except RetryAfter as exc:
-            self._paused_until = time.monotonic() + retry_seconds(exc)
-            raise send_error(exc) from exc
-        except TelegramError as exc:
-            raise send_error(exc) from exc
-        return SendResult(provider_message_id=f"{sent.chat.id}:{sent.message_id}")
-
-
-class TelegramAlertSink:
-    """Low-score alerts into the leads' chat (``TELEGRAM_ALERT_CHAT``)."""
-
-    def __init__(self, bot: Bot, chat_id: str) -> None:
-        self.bot = bot
-        self.chat_id = chat_id
-
-    async def post_alert(self, alert: Alert) -> None:
-        try:
-            await self.bot.send_message(chat_id=self.chat_id, text=alert_text(alert)[:MAX_TEXT])
-        except TelegramError as exc:
-            log.warning("could not post alert to TELEGRAM_ALERT_CHAT: %s", exc)
 
 
 # -- inbound -------------------------------------------------------------------------------
@@ -557,7 +479,7 @@ def _alert_chat(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     chat = raw.strip()
-    if not (_CHAT_ID.fullmatch(chat) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", chat)):
+    if not (CHAT_ID.fullmatch(chat) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", chat)):
         raise ConfigError(f"TELEGRAM_ALERT_CHAT: {raw!r} is not a chat id or @channelname")
     return chat
 
