@@ -58,9 +58,7 @@ e.g. ``surveys.toml line 12: surveys.onboarding.questions[0].kind: unknown kind 
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -74,235 +72,26 @@ from bot.errors import ConfigError
 from bot.locales import normalise_locale
 from bot.survey_model import (
     KNOWN_THRESHOLDS,
-    QUESTION_ID,
-    SCALE_CEILING,
     Condition,
     Question,
     Scale,
     Survey,
+    ask_if_target_problem,
+    ask_if_value_problem,
     default_scale,
+    duplicate_id_problem,
+    duration_problem,
+    fallback_text_problem,
+    first_question_problem,
+    kind_problem,
+    positive_at_problem,
+    question_count_problem,
+    question_id_problem,
+    reminder_problem,
+    sample_rate_problem,
+    scale_bounds_problem,
 )
-from storage.values import QUESTION_KINDS, SCORED_KINDS
-
-_KeyPath = tuple[str | int, ...]
-
-
-class _KeyLines:
-    """Finds the line on which each key path of a TOML document is defined.
-
-    :mod:`tomllib` returns plain dicts without positions, so this re-reads the source with a
-    small scanner that understands just enough TOML to follow keys: table and array-of-table
-    headers, dotted and quoted keys, inline tables, arrays and every string form (so a ``#`` or
-    ``=`` inside a string is not mistaken for syntax). It only ever runs on text that tomllib
-    has already accepted; if it still meets something it does not follow, it stops and the
-    lines found so far are kept, so an error message loses precision but never the error.
-    """
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._pos = 0
-        self._line = 1
-        self._aot_counts: dict[_KeyPath, int] = {}
-        self.lines: dict[_KeyPath, int] = {}
-        with contextlib.suppress(_ScanStop):
-            self._document()
-
-    def line_of(self, path: _KeyPath) -> int | None:
-        """The line of ``path``, or of its nearest ancestor when the key itself is absent."""
-        for end in range(len(path), -1, -1):
-            line = self.lines.get(path[:end])
-            if line is not None:
-                return line
-        return None
-
-    def _peek(self, size: int = 1) -> str:
-        return self._text[self._pos : self._pos + size]
-
-    def _advance(self, size: int = 1) -> None:
-        self._line += self._text.count("\n", self._pos, self._pos + size)
-        self._pos += size
-
-    def _skip(self, *, newlines: bool) -> None:
-        while self._pos < len(self._text):
-            char = self._text[self._pos]
-            if char in " \t" or (newlines and char in "\r\n"):
-                self._advance()
-            elif char == "#":
-                end = self._text.find("\n", self._pos)
-                self._advance((len(self._text) if end < 0 else end) - self._pos)
-            else:
-                return
-
-    def _expect(self, token: str) -> None:
-        if self._peek(len(token)) != token:
-            raise _ScanStop
-        self._advance(len(token))
-
-    def _record(self, path: _KeyPath, line: int) -> None:
-        self.lines.setdefault(path, line)
-
-    def _document(self) -> None:
-        table: _KeyPath = ()
-        while True:
-            self._skip(newlines=True)
-            if self._pos >= len(self._text):
-                return
-            line = self._line
-            if self._peek(2) == "[[":
-                self._advance(2)
-                table = self._resolve(self._key(), line, array=True)
-                self._skip(newlines=False)
-                self._expect("]]")
-            elif self._peek() == "[":
-                self._advance()
-                table = self._resolve(self._key(), line, array=False)
-                self._skip(newlines=False)
-                self._expect("]")
-            else:
-                self._key_value(table)
-
-    def _resolve(self, keys: list[str], line: int, *, array: bool) -> _KeyPath:
-        path: _KeyPath = ()
-        for position, key in enumerate(keys):
-            path += (key,)
-            self._record(path, line)
-            if array and position == len(keys) - 1:
-                index = self._aot_counts.get(path, 0)
-                self._aot_counts[path] = index + 1
-                path += (index,)
-                self._record(path, line)
-            elif path in self._aot_counts:
-                path += (self._aot_counts[path] - 1,)
-        return path
-
-    def _key(self) -> list[str]:
-        keys = []
-        while True:
-            self._skip(newlines=False)
-            char = self._peek()
-            if char == '"':
-                keys.append(_unescape(self._string_body('"')))
-            elif char == "'":
-                keys.append(self._string_body("'"))
-            else:
-                match = _BARE_KEY.match(self._text, self._pos)
-                if match is None:
-                    raise _ScanStop
-                keys.append(match.group())
-                self._advance(match.end() - self._pos)
-            self._skip(newlines=False)
-            if self._peek() != ".":
-                return keys
-            self._advance()
-
-    def _string_body(self, quote: str) -> str:
-        self._advance()
-        start = self._pos
-        while self._pos < len(self._text):
-            char = self._text[self._pos]
-            if char == "\\" and quote == '"':
-                self._advance(2)
-            elif char == quote:
-                body = self._text[start : self._pos]
-                self._advance()
-                return body
-            elif char == "\n":
-                break
-            else:
-                self._advance()
-        raise _ScanStop
-
-    def _key_value(self, table: _KeyPath) -> None:
-        line = self._line
-        keys = self._key()
-        for end in range(1, len(keys) + 1):
-            self._record(table + tuple(keys[:end]), line)
-        self._skip(newlines=False)
-        self._expect("=")
-        self._skip(newlines=False)
-        self._value(table + tuple(keys))
-
-    def _value(self, path: _KeyPath) -> None:
-        start = self._pos
-        char = self._peek()
-        if char == "{":
-            self._advance()
-            while True:
-                self._skip(newlines=True)
-                if self._peek() == "}":
-                    self._advance()
-                    break
-                self._key_value(path)
-                self._skip(newlines=True)
-                if self._peek() == ",":
-                    self._advance()
-        elif char == "[":
-            self._advance()
-            index = 0
-            while True:
-                self._skip(newlines=True)
-                if self._peek() == "]":
-                    self._advance()
-                    break
-                self._record((*path, index), self._line)
-                self._value((*path, index))
-                index += 1
-                self._skip(newlines=True)
-                if self._peek() == ",":
-                    self._advance()
-        elif self._peek(3) in ('"""', "'''"):
-            self._multiline_string(self._peek(3))
-        elif char in "\"'":
-            self._string_body(char)
-        else:
-            while self._pos < len(self._text) and self._text[self._pos] not in ",]}\r\n#":
-                self._advance()
-        if self._pos == start:
-            raise _ScanStop
-
-    def _multiline_string(self, delimiter: str) -> None:
-        self._advance(3)
-        while self._pos < len(self._text):
-            if delimiter == '"""' and self._peek() == "\\":
-                self._advance(2)
-            elif self._peek(3) == delimiter:
-                self._advance(3)
-                for _ in range(2):
-                    if self._peek() == delimiter[0]:
-                        self._advance()
-                return
-            else:
-                self._advance()
-        raise _ScanStop
-
-
-class _ScanStop(Exception):
-    """The key scanner met text it does not follow; see :class:`_KeyLines`."""
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-_ESCAPES = {"b": "\b", "t": "\t", "n": "\n", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def _unescape(body: str) -> str:
-    def replace(match: re.Match[str]) -> str:
-        escape = match.group(1)
-        if escape[0] in "uU":
-            return chr(int(escape[1:], 16))
-        return _ESCAPES.get(escape, escape)
-
-    return re.sub(r"\\(u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", replace, body)
-
-
-def _format_path(path: _KeyPath) -> str:
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            key = part if _BARE_KEY.fullmatch(part) else json.dumps(part, ensure_ascii=False)
-            text += f".{key}" if text else key
-    return text
+from bot.toml_lines import KeyLines, KeyPath, format_path
 
 
 def _type_name(value: object) -> str:
@@ -340,12 +129,17 @@ class _Loader:
 
     def __init__(self, source: str, text: str) -> None:
         self._source = source
-        self._lines = _KeyLines(text)
+        self._lines = KeyLines(text)
 
-    def fail(self, path: _KeyPath, problem: str) -> NoReturn:
+    def fail(self, path: KeyPath, problem: str) -> NoReturn:
         line = self._lines.line_of(path)
         where = self._source if line is None else f"{self._source} line {line}"
-        raise ConfigError(f"{where}: {_format_path(path)}: {problem}")
+        raise ConfigError(f"{where}: {format_path(path)}: {problem}")
+
+    def check(self, path: KeyPath, problem: str | None) -> None:
+        """Reports what one of the model's rules found wrong at ``path``, if anything."""
+        if problem is not None:
+            self.fail(path, problem)
 
     def surveys(self, document: dict[str, Any]) -> dict[str, Survey]:
         for key in document:
@@ -356,7 +150,7 @@ class _Loader:
         tables = self.table(("surveys",), document.get("surveys", {}))
         result = {}
         for name, body in tables.items():
-            path: _KeyPath = ("surveys", name)
+            path: KeyPath = ("surveys", name)
             if not _SURVEY_NAME.fullmatch(name):
                 self.fail(
                     path,
@@ -366,13 +160,13 @@ class _Loader:
             result[name] = self.survey(path, name, self.table(path, body))
         return result
 
-    def table(self, path: _KeyPath, value: object) -> dict[str, Any]:
+    def table(self, path: KeyPath, value: object) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(path, f"expected a table, got {_type_name(value)}")
         return value
 
     def check_keys(
-        self, path: _KeyPath, table: Mapping[str, object], allowed: tuple[str, ...]
+        self, path: KeyPath, table: Mapping[str, object], allowed: tuple[str, ...]
     ) -> None:
         for key in table:
             if key not in allowed:
@@ -383,22 +177,22 @@ class _Loader:
                     f'unknown key "{key}" ({hint}expected one of {", ".join(allowed)})',
                 )
 
-    def string(self, path: _KeyPath, value: object) -> str:
+    def string(self, path: KeyPath, value: object) -> str:
         if not isinstance(value, str):
             self.fail(path, f"expected a string, got {_type_name(value)}")
         return value
 
-    def integer(self, path: _KeyPath, value: object) -> int:
+    def integer(self, path: KeyPath, value: object) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(path, f"expected an integer, got {_type_name(value)}")
         return value
 
-    def required(self, path: _KeyPath, table: Mapping[str, object], key: str) -> object:
+    def required(self, path: KeyPath, table: Mapping[str, object], key: str) -> object:
         if key not in table:
             self.fail((*path, key), "required key is missing")
         return table[key]
 
-    def survey(self, path: _KeyPath, name: str, body: dict[str, Any]) -> Survey:
+    def survey(self, path: KeyPath, name: str, body: dict[str, Any]) -> Survey:
         self.check_keys(path, body, _SURVEY_KEYS)
         fallback = self.locale((*path, "fallback_locale"), body.get("fallback_locale", "en"))
         sample_rate = self.sample_rate((*path, "sample_rate"), body.get("sample_rate", 1.0))
@@ -411,26 +205,21 @@ class _Loader:
             )
         expires, reminder = durations["expires_after"], durations["reminder_after"]
         throttle = durations["throttle"]
-        if expires is not None and reminder is not None and reminder >= expires:
-            self.fail(
-                (*path, "reminder_after"),
-                f'must be shorter than expires_after ("{format_duration(expires)}")',
-            )
+        if expires is not None and reminder is not None:
+            problem = reminder_problem(reminder, expires)
+            if problem is not None:
+                self.fail((*path, "reminder_after"), f'{problem} ("{format_duration(expires)}")')
         questions_path = (*path, "questions")
         raw_questions = self.required(path, body, "questions")
         if not isinstance(raw_questions, list):
             self.fail(
                 questions_path,
-                f"expected an array of tables ([[{_format_path(questions_path)}]]), "
+                f"expected an array of tables ([[{format_path(questions_path)}]]), "
                 f"got {_type_name(raw_questions)}",
             )
-        if not raw_questions:
-            self.fail(questions_path, "a survey has one or two questions, not 0")
-        if len(raw_questions) > 2:
-            self.fail(
-                (*questions_path, 2),
-                f"a survey has one or two questions, not {len(raw_questions)}",
-            )
+        problem = question_count_problem(len(raw_questions))
+        if problem is not None:
+            self.fail((*questions_path, 2) if raw_questions else questions_path, problem)
         questions: list[Question] = []
         for index, raw in enumerate(raw_questions):
             question_path = (*questions_path, index)
@@ -450,58 +239,40 @@ class _Loader:
         except ValueError as exc:
             self.fail(path, str(exc))
 
-    def locale(self, path: _KeyPath, value: object) -> str:
+    def locale(self, path: KeyPath, value: object) -> str:
         tag = self.string(path, value)
         code = normalise_locale(tag)
         if code is None:
             self.fail(path, f'"{tag}" is not a language tag (e.g. "en", "nl-NL")')
         return code
 
-    def sample_rate(self, path: _KeyPath, value: object) -> float:
+    def sample_rate(self, path: KeyPath, value: object) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(path, f"expected a number, got {_type_name(value)}")
-        if not 0 < value <= 1:
-            self.fail(path, f"must be greater than 0 and at most 1, not {value}")
+        self.check(path, sample_rate_problem(value))
         return float(value)
 
-    def duration(self, path: _KeyPath, value: object, *, allow_zero: bool) -> timedelta:
+    def duration(self, path: KeyPath, value: object, *, allow_zero: bool) -> timedelta:
         if not isinstance(value, str):
             self.fail(path, f'expected a duration string such as "24h", got {_type_name(value)}')
         try:
             parsed = parse_duration(value)
         except ValueError as exc:
             self.fail(path, str(exc))
-        if not allow_zero and parsed == timedelta(0):
-            self.fail(path, "must be longer than 0")
+        self.check(path, duration_problem(parsed, allow_zero=allow_zero))
         return parsed
 
     def question(
-        self, path: _KeyPath, raw: dict[str, Any], fallback: str, earlier: list[Question]
+        self, path: KeyPath, raw: dict[str, Any], fallback: str, earlier: list[Question]
     ) -> Question:
         self.check_keys(path, raw, _QUESTION_KEYS)
         question_id = self.string((*path, "id"), self.required(path, raw, "id"))
-        if not QUESTION_ID.fullmatch(question_id):
-            self.fail(
-                (*path, "id"),
-                f'invalid id "{question_id}" (letters, digits and _, not starting with a digit)',
-            )
-        for position, other in enumerate(earlier):
-            if other.id == question_id:
-                self.fail(
-                    (*path, "id"),
-                    f'duplicate question id "{question_id}" (also questions[{position}])',
-                )
+        self.check((*path, "id"), question_id_problem(question_id))
+        self.check((*path, "id"), duplicate_id_problem(question_id, earlier))
         kind = self.string((*path, "kind"), self.required(path, raw, "kind"))
-        if kind not in QUESTION_KINDS:
-            self.fail(
-                (*path, "kind"),
-                f'unknown kind "{kind}" (expected one of {", ".join(QUESTION_KINDS)})',
-            )
-        if kind == "text" and not earlier:
-            self.fail(
-                (*path, "kind"),
-                "the first question must be scored (one of " + ", ".join(SCORED_KINDS) + ")",
-            )
+        self.check((*path, "kind"), kind_problem(kind))
+        if not earlier:
+            self.check((*path, "kind"), first_question_problem(kind))
         if kind == "text":
             if "scale" in raw:
                 self.fail((*path, "scale"), "text questions have no scale")
@@ -520,7 +291,7 @@ class _Loader:
         except ValueError as exc:
             self.fail(path, str(exc))
 
-    def scale(self, path: _KeyPath, kind: str, raw: object) -> Scale:
+    def scale(self, path: KeyPath, kind: str, raw: object) -> Scale:
         default = default_scale(kind)
         assert default is not None
         if raw is None:
@@ -537,12 +308,10 @@ class _Loader:
                     "nps always uses the 0-10 scale with promoters at 9 and up; remove scale",
                 )
             return default
-        if low < 0:
-            self.fail((*path, "min"), f"must be 0 or more, not {low}")
-        if high > SCALE_CEILING:
-            self.fail((*path, "max"), f"must be at most {SCALE_CEILING}, not {high}")
-        if low >= high:
-            self.fail((*path, "max"), f"must be greater than min ({low}), not {high}")
+        bounds = scale_bounds_problem(low, high)
+        if bounds is not None:
+            key, problem = bounds
+            self.fail((*path, key), problem)
         if "positive_at" in table:
             positive = self.integer((*path, "positive_at"), table["positive_at"])
         elif (kind, low, high) in KNOWN_THRESHOLDS:
@@ -552,14 +321,10 @@ class _Loader:
                 (*path, "positive_at"),
                 f"required for a {low}-{high} {kind} scale (there is no standard threshold)",
             )
-        if not low < positive <= high:
-            self.fail(
-                (*path, "positive_at"),
-                f"must lie on the scale above min ({low + 1} to {high}), not {positive}",
-            )
+        self.check((*path, "positive_at"), positive_at_problem(low, high, positive))
         return Scale(low, high, positive)
 
-    def texts(self, path: _KeyPath, raw: object, fallback: str) -> dict[str, str]:
+    def texts(self, path: KeyPath, raw: object, fallback: str) -> dict[str, str]:
         if isinstance(raw, str):
             raw = {fallback: raw}
         if not isinstance(raw, dict):
@@ -585,31 +350,16 @@ class _Loader:
                         f'unknown placeholder "{{{placeholder}}}" (only {{brand}} is supported)',
                     )
             texts[code] = text
-        if fallback not in texts:
-            self.fail(path, f'missing a text for the fallback locale "{fallback}"')
+        self.check(path, fallback_text_problem(texts, fallback))
         return texts
 
-    def condition(self, path: _KeyPath, raw: object, earlier: list[Question]) -> Condition:
+    def condition(self, path: KeyPath, raw: object, earlier: list[Question]) -> Condition:
         try:
             condition = Condition.parse(self.string(path, raw))
         except ValueError as exc:
             self.fail(path, str(exc))
-        target = next((q for q in earlier if q.id == condition.question_id), None)
-        if target is None:
-            known = ", ".join(f'"{q.id}"' for q in earlier) or "none"
-            self.fail(
-                path,
-                f'refers to "{condition.question_id}", which is not an earlier question '
-                f"(earlier: {known})",
-            )
-        if target.scale is None:
-            self.fail(path, f'refers to "{target.id}", a text question; it must be a scored one')
-        if not target.scale.contains(condition.value):
-            self.fail(
-                path,
-                f"{condition.value} is outside the {target.scale.minimum}-"
-                f'{target.scale.maximum} scale of "{target.id}"',
-            )
+        self.check(path, ask_if_target_problem(condition, earlier))
+        self.check(path, ask_if_value_problem(condition, earlier))
         return condition
 
 

@@ -9,13 +9,13 @@ import hashlib
 import json
 import operator
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
 from bot.locales import brand_for, normalise_locale
-from storage.values import QUESTION_KINDS
+from storage.values import QUESTION_KINDS, SCORED_KINDS
 
 DEFAULT_SCALES: dict[str, tuple[int, int, int]] = {
     "csat": (1, 5, 4),
@@ -50,11 +50,11 @@ class Scale:
     negative_below: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0 <= self.minimum < self.maximum <= SCALE_CEILING:
+        if scale_bounds_problem(self.minimum, self.maximum) is not None:
             raise ValueError(
                 f"scale {self.minimum}-{self.maximum}: need 0 <= min < max <= {SCALE_CEILING}"
             )
-        if not self.minimum < self.positive_at <= self.maximum:
+        if positive_at_problem(self.minimum, self.maximum, self.positive_at) is not None:
             raise ValueError(
                 f"positive_at {self.positive_at} must be above min and at most max "
                 f"({self.minimum + 1}-{self.maximum})"
@@ -175,9 +175,9 @@ class Question:
     required: bool = True
 
     def __post_init__(self) -> None:
-        if not QUESTION_ID.fullmatch(self.id):
+        if question_id_problem(self.id) is not None:
             raise ValueError(f'question id "{self.id}" must be letters, digits and _')
-        if self.kind not in QUESTION_KINDS:
+        if kind_problem(self.kind) is not None:
             raise ValueError(f'unknown question kind "{self.kind}"')
         if (self.kind == "text") != (self.scale is None):
             raise ValueError(f'question "{self.id}": only text questions have no scale')
@@ -222,7 +222,8 @@ class Survey:
 
     Construction validates the invariants the conversation engine relies on (one or two
     questions, a scored first question, conditions that point backwards) and raises
-    :class:`ValueError`; the file loader reports the same problems as ConfigError with a line.
+    :class:`ValueError`. The rules are the ``*_problem`` functions below, which the file loader
+    applies key by key so that its ConfigError can name the line.
     """
 
     name: str
@@ -269,36 +270,147 @@ class Survey:
 
 def _survey_problem(survey: Survey) -> str | None:
     questions = survey.questions
-    if not 1 <= len(questions) <= 2:
+    if question_count_problem(len(questions)) is not None:
         return f"needs one or two questions, not {len(questions)}"
-    if questions[0].scale is None:
+    if first_question_problem(questions[0].kind) is not None:
         return "the first question must be scored (csat, csat10, nps or ces)"
-    seen: dict[str, Question] = {}
-    for question in questions:
-        if question.id in seen:
+    for index, question in enumerate(questions):
+        earlier = questions[:index]
+        if duplicate_id_problem(question.id, earlier) is not None:
             return f'duplicate question id "{question.id}"'
-        if survey.fallback_locale not in question.texts:
+        if fallback_text_problem(question.texts, survey.fallback_locale) is not None:
             return f'question "{question.id}" has no "{survey.fallback_locale}" text'
         condition = question.ask_if
         if condition is not None:
-            target = seen.get(condition.question_id)
-            if target is None or target.scale is None:
+            if ask_if_target_problem(condition, earlier) is not None:
                 return f'question "{question.id}": ask_if must refer to an earlier scored question'
-            if not target.scale.contains(condition.value):
+            if ask_if_value_problem(condition, earlier) is not None:
                 return f'question "{question.id}": ask_if value is outside the scale'
-        seen[question.id] = question
-    if not 0 < survey.sample_rate <= 1:
-        return f"sample_rate must be greater than 0 and at most 1, not {survey.sample_rate}"
+    problem = sample_rate_problem(survey.sample_rate)
+    if problem is not None:
+        return f"sample_rate {problem}"
     for name in ("expires_after", "reminder_after"):
         value = getattr(survey, name)
-        if value is not None and value <= timedelta(0):
-            return f"{name} must be longer than 0"
-    if survey.throttle < timedelta(0):
-        return "throttle must not be negative"
-    if (
-        survey.expires_after is not None
-        and survey.reminder_after is not None
-        and survey.reminder_after >= survey.expires_after
-    ):
-        return "reminder_after must be shorter than expires_after"
+        problem = None if value is None else duration_problem(value, allow_zero=False)
+        if problem is not None:
+            return f"{name} {problem}"
+    problem = duration_problem(survey.throttle, allow_zero=True)
+    if problem is not None:
+        return f"throttle {problem}"
+    if survey.expires_after is not None and survey.reminder_after is not None:
+        problem = reminder_problem(survey.reminder_after, survey.expires_after)
+        if problem is not None:
+            return f"reminder_after {problem}"
     return None
+
+
+# -- rules -----------------------------------------------------------------------------------------
+# Each returns what is wrong, worded for the key it concerns, or None. The constructors above raise
+# their own short message when one fails; bot.survey_files reports the wording here with the line.
+
+
+def scale_bounds_problem(minimum: int, maximum: int) -> tuple[str, str] | None:
+    """The bound at fault (``"min"`` or ``"max"``) and why; see :class:`Scale` for the limits."""
+    if minimum < 0:
+        return "min", f"must be 0 or more, not {minimum}"
+    if maximum > SCALE_CEILING:
+        return "max", f"must be at most {SCALE_CEILING}, not {maximum}"
+    if minimum >= maximum:
+        return "max", f"must be greater than min ({minimum}), not {maximum}"
+    return None
+
+
+def positive_at_problem(minimum: int, maximum: int, positive_at: int) -> str | None:
+    """At the minimum every answer would count as positive; above the maximum, none would."""
+    if not minimum < positive_at <= maximum:
+        return f"must lie on the scale above min ({minimum + 1} to {maximum}), not {positive_at}"
+    return None
+
+
+def question_id_problem(question_id: str) -> str | None:
+    """An id is written bare in an ``ask_if`` condition, so it must read as a name."""
+    if not QUESTION_ID.fullmatch(question_id):
+        return f'invalid id "{question_id}" (letters, digits and _, not starting with a digit)'
+    return None
+
+
+def kind_problem(kind: str) -> str | None:
+    if kind not in QUESTION_KINDS:
+        return f'unknown kind "{kind}" (expected one of {", ".join(QUESTION_KINDS)})'
+    return None
+
+
+def question_count_problem(count: int) -> str | None:
+    """Surveys stay this short on purpose: every extra SMS costs money and response rate."""
+    if not 1 <= count <= 2:
+        return f"a survey has one or two questions, not {count}"
+    return None
+
+
+def first_question_problem(kind: str) -> str | None:
+    """The first answer is the score; a comment alone would be a survey without one."""
+    if kind not in SCORED_KINDS:
+        return "the first question must be scored (one of " + ", ".join(SCORED_KINDS) + ")"
+    return None
+
+
+def duplicate_id_problem(question_id: str, earlier: Sequence[Question]) -> str | None:
+    """Answers and ``ask_if`` conditions refer to questions by id."""
+    for position, other in enumerate(earlier):
+        if other.id == question_id:
+            return f'duplicate question id "{question_id}" (also questions[{position}])'
+    return None
+
+
+def fallback_text_problem(texts: Mapping[str, str], fallback: str) -> str | None:
+    """The fallback text is what a respondent in any other language gets."""
+    if fallback not in texts:
+        return f'missing a text for the fallback locale "{fallback}"'
+    return None
+
+
+def ask_if_target_problem(condition: Condition, earlier: Sequence[Question]) -> str | None:
+    """A condition is decided on an answer already given, and only scores compare to numbers."""
+    target = _find(earlier, condition.question_id)
+    if target is None:
+        known = ", ".join(f'"{question.id}"' for question in earlier) or "none"
+        return (
+            f'refers to "{condition.question_id}", which is not an earlier question '
+            f"(earlier: {known})"
+        )
+    if target.scale is None:
+        return f'refers to "{target.id}", a text question; it must be a scored one'
+    return None
+
+
+def ask_if_value_problem(condition: Condition, earlier: Sequence[Question]) -> str | None:
+    """A number off the scale would make the condition always or never hold."""
+    target = _find(earlier, condition.question_id)
+    if target is None or target.scale is None or target.scale.contains(condition.value):
+        return None
+    return (
+        f"{condition.value} is outside the {target.scale.minimum}-"
+        f'{target.scale.maximum} scale of "{target.id}"'
+    )
+
+
+def sample_rate_problem(rate: float) -> str | None:
+    if not 0 < rate <= 1:
+        return f"must be greater than 0 and at most 1, not {rate}"
+    return None
+
+
+def duration_problem(value: timedelta, *, allow_zero: bool) -> str | None:
+    """Only the throttle may be 0 (survey every time); an expiry or reminder of 0 never waits."""
+    if allow_zero:
+        return "must not be negative" if value < timedelta(0) else None
+    return "must be longer than 0" if value <= timedelta(0) else None
+
+
+def reminder_problem(reminder: timedelta, expires: timedelta) -> str | None:
+    """A reminder due when the invitation has already expired would never be sent."""
+    return "must be shorter than expires_after" if reminder >= expires else None
+
+
+def _find(questions: Sequence[Question], question_id: str) -> Question | None:
+    return next((question for question in questions if question.id == question_id), None)

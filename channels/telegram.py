@@ -3,10 +3,8 @@
 PTB runs inside our ASGI app. With ``CSAT_PUBLIC_URL`` set, Telegram posts updates to
 ``POST /telegram/webhook`` (checked against ``TELEGRAM_WEBHOOK_SECRET``) and the route hands each
 one to ``Application.process_update``; without it, ``start`` long-polls instead, which only one
-process may do. The handlers only translate: a tap or a typed reply goes to the
-:class:`bot.hub.Hub`, the core's replies come back as Telegram messages. No conversation state is
-kept in PTB's ``user_data``/``chat_data``; the database has it all, so any number of web workers
-can serve the webhook.
+process may do. The handlers only translate (:mod:`channels.telegram_updates` for answers,
+:mod:`channels.telegram_commands` for commands); sending is :mod:`channels.telegram_send`.
 
 A team with its own PTB bot can skip the adapter and call :func:`add_csat_handlers`.
 """
@@ -17,20 +15,16 @@ import json
 import logging
 import re
 import secrets
-import time
-from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from telegram import Bot, CallbackQuery, Message, Update, User
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram import Bot, Update
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
@@ -38,22 +32,13 @@ from telegram.ext import (
     filters,
 )
 
-from bot.alerts import Alert, alert_text
-from bot.channel import ChannelTraits, OutboundMessage, SendResult
-from bot.errors import ConfigError, InvalidInput, NotAllowed, TransientSendError
+from bot.errors import ConfigError
 from bot.hub import Hub
-from bot.locales import brand_for, normalise_locale
-from bot.report_text import short_summary
-from bot.results import Outcome
 from bot.settings import Settings
-from channels.telegram_render import (
-    CALLBACK_PATTERN,
-    MAX_TEXT,
-    parse_callback,
-    render,
-    retry_seconds,
-    send_error,
-)
+from channels.telegram_commands import CommandHandlers
+from channels.telegram_render import CALLBACK_PATTERN
+from channels.telegram_send import CHAT_ID, TelegramAlertSink, TelegramChannel
+from channels.telegram_updates import AnswerHandlers
 
 __all__ = [
     "ALLOWED_UPDATES",
@@ -68,90 +53,11 @@ __all__ = [
 
 log = logging.getLogger("csat.telegram")
 
-CHANNEL = "telegram"
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
-TELEGRAM_TRAITS = ChannelTraits(
-    supports_buttons=True, default_expiry=timedelta(days=7), keywords=False
-)
-# A message that answers no open survey (none sent, or the newest one is answered, expired or
-# closed): in plug-in mode it belongs to the host bot.
-_NOT_OURS = (Outcome.NOT_AN_ANSWER, Outcome.CLOSED)
-_CHAT_ID = re.compile(r"-?[1-9]\d{0,19}")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _TOKEN_IN_URL = re.compile(r"/bot\d+:[A-Za-z0-9_-]+")
-
-START_TEXTS = {
-    "en": (
-        "Hi! This is the feedback bot of {brand}. After you have been in touch with {brand} it "
-        "may send you a short survey here: one tap on the stars answers it, and you can add a "
-        "comment if you like.\nSend /stop to get no more surveys; /start turns them on again."
-    ),
-    "nl": (
-        "Hallo! Dit is de feedbackbot van {brand}. Na een contact met {brand} kan hij je hier een "
-        "korte enquête sturen: één tik op de sterren is genoeg, en je kunt een opmerking "
-        "toevoegen als je wilt.\nStuur /stop voor geen enquêtes meer; /start zet ze weer aan."
-    ),
-    "nb": (
-        "Hei! Dette er tilbakemeldingsboten til {brand}. Etter at du har vært i kontakt med "
-        "{brand}, kan den sende deg en kort undersøkelse her: ett trykk på stjernene holder, og "
-        "du kan legge til en kommentar om du vil.\nSend /stop for å slippe flere undersøkelser; "
-        "/start slår dem på igjen."
-    ),
-    "de": (
-        "Hallo! Über diesen Feedback-Bot bittet {brand} Sie um Ihre Meinung. Nach einem Kontakt "
-        "kann er Ihnen hier eine kurze Umfrage schicken: ein Tipp auf die Sterne genügt, und Sie "
-        "können gern einen Kommentar hinzufügen.\nSenden Sie /stop, um keine Umfragen mehr zu "
-        "erhalten; /start schaltet sie wieder ein."
-    ),
-    "es": (
-        "¡Hola! Este es el bot de opiniones de {brand}. Después de contactar con {brand} puede "
-        "enviarle aquí una breve encuesta: basta un toque en las estrellas, y puede añadir un "
-        "comentario si lo desea.\nEnvíe /stop para no recibir más encuestas; /start las "
-        "vuelve a activar."
-    ),
-    "zh": (
-        "您好！这是{brand}的反馈机器人。在您联系{brand}之后，它可能会在这里给您发送一份简短的调查："
-        "点一下星星即可作答，您也可以添加评论。\n发送 /stop 不再接收调查；发送 /start 重新开启。"
-    ),
-    "fr": (
-        "Bonjour ! Voici le bot d'avis de {brand}. Après un échange avec {brand}, il peut vous "
-        "envoyer ici une courte enquête : un seul geste sur les étoiles suffit, et vous pouvez "
-        "ajouter un commentaire si vous le souhaitez.\nEnvoyez /stop pour ne plus recevoir "
-        "d'enquêtes ; /start les réactive."
-    ),
-    "pt": (
-        "Olá! Este é o bot de opiniões de {brand}. Depois de falar com {brand}, ele pode enviar "
-        "aqui uma pesquisa curta: basta um toque nas estrelas, e você pode adicionar um "
-        "comentário se quiser.\nEnvie /stop para não receber mais pesquisas; /start volta a "
-        "ativá-las."
-    ),
-}
-STOP_TEXTS = {
-    "en": "Done: {brand} will send you no more surveys here. Send /start if you change your mind.",
-    "nl": "Klaar: {brand} stuurt je hier geen enquêtes meer. Stuur /start als je van gedachten "
-    "verandert.",
-    "nb": "Ferdig: {brand} sender deg ikke flere undersøkelser her. Send /start hvis du "
-    "ombestemmer deg.",
-    "de": "Erledigt: {brand} schickt Ihnen hier keine Umfragen mehr. Senden Sie /start, wenn Sie "
-    "es sich anders überlegen.",
-    "es": "Hecho: {brand} no le enviará más encuestas aquí. Envíe /start si cambia de opinión.",
-    "zh": "已完成：{brand}不会再在这里给您发送调查。如果您改变主意，请发送 /start。",
-    "fr": "C'est fait : {brand} ne vous enverra plus d'enquêtes ici. Envoyez /start si vous "
-    "changez d'avis.",
-    "pt": "Pronto: {brand} não lhe enviará mais pesquisas aqui. Envie /start se mudar de ideia.",
-}
-
-
-def _in_language(texts: Mapping[str, str], user: User | None, brand: str) -> str:
-    """The text in the language the person's Telegram app is set to, English otherwise, with
-    the brand (or, when CSAT_BRAND is unset, that language's "our team")."""
-    language = normalise_locale(user.language_code if user is not None else None) or "en"
-    if language not in texts:
-        language = "en"
-    return texts[language].format(brand=brand_for(brand, language))
-
 
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 Context = ContextTypes.DEFAULT_TYPE
@@ -182,195 +88,7 @@ def _redact_http_logs() -> None:
             logger.addFilter(_RedactToken())
 
 
-# -- outbound ------------------------------------------------------------------------------
-
-
-async def deliver(bot: Bot, chat_id: int | str, outbound: OutboundMessage) -> Message:
-    """One core message as one Telegram message (keyboard or ForceReply as fits)."""
-    text, markup = render(outbound)
-    return await bot.send_message(chat_id=chat_id, text=text, reply_markup=markup)
-
-
-class TelegramChannel:
-    """The outbound half. An address is a chat id: a user's id for a private chat, negative for
-    a group. After a 429 it refuses further sends until Telegram's ``retry_after`` has passed, so
-    the rest of a sender batch is rescheduled instead of hitting the flood limit again.
-
-    It also works in a ``csat worker`` process, where the adapter is never started: the bot is
-    initialised on the first send (a no-op once done).
-    """
-
-    name = CHANNEL
-    traits = TELEGRAM_TRAITS
-
-    def __init__(self, bot: Bot) -> None:
-        self.bot = bot
-        self._paused_until = 0.0
-
-    def normalise_address(self, raw: str) -> str:
-        text = raw.strip()
-        if not _CHAT_ID.fullmatch(text):
-            raise InvalidInput(
-                f"'to': {raw!r} is not a Telegram chat id (an integer such as 123456789, "
-                "negative for a group)"
-            )
-        return text
-
-    def timezones(self, address: str) -> Sequence[str]:
-        return ()
-
-    async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
-        waiting = self._paused_until - time.monotonic()
-        if waiting > 0:
-            raise TransientSendError(
-                f"Telegram flood control: retry after {waiting:.0f} s",
-                code="retry_after",
-                retry_after=waiting,
-            )
-        try:
-            await self.bot.initialize()
-            sent = await deliver(self.bot, int(address), outbound)
-        except RetryAfter as exc:
-            self._paused_until = time.monotonic() + retry_seconds(exc)
-            raise send_error(exc) from exc
-        except TelegramError as exc:
-            raise send_error(exc) from exc
-        return SendResult(provider_message_id=f"{sent.chat.id}:{sent.message_id}")
-
-
-class TelegramAlertSink:
-    """Low-score alerts into the leads' chat (``TELEGRAM_ALERT_CHAT``)."""
-
-    def __init__(self, bot: Bot, chat_id: str) -> None:
-        self.bot = bot
-        self.chat_id = chat_id
-
-    async def post_alert(self, alert: Alert) -> None:
-        try:
-            await self.bot.send_message(chat_id=self.chat_id, text=alert_text(alert)[:MAX_TEXT])
-        except TelegramError as exc:
-            log.warning("could not post alert to TELEGRAM_ALERT_CHAT: %s", exc)
-
-
-# -- inbound -------------------------------------------------------------------------------
-
-
-async def _reply(bot: Bot, chat_id: int, replies: Sequence[OutboundMessage]) -> None:
-    for outbound in replies:
-        try:
-            await deliver(bot, chat_id, outbound)
-        except TelegramError as exc:
-            log.warning("reply to chat %s not delivered: %s", chat_id, exc)
-            return
-
-
-def _tapped_label(query: CallbackQuery) -> str | None:
-    message = query.message
-    markup = message.reply_markup if isinstance(message, Message) else None
-    if markup is None:
-        return None
-    for row in markup.inline_keyboard:
-        for button in row:
-            if button.callback_data == query.data:
-                return button.text
-    return None
-
-
-class _Handlers:
-    """The PTB callbacks; each one is a translation into one hub call and back."""
-
-    def __init__(self, hub: Hub, *, reply_without_survey: bool, brand: str) -> None:
-        self.hub = hub
-        self.reply_without_survey = reply_without_survey
-        self.brand = brand
-
-    async def button(self, update: Update, context: Context) -> None:
-        query = update.callback_query
-        if query is None:
-            return
-        try:
-            await query.answer()
-        except TelegramError as exc:
-            log.info("callback query %s not answered: %s", query.id, exc)
-        parsed = parse_callback(query.data if isinstance(query.data, str) else None)
-        if parsed is None:
-            return
-        invitation_id, question_id, value = parsed
-        message = query.message
-        chat_id = message.chat.id if message is not None else query.from_user.id
-        result = await self.hub.button(
-            CHANNEL,
-            str(chat_id),
-            invitation_id,
-            question_id,
-            value,
-            provider_message_id=f"cb:{query.id}",
-        )
-        if result.duplicate:
-            raise ApplicationHandlerStop
-        if isinstance(message, Message):
-            await self._settle(query, message, result.outcome)
-        await _reply(context.bot, chat_id, result.replies)
-        raise ApplicationHandlerStop
-
-    @staticmethod
-    async def _settle(query: CallbackQuery, message: Message, outcome: Outcome) -> None:
-        """The survey message keeps the chosen rating and loses its buttons."""
-        label = _tapped_label(query)
-        try:
-            if outcome is Outcome.RECORDED and message.text and label:
-                await query.edit_message_text(f"{message.text}\n\n✅ {label}"[:MAX_TEXT])
-            else:
-                await query.edit_message_reply_markup(reply_markup=None)
-        except TelegramError as exc:
-            log.info("survey message %s not edited: %s", message.message_id, exc)
-
-    async def text(self, update: Update, context: Context) -> None:
-        message, chat = update.message, update.effective_chat
-        if message is None or chat is None or message.text is None:
-            return
-        if chat.type != chat.PRIVATE:
-            replied = message.reply_to_message
-            author = replied.from_user if replied is not None else None
-            if author is None or author.id != context.bot.id:
-                return
-        result = await self.hub.text(
-            CHANNEL, str(chat.id), message.text, provider_message_id=f"u:{update.update_id}"
-        )
-        if result.duplicate:
-            raise ApplicationHandlerStop
-        if result.outcome in _NOT_OURS and not self.reply_without_survey:
-            return  # not ours: the host application's handlers get the message untouched
-        await _reply(context.bot, chat.id, result.replies)
-        raise ApplicationHandlerStop
-
-    async def score(self, update: Update, context: Context) -> None:
-        chat, user = update.effective_chat, update.effective_user
-        if chat is None:
-            return
-        asker = str(user.id if user is not None else chat.id)
-        try:
-            report = await self.hub.scores_for(CHANNEL, asker, " ".join(context.args or ()))
-            text = short_summary(report, limit=12)
-        except (NotAllowed, InvalidInput) as exc:
-            text = str(exc)
-        await context.bot.send_message(chat_id=chat.id, text=text[:MAX_TEXT])
-
-    async def start(self, update: Update, context: Context) -> None:
-        chat = update.effective_chat
-        if chat is None:
-            return
-        await self.hub.opt_in(CHANNEL, str(chat.id))
-        text = _in_language(START_TEXTS, update.effective_user, self.brand)
-        await context.bot.send_message(chat_id=chat.id, text=text)
-
-    async def stop(self, update: Update, context: Context) -> None:
-        chat = update.effective_chat
-        if chat is None:
-            return
-        await self.hub.opt_out(CHANNEL, str(chat.id), "telegram /stop")
-        text = _in_language(STOP_TEXTS, update.effective_user, self.brand)
-        await context.bot.send_message(chat_id=chat.id, text=text)
+# -- handlers ------------------------------------------------------------------------------
 
 
 def add_csat_handlers(
@@ -389,21 +107,22 @@ def add_csat_handlers(
     the bot says that no survey is open. Surveys go out through :class:`TelegramChannel` on the same
     bot; see the README's Telegram section for the whole recipe.
     """
-    handlers = _Handlers(hub, reply_without_survey=reply_without_survey, brand=hub.brand)
+    answers = AnswerHandlers(hub, reply_without_survey=reply_without_survey)
+    commands = CommandHandlers(hub, brand=hub.brand)
     application.add_handler(
-        CallbackQueryHandler(handlers.button, pattern=CALLBACK_PATTERN), group=group
+        CallbackQueryHandler(answers.button, pattern=CALLBACK_PATTERN), group=group
     )
-    application.add_handler(CommandHandler("score", handlers.score), group=group)
+    application.add_handler(CommandHandler("score", commands.score), group=group)
     application.add_handler(
-        MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, handlers.text),
+        MessageHandler(filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, answers.text),
         group=group,
     )
 
 
 def _add_start_stop(application: AnyApplication, hub: Hub) -> None:
-    handlers = _Handlers(hub, reply_without_survey=True, brand=hub.brand)
-    application.add_handler(CommandHandler(["start", "help"], handlers.start), group=-2)
-    application.add_handler(CommandHandler("stop", handlers.stop), group=-2)
+    commands = CommandHandlers(hub, brand=hub.brand)
+    application.add_handler(CommandHandler(["start", "help"], commands.start), group=-2)
+    application.add_handler(CommandHandler("stop", commands.stop), group=-2)
 
 
 async def _note_failure(update: object, context: Context) -> None:
@@ -557,7 +276,7 @@ def _alert_chat(raw: str | None) -> str | None:
     if raw is None or not raw.strip():
         return None
     chat = raw.strip()
-    if not (_CHAT_ID.fullmatch(chat) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", chat)):
+    if not (CHAT_ID.fullmatch(chat) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", chat)):
         raise ConfigError(f"TELEGRAM_ALERT_CHAT: {raw!r} is not a chat id or @channelname")
     return chat
 
