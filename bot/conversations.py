@@ -27,7 +27,7 @@ from storage.interface import (
     ReplyTransaction,
     Step,
 )
-from storage.values import Status
+from storage.values import Closure, Reason, Status
 
 log = logging.getLogger("csat.service")
 
@@ -83,10 +83,10 @@ class Conversations:
         result = self._converse(
             channel, address, conv.TextReply(text), text, provider_message_id, invitation_id
         )
-        if routed.route is TextRoute.SCORE_OR_ANSWER and result.reason == "no_open_survey":
+        if routed.route is TextRoute.SCORE_OR_ANSWER and result.reason is Reason.NO_OPEN_SURVEY:
             # "SCORE ..." from someone who is not a lead and has no survey to answer
             refusal = OutboundMessage(text=message("not_a_lead", None))
-            return InboundResult(replies=(refusal,), reason="not_a_lead")
+            return InboundResult(replies=(refusal,), reason=Reason.NOT_A_LEAD)
         return result
 
     def route_text(
@@ -140,7 +140,7 @@ class Conversations:
             return None
         return InboundResult(
             replies=decode_replies(seen.reply),
-            reason=seen.reason,
+            reason=Reason(seen.reason),
             duplicate=True,
             invitation_id=seen.invitation_id,
         )
@@ -196,7 +196,7 @@ class Conversations:
                 return dup
             locale = target.respondent_locale if target is not None else None
             reply = OutboundMessage(text=message("no_open_survey", locale))
-            return InboundResult(replies=(reply,), reason="no_open_survey")
+            return InboundResult(replies=(reply,), reason=Reason.NO_OPEN_SURVEY)
         survey = ctx.surveys.get(invitation.survey)
         context = conv.Context(
             now=ctx.clock(),
@@ -210,7 +210,7 @@ class Conversations:
                 status=invitation.status,
                 question_index=invitation.question_index,
                 reprompts=invitation.reprompts,
-                reason="survey_changed",
+                reason=Reason.SURVEY_CHANGED,
                 replies=(OutboundMessage(text=message("closed", invitation.locale)),),
             )
             survey = None
@@ -273,7 +273,7 @@ class Conversations:
                 reprompts=transition.reprompts,
                 responded_at=now if transition.records else None,
                 closed_at=now if transition.closed else None,
-                reason="unparsed reply" if transition.status == Status.UNPARSED else None,
+                reason=Closure.UNPARSED if transition.status == Status.UNPARSED else None,
             ),
         )
         if not stepped:
@@ -395,9 +395,9 @@ class Conversations:
                     invitation_id=None,
                     raw_text=raw[:4000],
                     parsed_value=None,
-                    reason=f"keyword:{keyword}",
+                    reason=Reason.keyword(keyword),
                     reply=encode_replies(replies),
                     received_at=ctx.clock(),
                 )
             )
-            return InboundResult(replies=replies, reason=f"keyword:{keyword}")
+            return InboundResult(replies=replies, reason=Reason.keyword(keyword))

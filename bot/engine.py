@@ -14,7 +14,7 @@ from bot.channel import Button, OutboundMessage
 from bot.parsing import Rating, Reprompt, parse_rating
 from bot.surveys import Question, Survey
 from bot.texts import is_skip, message
-from storage.values import CLOSED_STATUSES, Status
+from storage.values import CLOSED_STATUSES, Reason, Status
 
 MAX_REPROMPTS = 2
 OPEN = Status.SENT
@@ -26,7 +26,7 @@ MAX_RATING_REPLY = 500  # a rating is short; longer text is re-prompted without 
 
 @dataclass(frozen=True)
 class State:
-    status: str
+    status: Status
     question_index: int
     reprompts: int
     expires_at: datetime | None
@@ -66,10 +66,10 @@ class Record:
 
 @dataclass(frozen=True)
 class Transition:
-    status: str
+    status: Status
     question_index: int
     reprompts: int
-    reason: str
+    reason: Reason
     records: tuple[Record, ...] = ()
     replies: tuple[OutboundMessage, ...] = ()
     parsed_value: int | None = None
@@ -126,7 +126,7 @@ def _last_scored(survey: Survey, before: int) -> int | None:
     return None
 
 
-def _same(state: State, reason: str, replies: tuple[OutboundMessage, ...] = ()) -> Transition:
+def _same(state: State, reason: Reason, replies: tuple[OutboundMessage, ...] = ()) -> Transition:
     return Transition(
         status=state.status,
         question_index=state.question_index,
@@ -143,7 +143,7 @@ def _after_answer(
     answers: Mapping[str, int | None],
     ctx: Context,
     record: Record,
-    reason: str,
+    reason: Reason,
 ) -> Transition:
     nxt = survey.next_question(index, answers)
     question = survey.questions[index]
@@ -218,7 +218,7 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
         status=status,
         question_index=question_index,
         reprompts=state.reprompts,
-        reason="correction",
+        reason=Reason.CORRECTION,
         records=(Record(question, value=value),),
         replies=tuple(replies),
         parsed_value=value,
@@ -229,9 +229,9 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
 def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition:
     """Advance one reply. Never raises for any text."""
     if not _is_open(state, ctx.now) or state.status in (Status.EXPIRED, Status.CANCELLED):
-        return _same(state, "late", (_say(ctx, "closed"),))
+        return _same(state, Reason.LATE, (_say(ctx, "closed"),))
     if state.status not in (OPEN, COMPLETED):
-        return _same(state, "closed", (_say(ctx, "closed"),))
+        return _same(state, Reason.CLOSED, (_say(ctx, "closed"),))
 
     correction = _correction(survey, state, event, ctx)
     if correction is not None and (
@@ -244,18 +244,18 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     ):
         return correction
     if state.status == COMPLETED:
-        return _same(state, "after_completion", (_say(ctx, "already_answered"),))
+        return _same(state, Reason.AFTER_COMPLETION, (_say(ctx, "already_answered"),))
 
     index = state.question_index
     question = survey.questions[index]
     if isinstance(event, ButtonReply):
         if event.question_id != question.id or question.scale is None:
-            return _same(state, "stale_button", (_say(ctx, "already_answered"),))
+            return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))
         if not question.scale.contains(event.value):
-            return _same(state, "invalid_button")
+            return _same(state, Reason.INVALID_BUTTON)
         answers = {**state.answers, question.id: event.value}
         return _after_answer(
-            survey, state, index, answers, ctx, Record(question, value=event.value), "rating"
+            survey, state, index, answers, ctx, Record(question, value=event.value), Reason.RATING
         )
 
     text = event.text.strip()
@@ -265,15 +265,21 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
                 status=COMPLETED,
                 question_index=index,
                 reprompts=0,
-                reason="comment_skipped",
+                reason=Reason.COMMENT_SKIPPED,
                 replies=(_say(ctx, "thanks"),),
                 closed=True,
             )
         if not text:
-            return _same(state, "empty_comment")
+            return _same(state, Reason.EMPTY_COMMENT)
         answers = {**state.answers, question.id: None}
         return _after_answer(
-            survey, state, index, answers, ctx, Record(question, comment=text[:4000]), "comment"
+            survey,
+            state,
+            index,
+            answers,
+            ctx,
+            Record(question, comment=text[:4000]),
+            Reason.COMMENT,
         )
 
     scale = question.scale
@@ -285,7 +291,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     if isinstance(parsed, Rating):
         answers = {**state.answers, question.id: parsed.value}
         return _after_answer(
-            survey, state, index, answers, ctx, Record(question, value=parsed.value), "rating"
+            survey, state, index, answers, ctx, Record(question, value=parsed.value), Reason.RATING
         )
     assert isinstance(parsed, Reprompt)
     if state.reprompts >= MAX_REPROMPTS:
@@ -293,7 +299,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
             status=Status.UNPARSED,
             question_index=index,
             reprompts=state.reprompts,
-            reason="unparsed",
+            reason=Reason.UNPARSED,
             replies=(_say(ctx, "unparsed_final"),),
             closed=True,
         )
@@ -302,7 +308,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
         status=OPEN,
         question_index=index,
         reprompts=state.reprompts + 1,
-        reason=f"reprompt:{parsed.reason}",
+        reason=Reason.reprompt(parsed.reason),
         replies=(
             OutboundMessage(
                 text=hint,

@@ -18,7 +18,7 @@ from anyio import to_thread
 from bot.alerts import AlertSink, dispatch
 from bot.conversations import TextRoute
 from bot.metrics import Metrics
-from bot.results import InboundResult
+from bot.results import InboundResult, Incoming
 from bot.service import Service
 
 if TYPE_CHECKING:
@@ -59,40 +59,28 @@ class Hub:
                 await dispatch(self.sinks, result.alerts)
         return result
 
-    async def text(
-        self,
-        channel: str,
-        address: str,
-        text: str,
-        provider_message_id: str | None = None,
-        invitation_id: int | None = None,
-    ) -> InboundResult:
-        """A typed reply (keywords, SCORE from leads, survey answers); ``invitation_id`` when the
-        channel knows which survey it answers (a Slack modal)."""
+    async def receive(self, incoming: Incoming) -> InboundResult:
+        """The one way in for a message: a tap is recorded in the write turn; a typed text is
+        routed first, so a lead's report (a read that may take a while) runs off the turn."""
+        channel, address = incoming.channel, incoming.address
+        tap = incoming.tap
+        if tap is not None:
+            result = await self.write(
+                self.service.handle_button,
+                channel,
+                address,
+                tap.invitation_id,
+                tap.question_id,
+                tap.value,
+                incoming.provider_message_id,
+            )
+            return await self._finish(channel, result)
+        text, invitation_id = incoming.text, incoming.invitation_id
         routed = self.service.route_text(channel, address, text, invitation_id)
         use = self.run if routed.route is TextRoute.LEAD_SCORE else self.write
         handle = functools.partial(self.service.handle_text, routed=routed)
-        result = await use(handle, channel, address, text, provider_message_id, invitation_id)
-        return await self._finish(channel, result)
-
-    async def button(
-        self,
-        channel: str,
-        address: str,
-        invitation_id: int,
-        question_id: str,
-        value: int,
-        provider_message_id: str | None = None,
-    ) -> InboundResult:
-        """A tapped button (Slack block action, Telegram callback query)."""
-        result = await self.write(
-            self.service.handle_button,
-            channel,
-            address,
-            invitation_id,
-            question_id,
-            value,
-            provider_message_id,
+        result = await use(
+            handle, channel, address, text, incoming.provider_message_id, invitation_id
         )
         return await self._finish(channel, result)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.channel import OutboundMessage
 from bot.context import ServiceContext
 from storage.interface import Transaction
+from storage.values import Closure
 
 
 class OptOuts:
@@ -21,7 +22,7 @@ class OptOuts:
             return ()
         respondent = tx.find_respondent(channel, digest)
         if respondent is not None:
-            tx.close_open(respondent.id, "opted out", self.ctx.clock())
+            tx.close_open(respondent.id, Closure.OPTED_OUT, self.ctx.clock())
         return (self.ctx.text("opted_out", respondent.locale if respondent else None),)
 
     def opt_out(self, channel: str, address: str, reason: str = "provider") -> bool:

@@ -6,7 +6,7 @@ from bot.context import ServiceContext
 from bot.errors import InvalidInput
 from bot.optouts import OptOuts
 from storage.interface import Changes
-from storage.values import UNDELIVERED, Status
+from storage.values import UNDELIVERED, Closure, Status
 
 DELIVERY_RANK = {
     "accepted": 0,
@@ -60,7 +60,7 @@ class Receipts:
                 and invitation.status == Status.SENT
                 and invitation.responded_at is None
             ):
-                changes["status"], changes["reason"] = Status.FAILED, "undelivered"
+                changes["status"], changes["reason"] = Status.FAILED, Closure.UNDELIVERED
                 changes["closed_at"] = self.ctx.clock()
             tx.change(invitation.id, changes)
             if opted_out and invitation.address is not None:

@@ -11,7 +11,7 @@ from bot.periods import ScoreQuery, parse_query, resolve_period
 from bot.results import InboundResult
 from bot.scoring import group_report, report
 from bot.texts import message
-from storage.values import group_keys
+from storage.values import Reason, group_keys
 
 
 class Reports:
@@ -51,7 +51,7 @@ class Reports:
             reply = short_summary(self.scores(self.parse_query(text)))
         except InvalidInput as exc:
             reply = str(exc)
-        return InboundResult(replies=(OutboundMessage(text=reply),), reason="score")
+        return InboundResult(replies=(OutboundMessage(text=reply),), reason=Reason.SCORE)
 
     def query_scores(self, period: str = "today", by: str | None = None) -> dict[str, Any]:
         text = period if by is None else f"{period} by {by}"

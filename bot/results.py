@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import KW_ONLY, asdict, dataclass, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from bot.alerts import Alert
 from bot.channel import Button, OutboundMessage
-from storage.values import Status
+from storage.values import Closure, Reason, Status
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class TriggerResult:
     survey: str
     invitation_id: int
     status: Status
-    reason: str | None
+    reason: Closure | None
     send_at: datetime
     duplicate: bool
 
@@ -28,6 +28,35 @@ class TriggerResult:
         data = asdict(self)
         data["send_at"] = self.send_at.isoformat()
         return data
+
+
+@dataclass(frozen=True)
+class Tap:
+    """A tapped rating button, as the channel's button data named it: the core decides whether
+    it still counts."""
+
+    invitation_id: int
+    question_id: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a customer or a lead: what every adapter hands the hub
+    (:meth:`bot.hub.Hub.receive`), whatever the provider sent.
+
+    ``text`` is what was typed (keywords, answers, a lead's SCORE); ``tap`` a rating button
+    instead. ``provider_message_id`` makes a provider's retry a no-op that gets the first answer
+    back; ``invitation_id`` names the survey when the channel knows it (a Slack modal).
+    """
+
+    channel: str
+    address: str
+    text: str = ""
+    _: KW_ONLY
+    tap: Tap | None = None
+    provider_message_id: str | None = None
+    invitation_id: int | None = None
 
 
 class Outcome(StrEnum):
@@ -42,21 +71,21 @@ class Outcome(StrEnum):
 
 
 _OUTCOMES = {
-    "rating": Outcome.RECORDED,
-    "correction": Outcome.RECORDED,
-    "comment": Outcome.COMMENT,
-    "late": Outcome.CLOSED,
-    "closed": Outcome.CLOSED,
-    "survey_changed": Outcome.CLOSED,
-    "no_open_survey": Outcome.NOT_AN_ANSWER,
-    "after_completion": Outcome.NOT_AN_ANSWER,
+    Reason.RATING: Outcome.RECORDED,
+    Reason.CORRECTION: Outcome.RECORDED,
+    Reason.COMMENT: Outcome.COMMENT,
+    Reason.LATE: Outcome.CLOSED,
+    Reason.CLOSED: Outcome.CLOSED,
+    Reason.SURVEY_CHANGED: Outcome.CLOSED,
+    Reason.NO_OPEN_SURVEY: Outcome.NOT_AN_ANSWER,
+    Reason.AFTER_COMPLETION: Outcome.NOT_AN_ANSWER,
 }
 
 
 @dataclass(frozen=True)
 class InboundResult:
     replies: tuple[OutboundMessage, ...]
-    reason: str  # the core's own code, for logs and tests; adapters read ``outcome``
+    reason: Reason  # the core's own code, for logs and tests; adapters read ``outcome``
     duplicate: bool = False
     invitation_id: int | None = None
     alerts: tuple[Alert, ...] = ()

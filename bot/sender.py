@@ -44,7 +44,7 @@ from bot.service import Service
 from bot.texts import message
 from bot.triggering import Triggering
 from storage.interface import Changes, DueSend
-from storage.values import Status
+from storage.values import Closure, Status
 
 log = logging.getLogger("csat.sender")
 
@@ -192,17 +192,21 @@ class Sender:
         outbound = self._message(job)
         if channel is None or job.address is None or outbound is None:
             why = (
-                "channel not enabled"
+                Closure.CHANNEL_NOT_ENABLED
                 if channel is None
-                else "respondent erased"
+                else Closure.RESPONDENT_ERASED
                 if job.address is None
-                else "survey definition changed"
+                else Closure.SURVEY_CHANGED
             )
             await self._record(job, {"status": Status.FAILED, "reason": why, "closed_at": now})
             report.failed += 1
             return
         if job.id in self._blocked:
-            skipped: Changes = {"status": Status.SKIPPED, "reason": "opted out", "closed_at": now}
+            skipped: Changes = {
+                "status": Status.SKIPPED,
+                "reason": Closure.OPTED_OUT,
+                "closed_at": now,
+            }
             await self._record(job, skipped)
             return
         traits = channel.traits
@@ -265,7 +269,7 @@ class Sender:
                 "status": Status.FAILED,
                 "attempts": attempts,
                 "last_error": error,
-                "reason": "gave up after retries",
+                "reason": Closure.GAVE_UP,
                 "closed_at": now,
             }
             await self._record(job, gave_up)
@@ -294,7 +298,7 @@ class Sender:
             "status": Status.FAILED,
             "attempts": job.attempts + 1,
             "last_error": error,
-            "reason": "opted out" if exc.opted_out else "delivery failed",
+            "reason": Closure.OPTED_OUT if exc.opted_out else Closure.DELIVERY_FAILED,
             "closed_at": now,
         }
         await self._record(job, failed)

@@ -14,7 +14,7 @@ from bot.results import TriggerResult
 from bot.surveys import Survey, normalise_locale
 from storage.errors import DuplicateKey
 from storage.interface import NewInvitation, Transaction, Triggered
-from storage.values import LIVE_STATUSES, Status
+from storage.values import LIVE_STATUSES, Closure, Status
 
 log = logging.getLogger("csat.service")
 
@@ -95,11 +95,11 @@ class Triggering:
             key = throttle_keys[request]
             status, reason = Status.SCHEDULED, None
             if (request.channel, digests[(request.channel, address)]) in blocked:
-                status, reason = Status.SKIPPED, "opted out"
+                status, reason = Status.SKIPPED, Closure.OPTED_OUT
             elif survey.throttle > timedelta(0) and latest.get(key, _NEVER) > now - survey.throttle:
-                status, reason = Status.SKIPPED, "throttled"
+                status, reason = Status.SKIPPED, Closure.THROTTLED
             elif ctx.rng.random() >= survey.sample_rate:
-                status, reason = Status.SKIPPED, "not sampled"
+                status, reason = Status.SKIPPED, Closure.NOT_SAMPLED
             if status in LIVE_STATUSES:
                 latest[key] = now
             rows.append(

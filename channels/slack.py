@@ -39,7 +39,7 @@ from bot.errors import (
     InvalidInput,
     NotAllowed,
 )
-from bot.results import Outcome
+from bot.results import Incoming, Outcome
 from bot.settings import Settings
 from channels.slack_blocks import (
     COMMENT_ACTION,
@@ -227,13 +227,13 @@ class _Listeners:
         if tap is None or address is None or channel_id is None or message_ts is None:
             log.warning("ignoring a Slack rating action that is not ours: %r", raw)
             return
-        result = await self.hub.button(
-            CHANNEL,
-            address,
-            tap.invitation_id,
-            tap.question_id,
-            tap.value,
-            provider_message_id=f"{message_ts}:{action.get('action_ts')}",
+        result = await self.hub.receive(
+            Incoming(
+                CHANNEL,
+                address,
+                tap=tap,
+                provider_message_id=f"{message_ts}:{action.get('action_ts')}",
+            )
         )
         if result.duplicate:
             return
@@ -289,8 +289,13 @@ class _Listeners:
         channel_id, message_ts = _message_location(body)
         if address is None or channel_id is None or message_ts is None:
             return
-        result = await self.hub.text(
-            CHANNEL, address, "skip", provider_message_id=f"{message_ts}:{action.get('action_ts')}"
+        result = await self.hub.receive(
+            Incoming(
+                CHANNEL,
+                address,
+                "skip",
+                provider_message_id=f"{message_ts}:{action.get('action_ts')}",
+            )
         )
         if result.duplicate:
             return
@@ -323,8 +328,8 @@ class _Listeners:
         # Recorded before the ack (a few milliseconds of Slack's three seconds), so the ack can
         # carry the thank-you: it then reaches the user even when every later API call fails.
         try:
-            result = await self.hub.text(
-                CHANNEL, address, text, provider_message_id=f"view:{view['id']}"
+            result = await self.hub.receive(
+                Incoming(CHANNEL, address, text, provider_message_id=f"view:{view['id']}")
             )
         except Exception:
             await ack()
@@ -370,8 +375,9 @@ class _Listeners:
         if address is None:
             return
         channel_id, ts = str(event["channel"]), str(event["ts"])
-        result = await self.hub.text(
-            CHANNEL, address, str(event.get("text") or ""), provider_message_id=f"{channel_id}:{ts}"
+        text = str(event.get("text") or "")
+        result = await self.hub.receive(
+            Incoming(CHANNEL, address, text, provider_message_id=f"{channel_id}:{ts}")
         )
         if not result.duplicate:
             await self.post(client, channel_id, result.replies, thread_ts=event.get("thread_ts"))

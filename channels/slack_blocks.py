@@ -15,6 +15,7 @@ from typing import Any
 from bot.channel import Button, OutboundMessage, plain_text
 from bot.locales import normalise_locale
 from bot.report_text import change_text, group_line, pct, short_summary
+from bot.results import Tap
 
 Block = dict[str, Any]
 
@@ -38,15 +39,6 @@ _SCALE_BLOCK = re.compile(r"^csat_scale:([a-z0-9_]{1,16}):(\d{1,3}):(\d{1,3})$")
 _METADATA = re.compile(
     r"^(\d{1,18}):([A-Za-z0-9_]{1,64}):([A-Z0-9]{1,32}):(\d{1,12}\.\d{1,12})(?::([a-z]{2,3}))?$"
 )
-
-
-@dataclass(frozen=True)
-class Tap:
-    """What a rating button or select option says: the core decides whether it still counts."""
-
-    invitation_id: int
-    question_id: str
-    value: int
 
 
 @dataclass(frozen=True)

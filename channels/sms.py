@@ -37,6 +37,7 @@ from bot.errors import ConfigError
 from bot.hub import Hub
 from bot.phones import mask_phone
 from bot.quiet_hours import parse_clock
+from bot.results import Incoming
 from bot.settings import Settings
 from channels.sms_text import render, ucs2_warnings
 from channels.sms_twilio import OPTED_OUT, TWILIO_BASE, SmsChannel
@@ -296,10 +297,14 @@ class SmsAdapter:
             opt_out_type = form.text("OptOutType").strip().upper()
             if opt_out_type in OPT_OUT_TYPES:
                 # Twilio has applied the keyword and sent its own confirmation already.
-                await hub.text(self._channel.name, address, opt_out_type, sid)
+                await hub.receive(
+                    Incoming(self._channel.name, address, opt_out_type, provider_message_id=sid)
+                )
                 return twiml((), brand=self._brand)
             text = form.text("Body")[:MAX_TEXT]
-            result = await hub.text(self._channel.name, address, text, sid)
+            result = await hub.receive(
+                Incoming(self._channel.name, address, text, provider_message_id=sid)
+            )
             if log.isEnabledFor(logging.DEBUG):  # the access log has the request already
                 log.debug(
                     "sms from %s: %s%s",

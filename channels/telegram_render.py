@@ -25,6 +25,7 @@ from telegram.error import (
 
 from bot.channel import OutboundMessage, plain_text
 from bot.errors import PermanentSendError, SendError, TransientSendError
+from bot.results import Tap
 
 log = logging.getLogger("csat.telegram")
 
@@ -44,13 +45,13 @@ def callback_data(invitation_id: int, question_id: str, value: int) -> str:
     return f"{CALLBACK_PREFIX}:{invitation_id}:{question_id}:{value}"
 
 
-def parse_callback(data: str | None) -> tuple[int, str, int] | None:
+def parse_callback(data: str | None) -> Tap | None:
     """The inverse of :func:`callback_data`; ``None`` for anything we did not make."""
     if data is None or not CALLBACK_PATTERN.match(data):
         return None
     _, invitation, rest = data.split(":", 2)
     question_id, value = rest.rsplit(":", 1)
-    return int(invitation), question_id, int(value)
+    return Tap(int(invitation), question_id, int(value))
 
 
 def _rows(count: int) -> list[int]:

@@ -15,7 +15,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.channel import OutboundMessage
 from bot.hub import Hub
-from bot.results import Outcome
+from bot.results import Incoming, Outcome
 from channels.telegram_render import MAX_TEXT, parse_callback
 from channels.telegram_send import CHANNEL, deliver
 
@@ -68,16 +68,10 @@ class AnswerHandlers:
         parsed = parse_callback(query.data if isinstance(query.data, str) else None)
         if parsed is None:
             return
-        invitation_id, question_id, value = parsed
         message = query.message
         chat_id = message.chat.id if message is not None else query.from_user.id
-        result = await self.hub.button(
-            CHANNEL,
-            str(chat_id),
-            invitation_id,
-            question_id,
-            value,
-            provider_message_id=f"cb:{query.id}",
+        result = await self.hub.receive(
+            Incoming(CHANNEL, str(chat_id), tap=parsed, provider_message_id=f"cb:{query.id}")
         )
         if result.duplicate:
             raise ApplicationHandlerStop
@@ -107,8 +101,10 @@ class AnswerHandlers:
             author = replied.from_user if replied is not None else None
             if author is None or author.id != context.bot.id:
                 return
-        result = await self.hub.text(
-            CHANNEL, str(chat.id), message.text, provider_message_id=f"u:{update.update_id}"
+        result = await self.hub.receive(
+            Incoming(
+                CHANNEL, str(chat.id), message.text, provider_message_id=f"u:{update.update_id}"
+            )
         )
         if result.duplicate:
             raise ApplicationHandlerStop

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, TypeVar
 
-from storage.values import PeriodCounts, Status
+from storage.values import Closure, PeriodCounts, Reason, Status
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ class Step:
     reprompts: int
     responded_at: datetime | None
     closed_at: datetime | None
-    reason: str | None
+    reason: Closure | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class InboundRow:
     invitation_id: int | None
     raw_text: str
     parsed_value: int | None
-    reason: str
+    reason: Reason
     reply: str
     received_at: datetime
 
@@ -130,7 +130,7 @@ class NewInvitation:
     touchpoint: str | None
     locale: str
     status: Status
-    reason: str | None
+    reason: Closure | None
     created_at: datetime
     send_at: datetime
     closed_at: datetime | None
@@ -144,7 +144,7 @@ class Triggered:
     interaction_id: str
     survey: str
     status: Status
-    reason: str | None
+    reason: Closure | None
     send_at: datetime
 
 
@@ -169,7 +169,7 @@ class Changes(TypedDict, total=False):
     """Columns of an invitation a sender or a receipt may set (the version moves on by itself)."""
 
     status: Status
-    reason: str | None
+    reason: Closure | None
     closed_at: datetime | None
     send_at: datetime
     remind_at: datetime | None
@@ -248,7 +248,7 @@ class Transaction(ReplyTransaction, Protocol):
 
     def unsuppress(self, channel: str, address_hash: str) -> None: ...
 
-    def close_open(self, respondent_id: int, reason: str, now: datetime) -> int:
+    def close_open(self, respondent_id: int, reason: Closure, now: datetime) -> int:
         """Cancel the respondent's scheduled and sent surveys."""
 
     # -- triggering --------------------------------------------------------------------------

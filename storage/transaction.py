@@ -35,7 +35,7 @@ from storage.models import Respondent as RespondentRow
 from storage.prepared import RawTransaction
 from storage.queries import changed
 from storage.replies import RawReplies, ReplyStatements
-from storage.values import LIVE_STATUSES, OPEN_STATUSES, Status
+from storage.values import LIVE_STATUSES, OPEN_STATUSES, Closure, Status
 
 # Columns every new invitation starts with.
 _FRESH = {"version": 0, "attempts": 0, "question_index": 0, "reprompts": 0}
@@ -146,7 +146,7 @@ class SessionTransaction:
             ),
         )
 
-    def close_open(self, respondent_id: int, reason: str, now: datetime) -> int:
+    def close_open(self, respondent_id: int, reason: Closure, now: datetime) -> int:
         return changed(
             self.session,
             update(Invitation)
@@ -174,7 +174,7 @@ class SessionTransaction:
                 row.interaction_id,
                 row.survey,
                 Status(row.status),
-                row.reason,
+                Closure(row.reason) if row.reason else None,
                 row.send_at,
             )
             for key, row in found.items()
@@ -208,7 +208,7 @@ class SessionTransaction:
         cancelled = 0
         for row in rows:
             if row.status in OPEN_STATUSES and row.responded_at is None:
-                row.status, row.reason, row.closed_at = Status.CANCELLED, "cancelled", now
+                row.status, row.reason, row.closed_at = Status.CANCELLED, Closure.CANCELLED, now
                 row.version += 1
                 cancelled += 1
         return cancelled
@@ -270,7 +270,7 @@ class SessionTransaction:
             session,
             update(Invitation)
             .where(mine, col(Invitation.status).in_(OPEN_STATUSES))
-            .values(status=Status.CANCELLED, reason="erased", closed_at=now),
+            .values(status=Status.CANCELLED, reason=Closure.ERASED, closed_at=now),
         )
         changed(
             session, update(Invitation).where(mine).values(respondent_id=None, throttle_key=None)

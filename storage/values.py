@@ -84,6 +84,64 @@ class Kind(StrEnum):
     TEXT = "text"
 
 
+class Reason(StrEnum):
+    """What an inbound message came to: the core's own code, stored with the message (and shown
+    in logs and the ``csat_replies_total`` metric). Adapters act on ``InboundResult.outcome``."""
+
+    RATING = "rating"
+    COMMENT = "comment"
+    CORRECTION = "correction"  # a new rating replaced the one given
+    COMMENT_SKIPPED = "comment_skipped"
+    EMPTY_COMMENT = "empty_comment"
+    UNPARSED = "unparsed"  # re-prompts used up
+    LATE = "late"  # the survey expired
+    CLOSED = "closed"
+    SURVEY_CHANGED = "survey_changed"  # its definition changed since it was sent
+    AFTER_COMPLETION = "after_completion"
+    STALE_BUTTON = "stale_button"
+    INVALID_BUTTON = "invalid_button"
+    NO_OPEN_SURVEY = "no_open_survey"
+    NOT_A_LEAD = "not_a_lead"
+    SCORE = "score"  # a lead's report
+    KEYWORD_STOP = "keyword:stop"
+    KEYWORD_START = "keyword:start"
+    KEYWORD_HELP = "keyword:help"
+    # A re-prompt, by what was wrong with the reply (bot.parsing.Reprompt.problem).
+    REPROMPT_EMPTY = "reprompt:empty"
+    REPROMPT_NO_NUMBER = "reprompt:no_number"
+    REPROMPT_OUT_OF_RANGE = "reprompt:out_of_range"
+    REPROMPT_RANGE_GIVEN = "reprompt:range_given"
+    REPROMPT_DECIMAL = "reprompt:decimal"
+    REPROMPT_MULTIPLE_NUMBERS = "reprompt:multiple_numbers"
+    REPROMPT_WRONG_DENOMINATOR = "reprompt:wrong_denominator"
+    REPROMPT_QUALIFIED = "reprompt:qualified"
+
+    @classmethod
+    def keyword(cls, keyword: str) -> Reason:
+        return cls(f"keyword:{keyword}")
+
+    @classmethod
+    def reprompt(cls, problem: str) -> Reason:
+        return cls(f"reprompt:{problem}")
+
+
+class Closure(StrEnum):
+    """Why an invitation was skipped or closed before an answer (``invitation.reason``)."""
+
+    OPTED_OUT = "opted out"
+    THROTTLED = "throttled"
+    NOT_SAMPLED = "not sampled"
+    CANCELLED = "cancelled"
+    ERASED = "erased"
+    UNDELIVERED = "undelivered"
+    DELIVERY_FAILED = "delivery failed"
+    GAVE_UP = "gave up after retries"
+    CHANNEL_NOT_ENABLED = "channel not enabled"
+    RESPONDENT_ERASED = "respondent erased"
+    SURVEY_CHANGED = "survey definition changed"
+    UNPARSED = "unparsed reply"
+
+
 QUESTION_KINDS = tuple(Kind)
 SCORED_KINDS = (Kind.CSAT, Kind.CSAT10, Kind.NPS, Kind.CES)
 CSAT_KINDS = (Kind.CSAT, Kind.CSAT10)

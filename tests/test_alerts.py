@@ -6,6 +6,7 @@ import asyncio
 
 from bot.alerts import Alert, alert_text
 from bot.hub import Hub
+from bot.results import Incoming
 from bot.service import Service
 from tests.helpers import deliver, trigger
 
@@ -28,8 +29,8 @@ def test_low_rating_and_its_comment_are_alerted(service: Service) -> None:
     deliver(service)
 
     async def converse() -> None:
-        await hub.text("memory", "cust-1", "1")
-        await hub.text("memory", "cust-1", "Nobody called me back")
+        await hub.receive(Incoming("memory", "cust-1", "1"))
+        await hub.receive(Incoming("memory", "cust-1", "Nobody called me back"))
 
     asyncio.run(converse())
     assert [(a.value, a.comment) for a in inbox.alerts] == [
@@ -47,6 +48,6 @@ def test_good_rating_raises_no_alert(service: Service) -> None:
     hub = Hub(service, [inbox])
     trigger(service)
     deliver(service)
-    asyncio.run(hub.text("memory", "cust-1", "4"))
-    asyncio.run(hub.text("memory", "cust-1", "fine"))
+    asyncio.run(hub.receive(Incoming("memory", "cust-1", "4")))
+    asyncio.run(hub.receive(Incoming("memory", "cust-1", "fine")))
     assert inbox.alerts == []

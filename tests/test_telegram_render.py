@@ -18,6 +18,7 @@ from telegram.error import (
 
 from bot.channel import Button, OutboundMessage
 from bot.errors import PermanentSendError, TransientSendError
+from bot.results import Tap
 from channels.telegram_render import callback_data, keyboard, parse_callback, render, send_error
 
 
@@ -60,7 +61,7 @@ def test_each_scale_gets_a_keyboard_that_fits(
 def test_callback_data_round_trips_and_stays_under_64_bytes() -> None:
     data = callback_data(2**53, "a" * 30, 10)
     assert len(data.encode()) <= 64
-    assert parse_callback(data) == (2**53, "a" * 30, 10)
+    assert parse_callback(data) == Tap(2**53, "a" * 30, 10)
     markup = keyboard(question("nps", 0, 10, "recommend"))
     assert markup is not None
     for row in markup.inline_keyboard:

@@ -23,6 +23,7 @@ from bot.periods import DIMENSIONS, PERIODS_HELP
 from bot.report_text import pct
 from bot.settings import Settings, load_settings
 from storage.errors import DatabaseSettingError
+from storage.values import Reason
 
 # Plain help (no rich markup): a grammar such as "[period] [by dimension]" is shown as written.
 app = typer.Typer(
@@ -549,7 +550,7 @@ def chat(
             result = await to_thread.run_sync(service.handle_text, "console", name, text)
             for reply in result.replies:
                 show(render(reply))
-            if result.closed or result.reason in ("late", "no_open_survey"):
+            if result.closed or result.reason in (Reason.LATE, Reason.NO_OPEN_SURVEY):
                 break
         out.print("[dim]see the result with: csat score today[/]")
 
