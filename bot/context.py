@@ -12,13 +12,16 @@ import random
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.channel import Channel, OutboundMessage
 from bot.errors import InvalidInput
 from bot.settings import Lead, Settings
 from bot.surveys import Survey, brand_for
 from bot.texts import message
-from storage.interface import Store
+
+if TYPE_CHECKING:
+    from storage.interface import Store
 
 
 def utcnow() -> datetime:

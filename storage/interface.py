@@ -53,7 +53,7 @@ class ReplyTarget:
     invitation: OpenInvitation | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StoredReply:
     """What was answered the first time a provider message id came."""
 
@@ -62,14 +62,14 @@ class StoredReply:
     invitation_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GivenAnswer:
     value: int | None
     kind: str
     scale_max: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Step:
     """An invitation moved on by a reply. ``responded_at`` is set only where still empty;
     ``closed_at`` and ``reason`` only when given."""
@@ -82,7 +82,7 @@ class Step:
     reason: Closure | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InboundRow:
     channel: str
     provider_message_id: str | None
@@ -95,7 +95,7 @@ class InboundRow:
     received_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AnswerRow:
     """An answer with the invitation's dimensions copied on, so reports read one table."""
 
@@ -117,7 +117,7 @@ class AnswerRow:
     locale: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NewInvitation:
     interaction_id: str
     survey: str
@@ -136,7 +136,7 @@ class NewInvitation:
     closed_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Triggered:
     """An invitation already made for an (interaction, survey) pair."""
 
@@ -148,13 +148,13 @@ class Triggered:
     send_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Respondent:
     id: int
     locale: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Receipted:
     """The invitation a delivery receipt is about."""
 
@@ -183,14 +183,14 @@ class Changes(TypedDict, total=False):
     delivery_status: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Claim:
     invitation_id: int
     token: str
     reminder: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DueSend:
     """A claimed invitation with what sending it needs."""
 

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, and_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -35,15 +35,15 @@ from sqlmodel import Session, col
 from storage import db
 from storage.errors import DuplicateKey
 from storage.export import iter_responses
-from storage.interface import Changes, Claim, DueSend
 from storage.models import Invitation, Respondent, Suppression
-from storage.prepared import raw_transaction
-from storage.queries import claim_due, renew
-from storage.replies import RawReplies, ReplyStatements
 from storage.scores import two_periods
-from storage.transaction import SessionTransaction
 from storage.turn import WriteTurn, is_busy
 from storage.values import PeriodCounts
+
+if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
+    from storage.interface import Changes, Claim, DueSend
+    from storage.replies import RawReplies, ReplyStatements
+    from storage.transaction import SessionTransaction
 
 T = TypeVar("T")
 
@@ -77,6 +77,8 @@ class SqlStore:
     def statements(self) -> ReplyStatements:
         """The reply path's prepared statements, compiled on first use (a report never needs
         them, and ``csat score`` should not wait for them)."""
+        from storage.replies import ReplyStatements
+
         return ReplyStatements(self.engine.dialect)
 
     def write_turn(self) -> AbstractContextManager[object]:
@@ -86,6 +88,8 @@ class SqlStore:
 
     @contextmanager
     def writing(self) -> Iterator[SessionTransaction]:
+        from storage.transaction import SessionTransaction
+
         with self.write_turn(), Session(self.engine, expire_on_commit=False) as session:
             tx = SessionTransaction(session, self.statements)
             try:
@@ -103,6 +107,9 @@ class SqlStore:
 
     @contextmanager
     def replying(self) -> Iterator[RawReplies]:
+        from storage.prepared import raw_transaction
+        from storage.replies import RawReplies
+
         try:
             with self.write_turn(), raw_transaction(self.engine) as raw:
                 yield RawReplies(raw, self.statements)
@@ -186,6 +193,9 @@ class SqlStore:
     def claim_due(
         self, now: datetime, lease_until: datetime, limit: int, skip_channels: Collection[str]
     ) -> list[DueSend]:
+        from storage.interface import DueSend
+        from storage.queries import claim_due
+
         with self.writing() as tx:
             claims = claim_due(tx.session, now, lease_until, limit, skip_channels)
         if not claims:
@@ -262,6 +272,8 @@ class SqlStore:
             return bool(connection.execute(statement).rowcount)
 
     def renew(self, claim: Claim, lease_until: datetime) -> bool:
+        from storage.queries import renew
+
         with self.writing() as tx:
             return renew(tx.session, claim, lease_until)
 
