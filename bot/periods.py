@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.errors import InvalidInput
 
 DIMENSIONS: tuple[str, ...] = ("channel", "agent", "team", "touchpoint", "survey", "locale")
+# Time as a dimension: calendar days, weeks (Monday to Sunday) and months in the team's zone.
+TIME_UNITS: tuple[str, ...] = ("day", "week", "month")
 MAX_DAYS = 366
 
 _NAMED_PERIODS = ("today", "yesterday", "week", "month")
@@ -28,7 +30,7 @@ PERIODS_HELP = (
 )
 _USAGE = (
     f"Write '[period] [by dimension]', e.g. 'week by agent'. Periods: {PERIODS_HELP}. "
-    f"Dimensions: {', '.join(DIMENSIONS)}."
+    f"Dimensions: {', '.join(DIMENSIONS)}; over time: {', '.join(TIME_UNITS)}."
 )
 
 
@@ -96,12 +98,45 @@ class Period:
         return self.start.astimezone(zone).date(), self.end.astimezone(zone).date()
 
 
+def buckets(period: Period, unit: str) -> list[Period]:
+    """The calendar days, weeks (Monday to Sunday) or months of ``period`` in its zone, in order,
+    the first and last cut to the period. Each is cut at local midnights, so a DST day is 23 or
+    25 hours long; a whole month is labelled ``YYYY-MM``, a day ``YYYY-MM-DD``, anything else by
+    its first and last day."""
+    if unit not in TIME_UNITS:
+        raise ValueError(f"unknown time unit {unit!r}")
+    zone = _zone(period.timezone)
+    first, stop = period._local_days(zone)
+    spans: list[Period] = []
+    day = first
+    while day < stop:
+        if unit == "day":
+            nxt = day + timedelta(days=1)
+        elif unit == "week":
+            nxt = day + timedelta(days=7 - day.weekday())
+        else:
+            nxt = _next_month(day.replace(day=1))
+        end = min(nxt, stop)
+        if unit == "month" and day.day == 1 and end == nxt:
+            label = f"{day:%Y-%m}"
+        else:
+            label = _dates_label(day, end)
+        spans.append(_span(label, day, end, zone, period.timezone))
+        day = end
+    return spans
+
+
 @dataclass(frozen=True)
 class ScoreQuery:
-    """A parsed ``/score`` request: which period, optionally split by one dimension."""
+    """A parsed ``/score`` request: which period, optionally split by one dimension or by a
+    unit of time (:data:`TIME_UNITS`)."""
 
     period: Period
     by: str | None
+
+    @property
+    def over_time(self) -> bool:
+        return self.by in TIME_UNITS
 
 
 def parse_query(text: str, *, now: datetime, timezone: str) -> ScoreQuery:
@@ -144,9 +179,10 @@ def _dimension(rest: list[str]) -> str:
     if not rest:
         raise InvalidInput(f"'by' needs a dimension: one of {', '.join(DIMENSIONS)}.")
     word = rest[0]
-    if word not in DIMENSIONS:
+    if word not in DIMENSIONS and word not in TIME_UNITS:
         hint = " (periods go before 'by')" if _looks_like_period(word) else ""
-        raise InvalidInput(f"Unknown dimension {word!r}{hint}; use one of {', '.join(DIMENSIONS)}.")
+        known = ", ".join((*DIMENSIONS, *TIME_UNITS))
+        raise InvalidInput(f"Unknown dimension {word!r}{hint}; use one of {known}.")
     if len(rest) > 1:
         raise InvalidInput(f"Unexpected {rest[1]!r} after 'by {word}'. {_USAGE}")
     return word

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.periods import TIME_UNITS
+
 
 def pct(value: float | None) -> str:
     """A percentage as people read it, or "-" when there is none (never a fake 0%)."""
@@ -21,8 +23,9 @@ def change_text(group: Mapping[str, Any]) -> str:
     return f"{sign}{abs(change):.1f} pts vs previous ({note})"
 
 
-def group_line(group: Mapping[str, Any]) -> str:
-    """One line: CSAT %, interval, n, change; or NPS/CES when those are the questions asked."""
+def group_line(group: Mapping[str, Any], *, compare: bool = True) -> str:
+    """One line: CSAT %, interval, n, change; or NPS/CES when those are the questions asked.
+    A time bucket has no comparison of its own (``compare=False``)."""
     responses = int(group.get("responses") or 0)
     if responses == 0:
         answered = int(group.get("answered") or 0)
@@ -46,7 +49,8 @@ def group_line(group: Mapping[str, Any]) -> str:
     parts.append(f"n={responses}")
     if group.get("low_sample"):
         parts.append("low sample")
-    parts.append(change_text(group))
+    if compare:
+        parts.append(change_text(group))
     return ", ".join(parts)
 
 
@@ -55,6 +59,14 @@ def short_summary(report: Mapping[str, Any], limit: int = 6) -> str:
     period = report["period"]
     lines = [f"Score {period['label']} ({period['timezone']}): {group_line(report['overall'])}"]
     groups: Mapping[str, Any] = report.get("groups") or {}
+    if report.get("by") in TIME_UNITS:
+        # Over time the newest buckets matter most: the last ones, oldest first.
+        names = list(groups)
+        if len(names) > limit:
+            lines.append(f"({len(names) - limit} earlier not shown)")
+        for name in names[-limit:]:
+            lines.append(f"{name}: {group_line(groups[name], compare=False)}")
+        return "\n".join(lines)
     for name in list(groups)[:limit]:
         lines.append(f"{name}: {group_line(groups[name])}")
     if len(groups) > limit:

@@ -7,7 +7,7 @@ from typing import Any
 from bot.channel import OutboundMessage
 from bot.context import ServiceContext
 from bot.errors import InvalidInput, NotAllowed
-from bot.periods import ScoreQuery, parse_query, resolve_period
+from bot.periods import ScoreQuery, buckets, parse_query, resolve_period
 from bot.results import InboundResult
 from bot.scoring import group_report, report
 from bot.texts import message
@@ -28,13 +28,26 @@ class Reports:
         """The report in the contract's JSON shape (PRODUCT §5)."""
         period, previous = query.period, query.period.previous()
         assert previous.end == period.start, "a previous period ends where its period starts"
-        now, before = self.ctx.store.period_counts(
-            previous.start, period.start, period.end, query.by
-        )
+        store = self.ctx.store
+        by = None if query.over_time else query.by
+        now, before = store.period_counts(previous.start, period.start, period.end, by)
         overall = group_report(now.overall(), before.overall())
-        groups = {
-            key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)
-        }
+        if query.over_time:
+            assert query.by is not None
+            spans = buckets(period, query.by)
+            counts = store.bucket_counts([span.start for span in spans] + [period.end])
+            groups = {
+                span.label: {
+                    "start": span.start.isoformat(),
+                    "end": span.end.isoformat(),
+                    **group_report(count),
+                }
+                for span, count in zip(spans, counts, strict=True)
+            }
+        else:
+            groups = {
+                key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)
+            }
         return report(period=period, overall=overall, groups=groups, by=query.by)
 
     def scores_for(self, channel: str, address: str, text: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, TypeVar
 
-from storage.values import Closure, PeriodCounts, Reason, Status
+from storage.values import Closure, Counts, PeriodCounts, Reason, Status
 
 T = TypeVar("T")
 
@@ -325,6 +325,9 @@ class Store(Protocol):
         self, previous_start: datetime, start: datetime, end: datetime, by: str | None
     ) -> tuple[PeriodCounts, PeriodCounts]:
         """(current, previous) counts; the previous period is [previous_start, start)."""
+
+    def bucket_counts(self, bounds: Sequence[datetime]) -> list[Counts]:
+        """Counts of each bucket ``[bounds[i], bounds[i + 1])`` in one pass (empty ones too)."""
 
     def responses(
         self, since: datetime | None, until: datetime | None, limit: int | None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
@@ -38,7 +38,7 @@ from storage.export import iter_responses
 from storage.models import Invitation, Respondent, Suppression
 from storage.scores import two_periods
 from storage.turn import WriteTurn, is_busy
-from storage.values import PeriodCounts
+from storage.values import Counts, PeriodCounts
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
     from storage.interface import Changes, Claim, DueSend
@@ -178,6 +178,11 @@ class SqlStore:
         self, previous_start: datetime, start: datetime, end: datetime, by: str | None
     ) -> tuple[PeriodCounts, PeriodCounts]:
         return two_periods(self.engine, previous_start, start, end, by)
+
+    def bucket_counts(self, bounds: Sequence[datetime]) -> list[Counts]:
+        from storage.trends import bucket_counts
+
+        return bucket_counts(self.engine, bounds)
 
     def responses(
         self, since: datetime | None, until: datetime | None, limit: int | None
