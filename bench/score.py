@@ -561,7 +561,7 @@ def _write_meta(connection: Any, n: int, seed: int, mark: str) -> None:
 
 
 SCORED = "('csat', 'csat10', 'nps', 'ces')"
-UNDELIVERED = "('failed', 'undelivered')"
+UNDELIVERED = "('failed', 'undelivered', 'canceled')"
 
 # One statement for the whole report: both periods in one range scan per table, told apart by
 # conditional sums (so they add no sort key), answer buckets and sent counts side by side, per
