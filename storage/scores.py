@@ -261,12 +261,12 @@ def two_periods(
     """
     moments = {"before": previous_start, "split": start, "end": end}
     dialect = engine.dialect
-    rows: list[Sequence[Any]]
+    rows: Sequence[Sequence[Any]]
     if dialect.name == "sqlite":
         answers = _statement(dialect, "answers", by)
         pending = _readers.submit(_fetch, engine, answers, moments)
-        rows = _fetch(engine, _statement(dialect, "sent", by), moments)
-        rows.extend(pending.result())
+        sent = _fetch(engine, _statement(dialect, "sent", by), moments)
+        rows = [*sent, *pending.result()]
     else:
         rows = _fetch(engine, _statement(dialect, "report", by), moments)
     return _periods(rows, grouped=by is not None)
@@ -274,13 +274,12 @@ def two_periods(
 
 def _fetch(
     engine: Engine, statement: _Compiled, moments: Mapping[str, datetime]
-) -> list[Sequence[Any]]:
+) -> Sequence[Sequence[Any]]:
     with engine.connect() as connection:
         if engine.dialect.name != "sqlite":
             # One SELECT needs no transaction: saves the BEGIN and ROLLBACK round trips.
             connection.execution_options(isolation_level="AUTOCOMMIT")
-        result = connection.exec_driver_sql(statement.sql, statement.parameters(moments))
-        return [tuple(row) for row in result]
+        return connection.exec_driver_sql(statement.sql, statement.parameters(moments)).all()
 
 
 def _periods(rows: Iterable[Sequence[Any]], grouped: bool) -> tuple[PeriodCounts, PeriodCounts]:
