@@ -283,6 +283,8 @@ def _fetch(
 
 
 def _periods(rows: Iterable[Sequence[Any]], grouped: bool) -> tuple[PeriodCounts, PeriodCounts]:
+    """(current, previous) from the rows of either statement shape; a row's part says whether
+    it holds buckets of both periods or the sent counts of one."""
     buckets: dict[Key, list[Bucket]] = defaultdict(list)
     sent: dict[Key, tuple[int, int]] = {}
     for row in rows:
