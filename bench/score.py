@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import random
 import re
@@ -563,7 +562,7 @@ def _write_meta(connection: Any, n: int, seed: int, mark: str) -> None:
 
 
 SCORED = "('csat', 'csat10', 'nps', 'ces')"
-UNDELIVERED = "('failed', 'undelivered')"
+UNDELIVERED = "('failed', 'undelivered', 'canceled')"
 
 # One statement for the whole report: both periods in one range scan per table, told apart by
 # conditional sums (so they add no sort key), answer buckets and sent counts side by side, per
@@ -609,6 +608,58 @@ def _sql(template: str, backend: str, by: str | None) -> str:
     )
 
 
+CSAT = "('csat', 'csat10')"
+
+# The second baseline is the obvious query and shares nothing with ours: a plain range on each
+# table's time index (on SQLite named with INDEXED BY, so no statistics row can change it), summing
+# the report's figures per period straight away, without buckets. If a change of plan slows our
+# statement and the hand statement alike, this one does not move.
+PLAIN_ANSWERS = f"""
+SELECT {{group}},
+       SUM(CASE WHEN answered_at >= {{split}} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN answered_at >= {{split}} AND kind IN {CSAT} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN answered_at >= {{split}} AND kind IN {CSAT} AND positive THEN 1 ELSE 0 END),
+       SUM(CASE WHEN answered_at < {{split}} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN answered_at < {{split}} AND kind IN {CSAT} THEN 1 ELSE 0 END),
+       SUM(CASE WHEN answered_at < {{split}} AND kind IN {CSAT} AND positive THEN 1 ELSE 0 END)
+FROM answer {{answer_index}}
+WHERE answered_at >= {{start}} AND answered_at < {{end}}
+  AND kind IN {SCORED} AND value IS NOT NULL
+{{group_by}}
+"""
+PLAIN_SENT = f"""
+SELECT {{group}},
+       SUM(CASE WHEN sent_at >= {{split}} THEN 1 ELSE 0 END),
+       COUNT(CASE WHEN sent_at >= {{split}} THEN responded_at END),
+       SUM(CASE WHEN sent_at < {{split}} THEN 1 ELSE 0 END),
+       COUNT(CASE WHEN sent_at < {{split}} THEN responded_at END)
+FROM invitation {{invitation_index}}
+WHERE sent_at >= {{start}} AND sent_at < {{end}}
+  AND (delivery_status IS NULL OR delivery_status NOT IN {UNDELIVERED})
+{{group_by}}
+"""
+PLAIN_INDEXES = {
+    "answer_index": "ix_answer_scores",
+    "invitation_index": "ix_invitation_sent_scores",
+}
+
+
+def _plain_sql(template: str, backend: str, by: str | None) -> str:
+    mark = ":{}" if backend == "sqlite" else "%({})s"
+    indexes = {
+        key: f"INDEXED BY {name}" if backend == "sqlite" else ""
+        for key, name in PLAIN_INDEXES.items()
+    }
+    return template.format(
+        group="''" if by is None else f"COALESCE({by}, '(none)')",
+        group_by="" if by is None else "GROUP BY 1",
+        split=mark.format("split"),
+        start=mark.format("start"),
+        end=mark.format("end"),
+        **indexes,
+    )
+
+
 def _bind(moment: datetime, backend: str) -> Any:
     naive = moment.astimezone(UTC).replace(tzinfo=None)
     if backend == "sqlite":
@@ -640,11 +691,7 @@ OVERALL = "\x00overall"
 def hand_report(
     connection: Any, backend: str, period: Period, previous: Period, by: str | None
 ) -> HandReport:
-    params = {
-        "start": _bind(previous.start, backend),
-        "split": _bind(period.start, backend),
-        "end": _bind(period.end, backend),
-    }
+    params = _params(backend, period, previous)
     rows = connection.execute(_sql(HAND_REPORT, backend, by), params).fetchall()
     result = HandReport()
     for source, group, kind, _, _, _, positive, _, *counts in rows:
@@ -664,6 +711,47 @@ def hand_report(
                 else:
                     tally.sent += count
                     tally.responded += responded
+    return result
+
+
+def _params(backend: str, period: Period, previous: Period) -> dict[str, Any]:
+    return {
+        "start": _bind(previous.start, backend),
+        "split": _bind(period.start, backend),
+        "end": _bind(period.end, backend),
+    }
+
+
+def plain_report(
+    connection: Any, backend: str, period: Period, previous: Period, by: str | None
+) -> HandReport:
+    """The plain baseline: two range queries, the figures summed in SQL per period and group."""
+    params = _params(backend, period, previous)
+    answers = connection.execute(_plain_sql(PLAIN_ANSWERS, backend, by), params).fetchall()
+    sent = connection.execute(_plain_sql(PLAIN_SENT, backend, by), params).fetchall()
+    result = HandReport()
+    for group, *counts in answers:
+        now_all, now_csat, now_satisfied, then_all, then_csat, then_satisfied = (
+            int(c or 0) for c in counts
+        )
+        result.rows_scanned += now_all + then_all
+        keys = (OVERALL,) if by is None else (OVERALL, group)
+        for key in keys:
+            for tally, (total, csat, satisfied) in (
+                (result.now[key], (now_all, now_csat, now_satisfied)),
+                (result.previous[key], (then_all, then_csat, then_satisfied)),
+            ):
+                tally.answers += total
+                tally.responses += csat
+                tally.satisfied += satisfied
+    for group, *counts in sent:
+        now_sent, now_responded, then_sent, then_responded = (int(c or 0) for c in counts)
+        keys = (OVERALL,) if by is None else (OVERALL, group)
+        for key in keys:
+            result.now[key].sent += now_sent
+            result.now[key].responded += now_responded
+            result.previous[key].sent += then_sent
+            result.previous[key].responded += then_responded
     return result
 
 
@@ -709,11 +797,14 @@ class MismatchError(Exception):
     pass
 
 
-def check_report(report: dict[str, Any], hand: HandReport, by: str | None, label: str) -> None:
+def check_report(
+    report: dict[str, Any], hand: HandReport, by: str | None, label: str, name: str = "hand"
+) -> None:
+    """Our report against one baseline's figures (``name`` says which, in the message)."""
     now, previous = report_tallies(report)
     hand_now = {k: v for k, v in hand.now.items() if by is None or v.answers or v.sent}
     if set(now) != set(hand_now) | {OVERALL}:
-        raise MismatchError(f"{label}: groups differ: {sorted(now)} vs {sorted(hand_now)}")
+        raise MismatchError(f"{label}: groups differ: {sorted(now)} vs {name} {sorted(hand_now)}")
     for key, ours in now.items():
         theirs = hand.now.get(key, Tally())
         if (ours.responses, ours.satisfied, ours.sent) != (
@@ -721,12 +812,12 @@ def check_report(report: dict[str, Any], hand: HandReport, by: str | None, label
             theirs.satisfied,
             theirs.sent,
         ):
-            raise MismatchError(f"{label} [{key}]: ours {ours} vs hand {theirs}")
+            raise MismatchError(f"{label} [{key}]: ours {ours} vs {name} {theirs}")
         if abs(ours.responded - theirs.responded) > 1 + theirs.sent / 20_000:  # rate is rounded
-            raise MismatchError(f"{label} [{key}]: responded {ours.responded} vs {theirs}")
+            raise MismatchError(f"{label} [{key}]: responded {ours.responded} vs {name} {theirs}")
         if previous[key] != hand.previous.get(key, Tally()).responses:
             raise MismatchError(
-                f"{label} [{key}]: previous responses {previous[key]} vs "
+                f"{label} [{key}]: previous responses {previous[key]} vs {name} "
                 f"{hand.previous.get(key, Tally()).responses}"
             )
 
@@ -744,10 +835,17 @@ class Row:
     rows: int
     ours: Samples
     hand: Samples
+    plain: Samples
 
     @property
     def ratio(self) -> float:
+        """Ours to the hand statement: the target."""
         return statistics.median(self.ours.wall) / statistics.median(self.hand.wall)
+
+    @property
+    def ratio_plain(self) -> float:
+        """Ours to the plain ranges: moves when a plan regression slows ours and hand alike."""
+        return statistics.median(self.ours.wall) / statistics.median(self.plain.wall)
 
 
 @dataclass
@@ -766,35 +864,36 @@ class Samples:
         self.wall.append((time.perf_counter() - wall) * 1000)
 
 
-def p90(samples: Sequence[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
-
-
-def time_pair(
-    ours: Callable[[], Any], hand: Callable[[], Any], runs: int
-) -> tuple[Samples, Samples]:
-    """Alternate the two (after their warm-up, the checked run) so that drift in the machine's
-    load hits both alike."""
-    ours_samples, hand_samples = Samples(), Samples()
+def time_sides(sides: Sequence[Callable[[], Any]], runs: int) -> list[Samples]:
+    """Take turns (after each side's warm-up, its checked run) so that drift in the machine's
+    load hits every side alike."""
+    samples = [Samples() for _ in sides]
     for _ in range(runs):
-        ours_samples.add(ours)
-        hand_samples.add(hand)
-    return ours_samples, hand_samples
+        for side, taken in zip(sides, samples, strict=True):
+            taken.add(side)
+    return samples
 
 
 class StatementLog:
-    """Collects the statements the service sends, for --explain."""
+    """Collects the statements the service sends, for --explain. It listens only while it
+    collects: with a listener on the engine, SQLAlchemy takes its slower event path for every
+    statement, a cost in the timed runs that the baselines do not pay."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.statements: list[tuple[str, Any]] = []
-        self.active = False
-        event.listen(engine, "before_cursor_execute", self._record)
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        self.statements.clear()
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        try:
+            yield
+        finally:
+            event.remove(self.engine, "before_cursor_execute", self._record)
 
     def _record(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if self.active:
-            self.statements.append((statement, parameters))
+        self.statements.append((statement, parameters))
 
 
 def _fetch(connection: Any, sql: str, params: Any) -> list[Any]:
@@ -802,12 +901,8 @@ def _fetch(connection: Any, sql: str, params: Any) -> list[Any]:
 
 
 def explain(target: Target, service: Service, log: StatementLog, text: str) -> None:
-    log.statements.clear()
-    log.active = True
-    try:
+    with log.collecting():
         service.scores(service.parse_query(text))
-    finally:
-        log.active = False
     query = service.parse_query(text)
     period, previous = query.period, query.period.previous()
     connection = target.connect()
@@ -816,12 +911,10 @@ def explain(target: Target, service: Service, log: StatementLog, text: str) -> N
             (f"service statement {i + 1}", sql, params)
             for i, (sql, params) in enumerate(log.statements)
         ]
-        params = {
-            "start": _bind(previous.start, target.backend),
-            "split": _bind(period.start, target.backend),
-            "end": _bind(period.end, target.backend),
-        }
+        params = _params(target.backend, period, previous)
         plans.append(("hand report", _sql(HAND_REPORT, target.backend, query.by), params))
+        for title, template in (("plain answers", PLAIN_ANSWERS), ("plain sent", PLAIN_SENT)):
+            plans.append((title, _plain_sql(template, target.backend, query.by), params))
         for title, sql, params in plans:
             samples = Samples()
             for _ in range(5):
@@ -913,12 +1006,28 @@ def benchmark(target: Target, n: int, options: Options) -> list[Row]:
             ) -> HandReport:
                 return hand_report(connection, target.backend, period, previous, by)
 
+            def plain_full(
+                period: Period = period, previous: Period = previous, by: str | None = by
+            ) -> HandReport:
+                return plain_report(connection, target.backend, period, previous, by)
+
             # The checked run of each side is also its warm-up run.
-            expected = hand_full()
-            check_report(ours_report(), expected, by, f"{n:,} {text}")
-            ours, hand = time_pair(ours_report, hand_full, runs)
+            expected, plain = hand_full(), plain_full()
+            report = ours_report()
+            check_report(report, expected, by, f"{n:,} {text}")
+            check_report(report, plain, by, f"{n:,} {text}", "plain")
+            ours, hand, plain_samples = time_sides([ours_report, hand_full, plain_full], runs)
             rows.append(
-                Row(target.backend, n, text, "Service.scores", expected.rows_scanned, ours, hand)
+                Row(
+                    target.backend,
+                    n,
+                    text,
+                    "Service.scores",
+                    expected.rows_scanned,
+                    ours,
+                    hand,
+                    plain_samples,
+                )
             )
 
             _print_rows(rows[-1:])
@@ -944,20 +1053,26 @@ def _verdict(row: Row) -> str:
 
 
 HEADER = (
-    f"{'backend':<10} {'answers':>11} {'query':<16} {'what':<15} {'rows':>9} "
-    f"{'ours med':>9} {'p90':>7} {'hand med':>9} {'p90':>7} {'ratio':>6} "
-    f"{'cpu ours':>9} {'hand':>7}  targets"
+    f"{'backend':<10} {'answers':>11} {'query':<14} {'rows':>7} "
+    f"{'ours med':>8} {'min-max':>13} {'hand med':>8} {'min-max':>13} "
+    f"{'plain med':>9} {'min-max':>13} {'÷hand':>6} {'÷plain':>6} "
+    f"{'cpu ours':>8} {'hand':>6} {'plain':>6}  targets"
 )
+
+
+def _spread(samples: Sequence[float]) -> str:
+    return f"{min(samples):.1f}-{max(samples):.1f}"
 
 
 def _format_row(row: Row) -> str:
     return (
-        f"{row.backend:<10} {row.answers:>11,} {row.query:<16} {row.what:<15} {row.rows:>9,} "
-        f"{statistics.median(row.ours.wall):>9.1f} {p90(row.ours.wall):>7.1f} "
-        f"{statistics.median(row.hand.wall):>9.1f} {p90(row.hand.wall):>7.1f} "
-        f"{row.ratio:>5.2f}× "
-        f"{statistics.median(row.ours.cpu):>9.1f} {statistics.median(row.hand.cpu):>7.1f}  "
-        f"{_verdict(row)}"
+        f"{row.backend:<10} {row.answers:>11,} {row.query:<14} {row.rows:>7,} "
+        f"{statistics.median(row.ours.wall):>8.1f} {_spread(row.ours.wall):>13} "
+        f"{statistics.median(row.hand.wall):>8.1f} {_spread(row.hand.wall):>13} "
+        f"{statistics.median(row.plain.wall):>9.1f} {_spread(row.plain.wall):>13} "
+        f"{row.ratio:>5.2f}× {row.ratio_plain:>5.2f}× "
+        f"{statistics.median(row.ours.cpu):>8.1f} {statistics.median(row.hand.cpu):>6.1f} "
+        f"{statistics.median(row.plain.cpu):>6.1f}  {_verdict(row)}"
     )
 
 
@@ -1055,8 +1170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"\nload average after timing: {_load()}")
     print(
-        f"Median and p90 of {args.runs} runs after one warm-up, in ms; ratio = ours / hand "
-        "(medians). rows = answers in the aggregated range."
+        f"Median and min-max of {args.runs} runs after one warm-up, in ms; ÷hand and ÷plain = "
+        "ours / that baseline (medians). rows = answers in the aggregated range."
     )
     print(HEADER)
     for row in results:

@@ -240,7 +240,7 @@ def test_every_dimension_parses(dimension: str) -> None:
         ("by", "'by'"),
         ("week by", "'by'"),
         ("by planet", "'planet'"),
-        ("by week", "'week'"),
+        ("by hour", "'hour'"),  # by week is a unit of time now
         ("week by agent please", "'please'"),
         ("week month", "'month'"),
         ("0d", "'0d'"),

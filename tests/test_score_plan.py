@@ -11,24 +11,19 @@ from pathlib import Path
 import pytest
 
 from storage.db import BUCKET_INDEX, TYPICAL_BUCKET_STAT, prepare, upgrade
-from storage.scores import _answer_statement
+from storage.scores import MOMENTS, _statement
 
 
 def plan(path: Path) -> str:
-    """The plan of the score query on a connection of the engine that a start opens."""
-    statement, _ = _answer_statement(None)
+    """The plan of the score query, as the store sends it, on a connection of the engine that a
+    start opens."""
     engine = prepare(f"sqlite:///{path}")
     try:
+        statement = _statement(engine.dialect, "answers", None)
         when = datetime(2026, 1, 1, tzinfo=UTC)
-        bound = statement.params(before=when, split=when, end=when)
-        compiled = bound.compile(
-            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        moment = "2026-01-01 00:00:00.000000"
+        parameters = statement.parameters(dict.fromkeys(MOMENTS, when))
         with engine.connect() as conn:  # the pool's: it must plan with the restored statistics
-            rows = conn.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {compiled}", tuple([moment] * str(compiled).count("?"))
-            ).all()
+            rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement.sql}", parameters).all()
         return "\n".join(str(row[-1]) for row in rows)
     finally:
         engine.dispose()

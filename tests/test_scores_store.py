@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -12,6 +13,7 @@ from bot.service import Service
 from bot.settings import Settings
 from bot.surveys import builtin_surveys
 from channels.memory import MemoryChannel
+from storage.scores import two_periods
 from storage.sql_store import SqlStore
 from tests.conftest import Clock
 from tests.helpers import deliver, trigger
@@ -64,6 +66,26 @@ def test_previous_period_change_and_low_sample(service: Service, clock: Clock) -
     assert report["previous"]["significant"] is False
     yesterday = service.scores(service.parse_query("yesterday"))["overall"]
     assert yesterday["responses"] == 4
+
+
+def test_period_edges_to_the_microsecond(service: Service, clock: Clock) -> None:
+    """Each moment reaches the database in the column's stored form (naive UTC, whatever zone
+    the caller's moments are in): a period holds its start and not its end."""
+    split = clock.now
+    before, end = split - timedelta(days=1), split + timedelta(days=1)
+    tick = timedelta(microseconds=1)
+    outside = [before - tick, end]
+    earlier = [before, split - tick]
+    current = [split, split + timedelta(hours=1), end - tick]
+    for n, moment in enumerate([*outside, *earlier, *current]):
+        clock.now = moment
+        _answer(service, n, "5", agent="alice")
+    local = [moment.astimezone(ZoneInfo("Europe/Amsterdam")) for moment in (before, split, end)]
+    for by, key in ((None, None), ("agent", "alice")):
+        now, previous = two_periods(service.store.engine, *local, by)
+        for counts, expected in ((now.get(key), len(current)), (previous.get(key), len(earlier))):
+            assert (counts.sent, counts.responded) == (expected, expected), by
+            assert sum(bucket.count for bucket in counts.buckets) == expected, by
 
 
 def test_empty_period_shows_no_percentage(service: Service) -> None:
