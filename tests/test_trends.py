@@ -151,3 +151,28 @@ def test_the_api_and_a_leads_text_take_by_day(
     text = reply.replies[0].text
     assert text.splitlines()[-1].startswith("2025-06-10: CSAT 100.0%")  # the newest day last
     assert "(1 earlier not shown)" in text and "vs previous" not in text.split("\n", 1)[1]
+
+
+def test_the_terminal_draws_the_trend_within_80_columns(
+    settings: Settings, db_engine: object, clock: Clock
+) -> None:
+    from rich.console import Console
+
+    from bot.app.report_view import print_report
+
+    clock.now = datetime(2025, 6, 9, 9, tzinfo=UTC)
+    service = _service(settings, db_engine, clock)
+    for n in range(4):
+        _answer(service, 100 + n, "5" if n else "2")
+    clock.now = datetime(2025, 6, 10, 9, tzinfo=UTC)
+    _answer(service, 200, "4")
+    console = Console(width=80, record=True, color_system=None)
+    print_report(service.scores(service.parse_query("7d by day")), console)
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    trend = next(line for line in lines if line.startswith("trend"))
+    assert trend.endswith("▇█")  # 75 % then 100 %, the empty days blank before them
+    bar_09 = next(line for line in lines if line.strip().startswith("2025-06-09") and "█" in line)
+    assert "75.0% n=4*" in bar_09  # low sample marked
+    assert "░" in bar_09  # the interval drawn around the score
+    assert any(line.strip().startswith("2025-06-04") and "no answers" in line for line in lines)

@@ -15,12 +15,10 @@ from typing import Annotated, Any, Literal, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from bot.errors import CsatError
 from bot.locales import SUPPORTED_LOCALES
 from bot.periods import DIMENSIONS, PERIODS_HELP
-from bot.report_text import pct
 from bot.settings import Settings, load_settings
 from storage.errors import DatabaseSettingError
 from storage.values import Reason
@@ -263,142 +261,9 @@ def score(
     if as_json:
         out.print_json(json.dumps(report))
         return
-    print_report(report)
+    from bot.app.report_view import print_report
 
-
-def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    """The report for a terminal: a table that fits 80 columns, then the overall details and
-    the distribution of ratings as bars. Every number of the JSON report is here or in --json."""
-    from rich import box
-
-    console = console or out
-    period = report["period"]
-    rows = [("overall", report["overall"]), *report["groups"].items()]
-    has_nps = any(group.get("nps") for _, group in rows)
-    has_ces = any(group.get("ces") for _, group in rows)
-    table = Table(
-        title=f"CSAT {period['label']} ({period['timezone']})",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1),
-        collapse_padding=True,
-    )
-    table.add_column(report.get("by") or "group", overflow="fold", ratio=1)
-    table.add_column("answered", justify="right", no_wrap=True)
-    table.add_column("CSAT", justify="right", no_wrap=True)
-    table.add_column("95% CI", justify="right", no_wrap=True)
-    table.add_column("mean", justify="right", no_wrap=True)
-    if has_nps:
-        table.add_column("NPS", justify="right", no_wrap=True)
-    if has_ces:
-        table.add_column("CES", justify="right", no_wrap=True)
-    table.add_column("vs previous", no_wrap=True)
-    low = False
-    for name, group in rows:
-        csat = group.get("csat") or {}
-        flagged = bool(group.get("low_sample") and group["responses"])
-        low = low or flagged
-        cells = [
-            name + ("*" if flagged else ""),
-            _answered(group),
-            pct(csat.get("score")),
-            _interval(csat.get("ci95")),
-            _num(csat.get("mean")),
-        ]
-        if has_nps:
-            nps = group.get("nps") or {}
-            cells.append(_signed(nps.get("score")))
-        if has_ces:
-            ces = group.get("ces") or {}
-            cells.append(_num(ces.get("mean")))
-        cells.append(_change(group))
-        table.add_row(*cells)
-    console.print(table)
-    notes = ["answered: surveys answered / sent (response rate)"]
-    if low:
-        notes.append("* low sample: under 30 answers, read the interval rather than the score")
-    notes.append("vs previous: CSAT points against the previous equal period")
-    console.print("\n".join(notes), style="dim", highlight=False)
-    _print_details(report["overall"], console)
-
-
-def _print_details(group: dict[str, Any], console: Console) -> None:
-    csat = group.get("csat") or {}
-    if csat.get("score") is not None:
-        facts = [f"CSAT {pct(csat['score'])} of {csat['responses']} answers"]
-        if csat.get("composite") is not None:
-            facts.append(f"composite {pct(csat['composite'])}")
-        if csat.get("band"):
-            facts.append(csat["band"])
-        console.print("overall: " + ", ".join(facts), highlight=False, markup=False)
-        _print_bars(csat.get("distribution") or {}, console)
-    nps = group.get("nps")
-    if nps and nps.get("score") is not None:
-        console.print(
-            f"NPS {_signed(nps['score'])}, 95% CI {_interval(nps.get('ci95'), signed=True)}: "
-            f"{nps['promoters']} promoters, {nps['passives']} passives, "
-            f"{nps['detractors']} detractors",
-            highlight=False,
-            markup=False,
-        )
-    ces = group.get("ces")
-    if ces and ces.get("mean") is not None:
-        console.print(
-            f"CES mean {_num(ces['mean'])}, {pct(ces.get('easy_share'))} found it easy",
-            highlight=False,
-            markup=False,
-        )
-        _print_bars(ces.get("distribution") or {}, console)
-
-
-BAR_WIDTH = 40
-
-
-def _print_bars(distribution: dict[str, int], console: Console) -> None:
-    """One bar per rating, highest first, scaled to the most frequent rating."""
-    from rich.text import Text
-
-    if not distribution:
-        return
-    top = max(distribution.values()) or 1
-    total = sum(distribution.values()) or 1
-    label_width = max(len(key) for key in distribution)
-    for key in sorted(distribution, key=int, reverse=True):
-        count = distribution[key]
-        line = Text(f"  {key.rjust(label_width)} ")
-        line.append("█" * round(count / top * BAR_WIDTH), style="cyan")
-        line.append(f" {count} ({count / total * 100:.0f}%)")
-        console.print(line)
-
-
-def _answered(group: dict[str, Any]) -> str:
-    sent = group["sent"]
-    answered = group.get("answered", group["responses"])
-    rate = group.get("response_rate")
-    return f"{answered}/{sent}" + (f" {rate:.0f}%" if rate is not None else "")
-
-
-def _change(group: dict[str, Any]) -> str:
-    previous = group.get("previous") or {}
-    change = previous.get("change")
-    if not group["responses"] or change is None:
-        return "-"
-    return f"{change:+.1f} pts" + (" significant" if previous.get("significant") else "")
-
-
-def _interval(ci: list[float] | None, *, signed: bool = False) -> str:
-    if not ci:
-        return "-"
-    if signed:
-        return f"{ci[0]:+.0f}..{ci[1]:+.0f}"
-    return f"{ci[0]:.0f}-{ci[1]:.0f}"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.0f}"
+    print_report(report, out)
 
 
 @app.command()
