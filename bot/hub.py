@@ -88,6 +88,10 @@ class Hub:
         """Leads only: raises NotAllowed for anyone else, InvalidInput for a bad query."""
         return await self.run(self.service.scores_for, channel, address, query)
 
+    async def comments_for(self, channel: str, address: str, query: str) -> dict[str, Any]:
+        """Leads only, like :meth:`scores_for`: the latest comments for ``comments ...``."""
+        return await self.run(self.service.comments_for, channel, address, query)
+
     async def opt_out(self, channel: str, address: str, reason: str) -> bool:
         return await self.write(self.service.opt_out, channel, address, reason)
 

@@ -7,7 +7,7 @@ Channels, the web app and the CLI call the facade; each use case can also be bui
 - :class:`~bot.conversations.Conversations`: replies, taps, keywords, lead commands;
 - :class:`~bot.receipts.Receipts`: delivery receipts;
 - :class:`~bot.optouts.OptOuts`: the suppression list;
-- :class:`~bot.reports.Reports`: scores;
+- :class:`~bot.reports.Reports`: scores; :class:`~bot.comments.Comments`: the comments feed;
 - :class:`~bot.privacy.Privacy`: erasure and retention.
 
 The sender (:mod:`bot.sender`) runs the delivery loop over the same context.
@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from bot.channel import Channel
+from bot.comments import Comments
 from bot.context import ServiceContext, utcnow
 from bot.conversations import Conversations
 from bot.optouts import OptOuts
@@ -61,6 +62,7 @@ class Service:
         self.conversations = Conversations(ctx, self.reports, self.optouts)
         self.receipts = Receipts(ctx, self.optouts)
         self.privacy = Privacy(ctx)
+        self.comments = Comments(ctx)
         # The facade's methods are the parts' own.
         self.start_survey = self.triggering.start_survey
         self.start_surveys = self.triggering.start_surveys
@@ -79,6 +81,7 @@ class Service:
         self.query_scores = self.reports.query_scores
         self.forget = self.privacy.forget
         self.purge_raw = self.privacy.purge_raw
+        self.comments_for = self.comments.comments_for
 
     @property
     def settings(self) -> Settings:

@@ -34,6 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channel import OutboundMessage
+from bot.comments import comments_text
 from bot.errors import (
     ConfigError,
     InvalidInput,
@@ -395,6 +396,10 @@ class _Listeners:
         try:
             if address is None:
                 raise NotAllowed("Sorry, scores are only available to team leads.")
+            if query.lower().split()[:1] == ["comments"]:
+                page = await self.hub.comments_for(CHANNEL, address, query)
+                await respond(text=comments_text(page), response_type="ephemeral")
+                return
             report = await self.hub.scores_for(CHANNEL, address, query)
         except NotAllowed as exc:
             await respond(text=str(exc), response_type="ephemeral")

@@ -55,7 +55,8 @@ TRANSIENT_ERRORS = frozenset(
 )
 USAGE = (
     "Usage: /csat [today|yesterday|week|month|7d|30d|YYYY-MM-DD|YYYY-MM-DD..YYYY-MM-DD] "
-    "[by channel|agent|team|touchpoint|survey|locale]"
+    "[by channel|agent|team|touchpoint|survey|locale|day|week|month]\n"
+    "       /csat comments [period] [low|all] [by agent|team|...]"
 )
 
 _USER = re.compile(r"[UW][A-Z0-9]{2,31}")

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from telegram import Update, User
 from telegram.ext import ContextTypes
 
+from bot.comments import comments_text
 from bot.errors import InvalidInput, NotAllowed
 from bot.hub import Hub
 from bot.locales import brand_for, normalise_locale
@@ -103,9 +104,13 @@ class CommandHandlers:
         if chat is None:
             return
         asker = str(user.id if user is not None else chat.id)
+        query = " ".join(context.args or ())
         try:
-            report = await self.hub.scores_for(CHANNEL, asker, " ".join(context.args or ()))
-            text = short_summary(report, limit=12)
+            if query.lower().split()[:1] == ["comments"]:
+                text = comments_text(await self.hub.comments_for(CHANNEL, asker, query))
+            else:
+                report = await self.hub.scores_for(CHANNEL, asker, query)
+                text = short_summary(report, limit=12)
         except (NotAllowed, InvalidInput) as exc:
             text = str(exc)
         await context.bot.send_message(chat_id=chat.id, text=text[:MAX_TEXT])

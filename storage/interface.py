@@ -206,6 +206,24 @@ class DueSend:
     address: str | None  # None once the respondent was erased
 
 
+@dataclass(frozen=True)
+class CommentRow:
+    """A customer's comment with the rating of the same survey (None when they gave none)."""
+
+    answer_id: int
+    answered_at: datetime
+    comment: str
+    invitation_id: int
+    interaction_id: str
+    channel: str
+    agent: str | None
+    team: str | None
+    survey: str
+    rating: int | None
+    scale_max: int | None
+    low: bool  # the rating is on the survey's unhappy side
+
+
 class ReplyTransaction(Protocol):
     """The statements of one customer reply: the hottest write path, kept to a few lookups."""
 
@@ -328,6 +346,18 @@ class Store(Protocol):
 
     def bucket_counts(self, bounds: Sequence[datetime]) -> list[Counts]:
         """Counts of each bucket ``[bounds[i], bounds[i + 1])`` in one pass (empty ones too)."""
+
+    def latest_comments(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        low_only: bool,
+        limit: int,
+        before: tuple[datetime, int] | None = None,
+    ) -> list[CommentRow]:
+        """Comments answered in [start, end), newest first; ``before`` is the last row's
+        (answered_at, answer_id) of the previous page."""
 
     def responses(
         self, since: datetime | None, until: datetime | None, limit: int | None

@@ -41,7 +41,7 @@ from storage.turn import WriteTurn, is_busy
 from storage.values import Counts, PeriodCounts
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
-    from storage.interface import Changes, Claim, DueSend
+    from storage.interface import Changes, Claim, CommentRow, DueSend
     from storage.replies import RawReplies, ReplyStatements
     from storage.transaction import SessionTransaction
 
@@ -183,6 +183,21 @@ class SqlStore:
         from storage.trends import bucket_counts
 
         return bucket_counts(self.engine, bounds)
+
+    def latest_comments(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        low_only: bool,
+        limit: int,
+        before: tuple[datetime, int] | None = None,
+    ) -> list[CommentRow]:
+        from storage.comments import latest_comments
+
+        return latest_comments(
+            self.engine, start, end, low_only=low_only, limit=limit, before=before
+        )
 
     def responses(
         self, since: datetime | None, until: datetime | None, limit: int | None

@@ -524,6 +524,33 @@ def test_a_lead_gets_an_ephemeral_report_by_agent(
     world(scenario)
 
 
+def test_a_lead_reads_the_latest_comments_and_others_are_refused(
+    world: Callable[..., None],
+    slack: FakeSlack,
+) -> None:
+    async def scenario(w: World) -> None:
+        await w.send(agent="alice")
+        await w.tap(2)
+        await w.settle()
+        comment = "Took a week to answer"
+        event = message_event(user=CUSTOMER, text=comment, channel="D111", ts="1700000200.000100")
+        assert (await w.post(event)).status_code == 200
+        await w.settle()
+        asked = slash_command(user=LEAD, text="comments today low", response_url=slack.hook_url())
+        assert (await w.post(asked)).status_code == 200
+        await w.settle()
+        reply = slack.hooks[-1]
+        assert reply["response_type"] == "ephemeral"
+        assert "2/5 alice T-1: Took a week to answer" in reply["text"]
+        refused = slash_command(user=CUSTOMER, text="comments", response_url=slack.hook_url())
+        await w.post(refused)
+        await w.settle()
+        assert "only available to team leads" in slack.hooks[-1]["text"]
+        assert comment not in slack.hooks[-1]["text"]
+
+    world(scenario)
+
+
 @pytest.mark.parametrize(
     ("user", "text", "expected"),
     [

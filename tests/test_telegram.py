@@ -514,6 +514,24 @@ def test_score_for_a_lead_and_a_polite_refusal_for_others(
     play(scenario)
 
 
+def test_a_lead_reads_the_latest_comments_with_score_comments(
+    play: Callable[..., None],
+) -> None:
+    async def scenario(w: World) -> None:
+        w.trigger(1040, "T-40")
+        await w.deliver()
+        await w.post(tap_update(w.fake, 9200, last_message(w.fake, 1040), 1))
+        await w.post(message_update(9201, 1040, "Nobody picked up the phone"))
+        await w.post(message_update(9202, LEAD, "/score comments week low"))
+        listed = w.fake.sent()[-1]
+        assert listed["chat_id"] == str(LEAD)
+        assert "1/5 alice T-40: Nobody picked up the phone" in listed["text"]
+        await w.post(message_update(9203, 1040, "/score comments"))
+        assert w.fake.sent()[-1]["text"] == "Sorry, scores are only available to team leads."
+
+    play(scenario)
+
+
 def test_low_score_alerts_go_to_the_alert_chat_with_the_comment(
     play: Callable[..., None],
 ) -> None:

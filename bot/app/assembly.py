@@ -14,6 +14,7 @@ from storage.sql_store import SqlStore
 
 if TYPE_CHECKING:  # the CLI's read-only commands must not pay for the service's imports
     from bot.channel import Channel
+    from bot.comments import Comments
     from bot.hub import ChannelAdapter
     from bot.reports import Reports
     from bot.service import Service
@@ -79,6 +80,17 @@ def build_all(settings: Settings) -> tuple[Service, list[ChannelAdapter]]:
     store = open_store(settings)
     adapters = build_adapters(settings, store)
     return build_service(settings, adapters=adapters, store=store), adapters
+
+
+def build_comments(settings: Settings) -> Comments:
+    """The comments feed alone, for ``csat comments``."""
+    from bot.comments import Comments
+    from bot.context import ServiceContext
+
+    store = open_store(settings)
+    return Comments(
+        ServiceContext(settings=settings, store=store, surveys=surveys_from(settings), channels={})
+    )
 
 
 def build_reports(settings: Settings) -> Reports:

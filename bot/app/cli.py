@@ -267,6 +267,36 @@ def score(
 
 
 @app.command()
+def comments(
+    query: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="QUERY",
+            help="[PERIOD] [low|all] [by DIMENSION], e.g. `csat comments week low by agent`.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="Comments per page.")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="The next page (printed at the end).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON shape.")] = False,
+) -> None:
+    """The latest comments with their rating, newest first."""
+    from bot.app.assembly import build_comments
+    from bot.comments import comments_text
+
+    settings = _settings()
+    feed = _run(lambda: build_comments(settings))
+    _opened.append(feed.ctx.store)
+    page = _run(lambda: feed.latest(feed.parse(" ".join(query or [])), limit=limit, cursor=cursor))
+    if as_json:
+        out.print_json(json.dumps(page))
+        return
+    out.print(comments_text(page, width=1000), highlight=False, markup=False)
+    if page["next_cursor"]:
+        out.print(f"next page: --cursor {page['next_cursor']}", style="dim", highlight=False)
+
+
+@app.command()
 def export(
     since: Annotated[datetime | None, typer.Option(help="From (UTC), e.g. 2025-03-01.")] = None,
     until: Annotated[datetime | None, typer.Option(help="Until (UTC, exclusive).")] = None,

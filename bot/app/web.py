@@ -337,6 +337,21 @@ def scores(
     return service.query_scores(period, by)
 
 
+@api.get("/comments")
+def comments(
+    service: ServiceDep,
+    period: str = "today",
+    filter: Literal["low", "all"] = "all",
+    by: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    cursor: Annotated[str | None, Query(max_length=80)] = None,
+) -> dict[str, Any]:
+    """The latest comments with their rating, newest first, a page at a time."""
+    words = [period, filter] + ([f"by {by}"] if by else [])
+    query = service.comments.parse(" ".join(words))
+    return service.comments.latest(query, limit=limit, cursor=cursor)
+
+
 @api.get("/responses", response_model=None)
 def responses(
     service: ServiceDep,
