@@ -88,6 +88,12 @@ class Hub:
         """Leads only: raises NotAllowed for anyone else, InvalidInput for a bad query."""
         return await self.run(self.service.scores_for, channel, address, query)
 
+    async def trend_for(
+        self, channel: str, address: str, query: str
+    ) -> tuple[dict[str, Any], bytes]:
+        """Leads only: ``trend ...`` as a report and its chart, drawn off the event loop."""
+        return await self.run(self.service.trend_for, channel, address, query)
+
     async def comments_for(self, channel: str, address: str, query: str) -> dict[str, Any]:
         """Leads only, like :meth:`scores_for`: the latest comments for ``comments ...``."""
         return await self.run(self.service.comments_for, channel, address, query)

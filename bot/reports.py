@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.channel import OutboundMessage
@@ -55,6 +56,28 @@ class Reports:
         if not self.is_lead(channel, address):
             raise NotAllowed(message("not_a_lead", None))
         return self.scores(self.parse_query(text))
+
+    def trend(self, text: str) -> tuple[dict[str, Any], bytes]:
+        """``trend [period] [by day|week|month]``: the report over time and its chart (PNG).
+        Without a unit, up to two months go by day and longer periods by week."""
+        from bot.charts import trend_png
+
+        words = text.split()
+        if words and words[0].lower() == "trend":
+            words = words[1:]
+        query = self.parse_query(" ".join(words))
+        if query.by is None:
+            days = (query.period.end - query.period.start).days
+            query = replace(query, by="day" if days <= 62 else "week")
+        if not query.over_time:
+            raise InvalidInput("A trend goes by day, week or month, e.g. 'trend 30d by week'.")
+        report = self.scores(query)
+        return report, trend_png(report)
+
+    def trend_for(self, channel: str, address: str, text: str) -> tuple[dict[str, Any], bytes]:
+        if not self.is_lead(channel, address):
+            raise NotAllowed(message("not_a_lead", None))
+        return self.trend(text)
 
     def lead_score_reply(self, text: str) -> InboundResult:
         """A lead's typed SCORE query answered as a short chat message."""

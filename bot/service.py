@@ -79,6 +79,7 @@ class Service:
         self.scores = self.reports.scores
         self.scores_for = self.reports.scores_for
         self.query_scores = self.reports.query_scores
+        self.trend_for = self.reports.trend_for
         self.forget = self.privacy.forget
         self.purge_raw = self.privacy.purge_raw
         self.comments_for = self.comments.comments_for

@@ -92,6 +92,9 @@ def _in_language(texts: Mapping[str, str], user: User | None, brand: str) -> str
     return texts[language].format(brand=brand_for(brand, language))
 
 
+MAX_CAPTION = 1024  # Bot API limit of a photo caption
+
+
 class CommandHandlers:
     """The PTB callbacks for commands; ``brand`` fills the start and stop texts."""
 
@@ -106,7 +109,13 @@ class CommandHandlers:
         asker = str(user.id if user is not None else chat.id)
         query = " ".join(context.args or ())
         try:
-            if query.lower().split()[:1] == ["comments"]:
+            first = query.lower().split()[:1]
+            if first == ["trend"]:
+                report, chart = await self.hub.trend_for(CHANNEL, asker, query)
+                caption = short_summary(report, limit=4)[:MAX_CAPTION]
+                await context.bot.send_photo(chat_id=chat.id, photo=chart, caption=caption)
+                return
+            if first == ["comments"]:
                 text = comments_text(await self.hub.comments_for(CHANNEL, asker, query))
             else:
                 report = await self.hub.scores_for(CHANNEL, asker, query)

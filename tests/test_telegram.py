@@ -532,6 +532,27 @@ def test_a_lead_reads_the_latest_comments_with_score_comments(
     play(scenario)
 
 
+def test_score_trend_answers_with_a_chart(play: Callable[..., None]) -> None:
+    from tests.fakes.telegram_api import Upload
+
+    async def scenario(w: World) -> None:
+        w.trigger(1050, "T-50")
+        await w.deliver()
+        await w.post(tap_update(w.fake, 9300, last_message(w.fake, 1050), 4))
+        await w.post(message_update(9301, LEAD, "/score trend 7d"))
+        photos = w.fake.sent("sendPhoto")
+        assert len(photos) == 1 and photos[0]["chat_id"] == str(LEAD)
+        photo = photos[0]["photo"]
+        assert isinstance(photo, Upload) and photo.content.startswith(b"\x89PNG\r\n\x1a\n")
+        assert photos[0]["caption"].startswith("Score 7d (Europe/Amsterdam): CSAT 100.0%")
+        assert not w.fake.violations
+        await w.post(message_update(9302, 1050, "/score trend 7d"))
+        assert w.fake.sent()[-1]["text"] == "Sorry, scores are only available to team leads."
+        assert len(w.fake.sent("sendPhoto")) == 1
+
+    play(scenario)
+
+
 def test_low_score_alerts_go_to_the_alert_chat_with_the_comment(
     play: Callable[..., None],
 ) -> None:

@@ -176,3 +176,26 @@ def test_the_terminal_draws_the_trend_within_80_columns(
     assert "75.0% n=4*" in bar_09  # low sample marked
     assert "░" in bar_09  # the interval drawn around the score
     assert any(line.strip().startswith("2025-06-04") and "no answers" in line for line in lines)
+
+
+def test_the_trend_chart_is_a_png_with_empty_and_low_sample_buckets(
+    settings: Settings, db_engine: object, clock: Clock
+) -> None:
+    import time
+
+    from bot.charts import trend_png
+
+    clock.now = datetime(2025, 6, 10, 9, tzinfo=UTC)
+    service = _service(settings, db_engine, clock)
+    _answer(service, 300, "5")
+    report, chart = service.reports.trend("trend 30d")
+    assert report["by"] == "day" and len(report["groups"]) == 30
+    assert chart.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(chart[16:20], "big"), int.from_bytes(chart[20:24], "big")
+    assert (width, height) == (800, 400)
+    assert service.reports.trend("trend 2025-01-01..2025-06-30")[0]["by"] == "week"
+    with pytest.raises(InvalidInput, match="by day, week or month"):
+        service.reports.trend("trend week by agent")
+    started = time.perf_counter()
+    trend_png(report)
+    print(f"trend chart, 30 buckets: {1000 * (time.perf_counter() - started):.0f} ms")

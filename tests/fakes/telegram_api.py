@@ -196,8 +196,12 @@ class FakeTelegram:
         elif body and kind.startswith("application/x-www-form-urlencoded"):
             params.update(parse_qsl(body.decode(), keep_blank_values=True))
         elif body:
-            form = await request.form()
-            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+            async with request.form() as form:
+                for key, value in form.items():
+                    if isinstance(value, str):
+                        params[key] = value
+                    else:  # a file part: an InputFile, kept for the test to look at
+                        params[key] = Upload(value.filename or "", await value.read())
         problems = self.check(method, params)
         with self._lock:
             self.calls.append(Call(method, params, time.monotonic()))
@@ -252,6 +256,8 @@ class FakeTelegram:
             return _ok(True, "Webhook was deleted")
         if method == "sendMessage":
             return _ok(self._store(int(params["chat_id"]), params))
+        if method == "sendPhoto":
+            return _ok(self._store(int(params["chat_id"]), params))
         if method == "answerCallbackQuery":
             query_id = params["callback_query_id"]
             if query_id not in self.callback_ids:
@@ -281,13 +287,35 @@ class FakeTelegram:
             "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")},
             "chat": chat,
             "date": int(time.time()),
-            "text": params["text"],
         }
+        if "photo" in params:
+            size = len(params["photo"].content) if isinstance(params["photo"], Upload) else 0
+            message["photo"] = [
+                {
+                    "file_id": f"photo-{message['message_id']}",
+                    "file_unique_id": "u",
+                    "width": 800,
+                    "height": 400,
+                    "file_size": size,
+                }
+            ]
+            if "caption" in params:
+                message["caption"] = params["caption"]
+        else:
+            message["text"] = params["text"]
         markup = _json(params["reply_markup"]) if "reply_markup" in params else None
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         self.messages[(chat_id, message["message_id"])] = message
         return message
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent as a multipart part (an InputFile in the Bot API's words)."""
+
+    filename: str
+    content: bytes
 
 
 def _ok(result: Any, description: str | None = None) -> JSONResponse:
@@ -355,7 +383,7 @@ def _check_one(spec: dict[str, Any], where: str, value: Any, name: str, top: boo
     if name == "String":
         return [] if isinstance(value, str) else [f"{where}: expected String, got {value!r}"]
     if name == "InputFile":
-        return []
+        return [] if isinstance(value, Upload) else [f"{where}: expected an uploaded file"]
     obj = _json(value) if top else value
     if not isinstance(obj, dict):
         return [f"{where}: expected {name} object"]
