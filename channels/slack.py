@@ -40,6 +40,7 @@ from bot.errors import (
     InvalidInput,
     NotAllowed,
 )
+from bot.report_text import short_summary
 from bot.results import Incoming, Outcome
 from bot.settings import Settings
 from channels.slack_blocks import (
@@ -192,6 +193,23 @@ class _Listeners:
                     thread_ts=thread_ts,
                 ),
             )
+
+    async def post_chart(
+        self, client: AsyncWebClient, user: str, report: dict[str, Any], chart: bytes
+    ) -> None:
+        """The trend chart into the lead's DM with the app, through Slack's current upload flow
+        (files.getUploadURLExternal, the bytes, files.completeUploadExternal), with the short
+        summary as its comment."""
+        opened = await client.conversations_open(users=user)
+        channel_id = str((opened.get("channel") or {}).get("id") or "")
+        period = report["period"]
+        await client.files_upload_v2(
+            channel=channel_id,
+            content=chart,
+            filename="csat-trend.png",
+            title=f"CSAT {period['label']} by {report.get('by')}",
+            initial_comment=short_summary(report, limit=4),
+        )
 
     async def replace(
         self,
@@ -389,6 +407,7 @@ class _Listeners:
         command: dict[str, Any],
         respond: AsyncRespond,
         context: AsyncBoltContext,
+        client: AsyncWebClient,
     ) -> None:
         await ack()
         address = self.address(context, command)
@@ -396,6 +415,10 @@ class _Listeners:
         try:
             if address is None:
                 raise NotAllowed("Sorry, scores are only available to team leads.")
+            if query.lower().split()[:1] == ["trend"]:
+                report, chart = await self.hub.trend_for(CHANNEL, address, query)
+                await self.post_chart(client, str(command.get("user_id") or ""), report, chart)
+                return
             if query.lower().split()[:1] == ["comments"]:
                 page = await self.hub.comments_for(CHANNEL, address, query)
                 await respond(text=comments_text(page), response_type="ephemeral")

@@ -47,7 +47,7 @@ CHANNEL = "slack"
 SLACK_TRAITS = ChannelTraits(
     supports_buttons=True, default_expiry=timedelta(days=7), keywords=False
 )
-BOT_SCOPES = ("chat:write", "im:write", "im:history", "commands")
+BOT_SCOPES = ("chat:write", "im:write", "im:history", "commands", "files:write")
 MAX_INLINE_WAIT = 5.0  # seconds of Retry-After worth waiting for in place; longer goes back to the
 # core's scheduler, so one rate-limited send never stalls the whole sender loop
 TRANSIENT_ERRORS = frozenset(
@@ -56,7 +56,8 @@ TRANSIENT_ERRORS = frozenset(
 USAGE = (
     "Usage: /csat [today|yesterday|week|month|7d|30d|YYYY-MM-DD|YYYY-MM-DD..YYYY-MM-DD] "
     "[by channel|agent|team|touchpoint|survey|locale|day|week|month]\n"
-    "       /csat comments [period] [low|all] [by agent|team|...]"
+    "       /csat comments [period] [low|all] [by agent|team|...]\n"
+    "       /csat trend [period] [by day|week|month]"
 )
 
 _USER = re.compile(r"[UW][A-Z0-9]{2,31}")

@@ -524,6 +524,33 @@ def test_a_lead_gets_an_ephemeral_report_by_agent(
     world(scenario)
 
 
+def test_csat_trend_uploads_a_chart_to_the_leads_dm(
+    world: Callable[..., None],
+    slack: FakeSlack,
+) -> None:
+    async def scenario(w: World) -> None:
+        await w.send(agent="alice")
+        await w.tap(4)
+        await w.settle()
+        asked = slash_command(user=LEAD, text="trend 7d", response_url=slack.hook_url())
+        assert (await w.post(asked)).status_code == 200
+        await w.settle()
+        steps = [c.method for c in slack.calls if c.method.startswith("files.")]
+        assert steps == ["files.getUploadURLExternal", "files.completeUploadExternal"]
+        (upload,) = slack.uploads.values()
+        assert upload.content.startswith(b"\x89PNG") and len(upload.content) == upload.length
+        assert upload.shared_to == "D" + LEAD[1:]  # the lead's DM with the app
+        assert upload.comment.startswith("Score 7d (Europe/Amsterdam): CSAT 100.0%")
+        assert not slack.problems
+        refused = slash_command(user=CUSTOMER, text="trend 7d", response_url=slack.hook_url())
+        await w.post(refused)
+        await w.settle()
+        assert "only available to team leads" in slack.hooks[-1]["text"]
+        assert len(slack.uploads) == 1
+
+    world(scenario)
+
+
 def test_a_lead_reads_the_latest_comments_and_others_are_refused(
     world: Callable[..., None],
     slack: FakeSlack,

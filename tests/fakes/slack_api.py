@@ -58,7 +58,25 @@ FALLBACK_REQUIRED: dict[str, tuple[str, ...]] = {
     "views.open": ("trigger_id", "view"),
     "oauth.v2.access": ("code",),
 }
-JSON_ARGS = ("blocks", "attachments", "view")
+JSON_ARGS = ("blocks", "attachments", "view", "files")
+# The upload flow Slack introduced in 2024, after the OpenAPI file was published: the arguments
+# its reference pages give (docs.slack.dev/reference/methods/files.getUploadURLExternal and
+# files.completeUploadExternal). ``files`` is a JSON array of {"id", "title"?}.
+SUPPLEMENT: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
+    "files.getUploadURLExternal": (("filename", "length"), {"length": "integer"}),
+    "files.completeUploadExternal": (("files",), {"files": "string"}),
+}
+
+
+@dataclass
+class Upload:
+    """A file announced with files.getUploadURLExternal, then its bytes, then where it went."""
+
+    filename: str
+    length: int
+    content: bytes = b""
+    shared_to: str | None = None
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,8 @@ class SlackContract:
             for name, required in FALLBACK_REQUIRED.items():
                 self.methods[name] = Method(required, {}, name != "oauth.v2.access")
             return
+        for name, (required, types) in SUPPLEMENT.items():
+            self.methods[name] = Method(required, types, True)
         spec = json.loads(SPEC.read_text(encoding="utf-8"))
         for path, verbs in spec["paths"].items():
             for operation in verbs.values():
@@ -229,6 +249,7 @@ class FakeSlack:
     problems: list[str] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    uploads: dict[str, Upload] = field(default_factory=dict)
     scripted: dict[str, deque[tuple[int, dict[str, Any], dict[str, str]]]] = field(
         default_factory=dict
     )
@@ -241,6 +262,7 @@ class FakeSlack:
             self.hooks.clear()
             self.problems.clear()
             self.messages.clear()
+            self.uploads.clear()
             self.scripted.clear()
             self.tokens = {BOT_TOKEN: TEAM}
 
@@ -355,6 +377,31 @@ class FakeSlack:
             return {"ok": True, "channel": key[0], "ts": key[1], "text": args.get("text")}
         if method == "views.open":
             return {"ok": True, "view": {"id": f"V{n:06d}", "type": "modal"}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{n:08d}"
+            with self.lock:
+                self.uploads[file_id] = Upload(str(args["filename"]), int(args["length"]))
+            return {
+                "ok": True,
+                "upload_url": self.base_url.replace("/api/", "/upload/") + file_id,
+                "file_id": file_id,
+            }
+        if method == "files.completeUploadExternal":
+            files = json.loads(args["files"])
+            with self.lock:
+                missing = [f["id"] for f in files if self.uploads.get(f["id"]) is None]
+                incomplete = [
+                    f["id"]
+                    for f in files
+                    if f["id"] not in missing
+                    and len(self.uploads[f["id"]].content) != self.uploads[f["id"]].length
+                ]
+                if missing or incomplete:
+                    return {"ok": False, "error": "file_not_found" if missing else "invalid_upload"}
+                for f in files:
+                    self.uploads[f["id"]].shared_to = str(args.get("channel_id") or "")
+                    self.uploads[f["id"]].comment = str(args.get("initial_comment") or "")
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         if method == "oauth.v2.access":
             if args.get("client_id") != CLIENT_ID or args.get("client_secret") != CLIENT_SECRET:
                 return {"ok": False, "error": "invalid_client_id"}
@@ -375,6 +422,17 @@ class FakeSlack:
             }
         return {"ok": True}
 
+    async def upload(self, request: Request) -> Response:
+        """The upload URL: the file's bytes, posted as the body (the length must match)."""
+        file_id = request.path_params["file_id"]
+        body = await request.body()
+        with self.lock:
+            found = self.uploads.get(file_id)
+            if found is None:
+                return PlainTextResponse("unknown upload", status_code=404)
+            found.content = body
+        return PlainTextResponse(f"OK - {len(body)}")
+
     async def hook(self, request: Request) -> Response:
         with self.lock:
             self.hooks.append(json.loads(await request.body()))
@@ -385,6 +443,7 @@ class FakeSlack:
             routes=[
                 Route("/api/{method}", self.api, methods=["GET", "POST"]),
                 Route("/hooks/{rest:path}", self.hook, methods=["POST"]),
+                Route("/upload/{file_id}", self.upload, methods=["POST"]),
             ]
         )
 
