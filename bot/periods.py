@@ -253,6 +253,15 @@ def _dates_label(first: date, stop: date) -> str:
     return first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
 
 
+def calendar_span(label: str, first: date, stop: date, timezone: str) -> Period:
+    """The local days ``[first, stop)`` of ``timezone`` as a period, cut at local midnights."""
+    return _span(label, first, stop, _zone(timezone), timezone)
+
+
+def local_midnight(day: date, timezone: str) -> datetime:
+    return _local_midnight(day, _zone(timezone))
+
+
 def _span(label: str, first: date, stop: date, zone: ZoneInfo, timezone: str) -> Period:
     return Period(
         label=label,

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +35,7 @@ from anyio import to_thread
 from bot.channel import Channel, OutboundMessage
 from bot.context import ServiceContext
 from bot.delivery import pause
+from bot.digest import Digests, DigestSink
 from bot.engine import Context, question_message
 from bot.errors import PermanentSendError, TransientSendError
 from bot.metrics import Metrics
@@ -101,6 +103,7 @@ class Sender:
         *,
         batch: int = 50,
         metrics: Metrics | None = None,
+        digest_sinks: Sequence[DigestSink] = (),
     ) -> None:
         """``source``: the service, or just the context (the sender needs nothing else)."""
         self.ctx = ctx = source.ctx if isinstance(source, Service) else source
@@ -108,6 +111,7 @@ class Sender:
         self.triggering = Triggering(ctx)
         self.optouts = OptOuts(ctx)
         self.privacy = Privacy(ctx)
+        self.digests = Digests(ctx, digest_sinks)
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()
@@ -317,6 +321,7 @@ class Sender:
                 full = report.claimed >= self.batch
                 if report.sent or report.failed or report.retried:
                     log.info("sender: %s", report)
+                await self.digests.run_due()
                 if self.ctx.clock() >= housekeeping_due:
                     await to_thread.run_sync(self.privacy.purge_raw)
                     housekeeping_due = self.ctx.clock() + timedelta(hours=1)

@@ -7,6 +7,7 @@ disabled channel would lose surveys without anyone noticing.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,11 @@ CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 }
 PAIRS = (("slack_client_id", "slack_client_secret"),)
 MIN_TOKEN_LENGTH = 16
+
+
+DIGEST_SCHEDULE = re.compile(
+    r"(daily|weekly (mon|tue|wed|thu|fri|sat|sun)) ([01]\d|2[0-3]):([0-5]\d)"
+)
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,10 @@ class Settings(BaseSettings):
     csat_alert_below: int = 2
     slack_alert_channel: str | None = None
     telegram_alert_chat: str | None = None
+    # Scheduled digests: "daily 09:00" or "weekly mon 09:00" in CSAT_TIMEZONE; blank is off.
+    csat_digest: str = ""
+    slack_digest_channel: str | None = None
+    telegram_digest_chat: str | None = None
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -95,6 +105,15 @@ class Settings(BaseSettings):
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("csat_digest")
+    @classmethod
+    def _digest(cls, value: str) -> str:
+        """Checked at start-up, so a typo fails there and not at nine the next morning."""
+        value = " ".join(value.lower().split())
+        if value and not DIGEST_SCHEDULE.fullmatch(value):
+            raise ValueError(f"{value!r} is not 'daily HH:MM' or 'weekly <mon..sun> HH:MM'")
         return value
 
     @field_validator("csat_brand")

@@ -67,7 +67,14 @@ from channels.slack_blocks import (
     scale_of,
     thanks_view,
 )
-from channels.slack_client import BOT_SCOPES, CHANNEL, USAGE, SlackAlertSink, SlackChannel
+from channels.slack_client import (
+    BOT_SCOPES,
+    CHANNEL,
+    USAGE,
+    SlackAlertSink,
+    SlackChannel,
+    SlackDigestSink,
+)
 from channels.slack_install import DatabaseInstallationStore, DatabaseStateStore
 from storage.sql_store import SqlStore
 
@@ -449,6 +456,7 @@ class SlackAdapter:
     settings: Settings
     channel: SlackChannel
     alert_sink: SlackAlertSink | None = None
+    digest_sink: SlackDigestSink | None = None
     store: SqlStore | None = None
     _apps: dict[int, AsyncApp] = field(default_factory=dict)
     _socket: AsyncSocketModeHandler | None = None
@@ -576,4 +584,11 @@ def build_adapter(settings: Settings, store: SqlStore | None = None) -> SlackAda
         if settings.slack_alert_channel
         else None
     )
-    return SlackAdapter(settings=settings, channel=channel, alert_sink=sink, store=store)
+    digests = (
+        SlackDigestSink(channel, settings.slack_digest_channel)
+        if settings.slack_digest_channel
+        else None
+    )
+    return SlackAdapter(
+        settings=settings, channel=channel, alert_sink=sink, digest_sink=digests, store=store
+    )

@@ -214,6 +214,27 @@ class SlackChannel:
 
 
 @dataclass
+@dataclass
+class SlackDigestSink:
+    """Scheduled digests to ``SLACK_DIGEST_CHANNEL`` (``C123`` or ``T123:C123``): the text,
+    then the trend chart through the current upload flow."""
+
+    channel: SlackChannel
+    target: str
+
+    async def post_digest(self, text: str, chart: bytes, title: str) -> None:
+        match = _ALERT_TARGET.fullmatch(self.target.strip())
+        if match is None:
+            raise ConfigError(f"SLACK_DIGEST_CHANNEL: {self.target!r} is not a channel id")
+        team_id, channel_id = match.group(1), match.group(2)
+        client = self.channel.client(await self.channel.token_for(team_id))
+        await client.chat_postMessage(channel=channel_id, text=text)
+        await client.files_upload_v2(
+            channel=channel_id, content=chart, filename="csat-digest.png", title=title
+        )
+
+
+@dataclass
 class SlackAlertSink:
     """Low-score alerts to ``SLACK_ALERT_CHANNEL`` (``C123``, ``#name``, or ``T123:C123``)."""
 

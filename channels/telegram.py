@@ -37,7 +37,12 @@ from bot.hub import Hub
 from bot.settings import Settings
 from channels.telegram_commands import CommandHandlers
 from channels.telegram_render import CALLBACK_PATTERN
-from channels.telegram_send import CHAT_ID, TelegramAlertSink, TelegramChannel
+from channels.telegram_send import (
+    CHAT_ID,
+    TelegramAlertSink,
+    TelegramChannel,
+    TelegramDigestSink,
+)
 from channels.telegram_updates import AnswerHandlers
 
 __all__ = [
@@ -149,6 +154,7 @@ class TelegramAdapter:
         public_url: str | None = None,
         webhook_secret: str | None = None,
         alert_chat: str | None = None,
+        digest_chat: str | None = None,
     ) -> None:
         if public_url and not webhook_secret:
             raise ConfigError(
@@ -170,6 +176,9 @@ class TelegramAdapter:
         self.application: AnyApplication = builder.build()
         self._channel = TelegramChannel(self.application.bot)
         self._sink = TelegramAlertSink(self.application.bot, alert_chat) if alert_chat else None
+        self.digest_sink = (
+            TelegramDigestSink(self.application.bot, digest_chat) if digest_chat else None
+        )
         self._wired = False
         _redact_http_logs()
 
@@ -272,12 +281,12 @@ def _malformed(data: Any) -> str | None:
     return None
 
 
-def _alert_chat(raw: str | None) -> str | None:
+def _alert_chat(raw: str | None, setting: str = "TELEGRAM_ALERT_CHAT") -> str | None:
     if raw is None or not raw.strip():
         return None
     chat = raw.strip()
     if not (CHAT_ID.fullmatch(chat) or re.fullmatch(r"@[A-Za-z][A-Za-z0-9_]{3,31}", chat)):
-        raise ConfigError(f"TELEGRAM_ALERT_CHAT: {raw!r} is not a chat id or @channelname")
+        raise ConfigError(f"{setting}: {raw!r} is not a chat id or @channelname")
     return chat
 
 
@@ -302,6 +311,7 @@ def build_adapter(settings: Settings) -> TelegramAdapter:
         public_url=settings.csat_public_url,
         webhook_secret=_webhook_secret(settings),
         alert_chat=_alert_chat(settings.telegram_alert_chat),
+        digest_chat=_alert_chat(settings.telegram_digest_chat, "TELEGRAM_DIGEST_CHAT"),
     )
 
 

@@ -82,6 +82,18 @@ class TelegramChannel:
         return SendResult(provider_message_id=f"{sent.chat.id}:{sent.message_id}")
 
 
+class TelegramDigestSink:
+    """Scheduled digests into ``TELEGRAM_DIGEST_CHAT``: the chart with its title, then the text."""
+
+    def __init__(self, bot: Bot, chat_id: str) -> None:
+        self.bot = bot
+        self.chat_id = chat_id
+
+    async def post_digest(self, text: str, chart: bytes, title: str) -> None:
+        await self.bot.send_photo(chat_id=self.chat_id, photo=chart, caption=title[:1024])
+        await self.bot.send_message(chat_id=self.chat_id, text=text[:MAX_TEXT])
+
+
 class TelegramAlertSink:
     """Low-score alerts into the leads' chat (``TELEGRAM_ALERT_CHAT``)."""
 

@@ -382,6 +382,22 @@ class Store(Protocol):
     def renew(self, claim: Claim, lease_until: datetime) -> bool:
         """Extend the claim's lease; False when another worker took the row meanwhile."""
 
+    # -- digests -----------------------------------------------------------------------------
+
+    def claim_digest(
+        self, schedule: str, period_start: datetime, now: datetime, lease_until: datetime
+    ) -> str | None:
+        """A token when this process may send the digest; None when it was sent, or another
+        process holds an unexpired claim on it."""
+
+    def finish_digest(
+        self, schedule: str, period_start: datetime, token: str, now: datetime
+    ) -> bool:
+        """Mark the digest sent, if ``token`` still holds its claim."""
+
+    def last_digest(self, schedule: str) -> datetime | None:
+        """The start of the newest period this schedule has a digest row for (sent or not)."""
+
     # -- housekeeping ------------------------------------------------------------------------
 
     def truncate_log(self) -> bool:

@@ -19,6 +19,19 @@ def _utc(nullable: bool = True, index: bool = False) -> Column[datetime]:
     return Column(UTCDateTime(), nullable=nullable, index=index)
 
 
+class Digest(SQLModel, table=True):
+    """One scheduled digest of one period: claimed by one process, then marked sent."""
+
+    __tablename__ = "digest"
+    schedule: str = Field(primary_key=True, max_length=40)
+    period_start: datetime = Field(
+        sa_column=Column(UTCDateTime(), primary_key=True, nullable=False)
+    )
+    claim_token: str | None = Field(default=None, max_length=36)
+    claimed_until: datetime | None = Field(default=None, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
 class Setting(SQLModel, table=True):
     """Small key/value facts the database owns (the generated pseudonym key)."""
 

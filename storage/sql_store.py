@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, select, text, update
+from sqlalchemy import Connection, Engine, and_, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -296,6 +296,78 @@ class SqlStore:
 
         with self.writing() as tx:
             return renew(tx.session, claim, lease_until)
+
+    # -- digests -------------------------------------------------------------------------------
+
+    def claim_digest(
+        self, schedule: str, period_start: datetime, now: datetime, lease_until: datetime
+    ) -> str | None:
+        import uuid
+
+        from storage.models import Digest
+        from storage.queries import changed
+
+        token = str(uuid.uuid4())
+        mine = and_(col(Digest.schedule) == schedule, col(Digest.period_start) == period_start)
+        with self.writing() as tx:
+            session = tx.session
+            if session.get(Digest, (schedule, period_start)) is None:
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            Digest(
+                                schedule=schedule,
+                                period_start=period_start,
+                                claim_token=token,
+                                claimed_until=lease_until,
+                            )
+                        )
+                except IntegrityError:  # another process made the row first
+                    return None
+                return token
+            taken = changed(
+                session,
+                update(Digest)
+                .where(
+                    mine,
+                    col(Digest.sent_at).is_(None),
+                    or_(col(Digest.claimed_until).is_(None), col(Digest.claimed_until) <= now),
+                )
+                .values(claim_token=token, claimed_until=lease_until),
+            )
+            return token if taken == 1 else None
+
+    def finish_digest(
+        self, schedule: str, period_start: datetime, token: str, now: datetime
+    ) -> bool:
+        from storage.models import Digest
+        from storage.queries import changed
+
+        with self.writing() as tx:
+            return (
+                changed(
+                    tx.session,
+                    update(Digest)
+                    .where(
+                        col(Digest.schedule) == schedule,
+                        col(Digest.period_start) == period_start,
+                        col(Digest.claim_token) == token,
+                    )
+                    .values(sent_at=now, claimed_until=None),
+                )
+                == 1
+            )
+
+    def last_digest(self, schedule: str) -> datetime | None:
+        from sqlalchemy import func
+
+        from storage.models import Digest
+
+        with self._reading() as session:
+            newest: datetime | None = session.execute(
+                select(func.max(col(Digest.period_start))).where(col(Digest.schedule) == schedule)
+            ).scalar()
+        return newest
 
     # -- housekeeping --------------------------------------------------------------------------
 

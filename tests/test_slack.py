@@ -602,3 +602,19 @@ def test_non_leads_and_bad_queries_get_a_polite_ephemeral_answer(
         assert "blocks" not in reply or not reply["blocks"]
 
     world(scenario)
+
+
+def test_the_digest_goes_to_the_digest_channel_with_its_chart(
+    settings: Settings, slack: FakeSlack
+) -> None:
+    adapter = build_adapter(slack_settings(settings, slack, slack_digest_channel="C0DIGEST1"))
+    sink = adapter.digest_sink
+    assert sink is not None
+    chart = b"\x89PNG\r\n\x1a\n" + bytes(200)
+    asyncio.run(sink.post_digest("CSAT digest 2025-06-09: CSAT 80.0%", chart, "CSAT 14 days"))
+    (posted,) = slack.to("chat.postMessage")
+    assert posted.args["channel"] == "C0DIGEST1"
+    assert posted.args["text"] == "CSAT digest 2025-06-09: CSAT 80.0%"
+    (upload,) = slack.uploads.values()
+    assert upload.content == chart and upload.shared_to == "C0DIGEST1"
+    assert not slack.problems

@@ -873,3 +873,34 @@ def test_plug_in_mode_adds_surveys_to_a_teams_own_bot(
         assert fake.sent()[-1]["text"].startswith("Score today (Europe/Amsterdam): CSAT 0.0%")
 
     asyncio.run(main())
+
+
+def test_the_digest_goes_to_the_digest_chat_as_a_chart_then_text(
+    tg_settings: Settings, fake: FakeTelegram
+) -> None:
+    from bot.charts import trend_png
+    from tests.fakes.telegram_api import Upload
+
+    adapter = build_adapter(tg_settings.model_copy(update={"telegram_digest_chat": "-100123"}))
+    sink = adapter.digest_sink
+    assert sink is not None
+    chart = trend_png(
+        {
+            "period": {"label": "7d", "timezone": "UTC"},
+            "by": "day",
+            "overall": {},
+            "groups": {"2025-06-09": {"csat": {"score": 80.0, "ci95": [60, 92]}, "responses": 5}},
+        }
+    )
+
+    async def main() -> None:
+        async with adapter.application.bot:
+            await sink.post_digest("CSAT digest 2025-06-09: CSAT 80.0%", chart, "CSAT 14 days")
+
+    asyncio.run(main())
+    (photo,) = fake.sent("sendPhoto")
+    assert photo["chat_id"] == "-100123" and photo["caption"] == "CSAT 14 days"
+    assert isinstance(photo["photo"], Upload) and photo["photo"].content == chart
+    assert fake.sent()[-1]["text"] == "CSAT digest 2025-06-09: CSAT 80.0%"
+    with pytest.raises(ConfigError, match="TELEGRAM_DIGEST_CHAT"):
+        build_adapter(tg_settings.model_copy(update={"telegram_digest_chat": "the leads"}))

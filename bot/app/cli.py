@@ -168,7 +168,8 @@ def worker(
 
     setup_logging()
     service, adapters = _built(_settings())
-    sender = Sender(service)
+    digests = [d for a in adapters if (d := getattr(a, "digest_sink", None)) is not None]
+    sender = Sender(service, digest_sinks=digests)
 
     async def work() -> None:
         # Adapters are not started here: webhooks and polling belong to `csat serve`; the

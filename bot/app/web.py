@@ -83,7 +83,8 @@ def create_app(
     """The whole HTTP surface: the API and operations routers, and each adapter's webhook routes.
     With ``run_sender`` the delivery loop runs inside the app."""
     metrics = Metrics()
-    sender = Sender(service, metrics=metrics)
+    digests = [d for a in adapters if (d := getattr(a, "digest_sink", None)) is not None]
+    sender = Sender(service, metrics=metrics, digest_sinks=digests)
     sinks = [a.alert_sink for a in adapters if a.alert_sink is not None]
     hub = Hub(service, sinks, metrics)
 
