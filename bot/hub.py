@@ -94,6 +94,10 @@ class Hub:
         """Leads only: ``trend ...`` as a report and its chart, drawn off the event loop."""
         return await self.run(self.service.trend_for, channel, address, query)
 
+    async def dashboard_link(self, channel: str, address: str) -> str:
+        """Leads only: a one-time sign-in link to the web dashboard."""
+        return await self.write(self.service.signin.link_for, channel, address)
+
     async def comments_for(self, channel: str, address: str, query: str) -> dict[str, Any]:
         """Leads only, like :meth:`scores_for`: the latest comments for ``comments ...``."""
         return await self.run(self.service.comments_for, channel, address, query)

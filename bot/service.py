@@ -29,6 +29,7 @@ from bot.receipts import Receipts
 from bot.reports import Reports
 from bot.results import InboundResult, TriggerResult
 from bot.settings import Settings
+from bot.signin import SignIn
 from bot.surveys import Survey
 from bot.triggering import Triggering
 from storage.interface import Store
@@ -63,6 +64,7 @@ class Service:
         self.receipts = Receipts(ctx, self.optouts)
         self.privacy = Privacy(ctx)
         self.comments = Comments(ctx)
+        self.signin = SignIn(ctx)
         # The facade's methods are the parts' own.
         self.start_survey = self.triggering.start_survey
         self.start_surveys = self.triggering.start_surveys

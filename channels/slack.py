@@ -422,6 +422,11 @@ class _Listeners:
         try:
             if address is None:
                 raise NotAllowed("Sorry, scores are only available to team leads.")
+            if query.lower().split() == ["dashboard"]:
+                link = await self.hub.dashboard_link(CHANNEL, address)
+                note = "Your dashboard (the link works once, for ten minutes):"
+                await respond(text=f"{note} {link}", response_type="ephemeral")
+                return
             if query.lower().split()[:1] == ["trend"]:
                 report, chart = await self.hub.trend_for(CHANNEL, address, query)
                 await self.post_chart(client, str(command.get("user_id") or ""), report, chart)

@@ -110,6 +110,11 @@ class CommandHandlers:
         query = " ".join(context.args or ())
         try:
             first = query.lower().split()[:1]
+            if query.lower().split() == ["dashboard"]:
+                link = await self.hub.dashboard_link(CHANNEL, asker)
+                text = f"Your dashboard (the link works once, for ten minutes): {link}"
+                await context.bot.send_message(chat_id=chat.id, text=text)
+                return
             if first == ["trend"]:
                 report, chart = await self.hub.trend_for(CHANNEL, asker, query)
                 caption = short_summary(report, limit=4)[:MAX_CAPTION]

@@ -398,6 +398,13 @@ class Store(Protocol):
     def last_digest(self, schedule: str) -> datetime | None:
         """The start of the newest period this schedule has a digest row for (sent or not)."""
 
+    # -- dashboard sign-in -------------------------------------------------------------------
+
+    def add_login_link(self, token_hash: str, lead: str, expires_at: datetime) -> None: ...
+
+    def use_login_link(self, token_hash: str, now: datetime) -> str | None:
+        """The lead of an unused, unexpired link, which is used up by this call; else None."""
+
     # -- housekeeping ------------------------------------------------------------------------
 
     def truncate_log(self) -> bool:

@@ -32,6 +32,16 @@ class Digest(SQLModel, table=True):
     sent_at: datetime | None = Field(default=None, sa_column=_utc())
 
 
+class LoginLink(SQLModel, table=True):
+    """A one-time dashboard sign-in link: only its SHA-256 is kept."""
+
+    __tablename__ = "login_link"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    lead: str = Field(max_length=200)
+    expires_at: datetime = Field(sa_column=_utc(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_utc())
+
+
 class Setting(SQLModel, table=True):
     """Small key/value facts the database owns (the generated pseudonym key)."""
 

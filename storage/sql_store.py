@@ -369,6 +369,34 @@ class SqlStore:
             ).scalar()
         return newest
 
+    # -- dashboard sign-in ---------------------------------------------------------------------
+
+    def add_login_link(self, token_hash: str, lead: str, expires_at: datetime) -> None:
+        from storage.models import LoginLink
+
+        with self.writing() as tx:
+            tx.session.add(LoginLink(token_hash=token_hash, lead=lead, expires_at=expires_at))
+
+    def use_login_link(self, token_hash: str, now: datetime) -> str | None:
+        from storage.models import LoginLink
+        from storage.queries import changed
+
+        with self.writing() as tx:
+            used = changed(
+                tx.session,
+                update(LoginLink)
+                .where(
+                    col(LoginLink.token_hash) == token_hash,
+                    col(LoginLink.used_at).is_(None),
+                    col(LoginLink.expires_at) > now,
+                )
+                .values(used_at=now),
+            )
+            if used != 1:
+                return None
+            found = tx.session.get(LoginLink, token_hash)
+            return found.lead if found is not None else None
+
     # -- housekeeping --------------------------------------------------------------------------
 
     def truncate_log(self) -> bool:

@@ -618,3 +618,29 @@ def test_the_digest_goes_to_the_digest_channel_with_its_chart(
     (upload,) = slack.uploads.values()
     assert upload.content == chart and upload.shared_to == "C0DIGEST1"
     assert not slack.problems
+
+
+def test_csat_dashboard_gives_a_lead_a_link_that_signs_in_once(
+    world: Callable[..., None],
+    slack: FakeSlack,
+) -> None:
+    async def scenario(w: World) -> None:
+        asked = slash_command(user=LEAD, text="dashboard", response_url=slack.hook_url())
+        assert (await w.post(asked)).status_code == 200
+        await w.settle()
+        text = slack.hooks[-1]["text"]
+        assert slack.hooks[-1]["response_type"] == "ephemeral"
+        link = text.split()[-1]
+        assert "/dashboard/login?token=" in link
+        path = link[link.index("/dashboard/") :]
+        entered = await w.http.get(path)
+        assert entered.status_code == 303
+        assert (await w.http.get("/dashboard")).status_code == 200
+        w.http.cookies.clear()
+        assert (await w.http.get(path)).status_code == 401
+        refused = slash_command(user=CUSTOMER, text="dashboard", response_url=slack.hook_url())
+        await w.post(refused)
+        await w.settle()
+        assert "only available to team leads" in slack.hooks[-1]["text"]
+
+    world(scenario)

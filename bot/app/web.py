@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.app.dashboard import dashboard
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import CsatError, InvalidInput, NotAllowed, NotFound
 from bot.export import as_dict
@@ -120,6 +121,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.include_router(api)
     app.include_router(operations)
+    app.include_router(dashboard)
     direct: list[DirectRoute] = []
     for adapter in adapters:
         router = adapter.routes(hub)
