@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench browser clean
 
 $(BIN)/csat: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ lint: $(BIN)/csat
 	$(BIN)/ruff check bot channels storage tests bench
 	$(BIN)/mypy bot channels storage
 	$(BIN)/lint-imports
+
+browser:  ## Debian's Chromium for the dashboard's browser tests (they skip without it)
+	command -v chromium >/dev/null || apt-get install -y chromium
 
 bench: $(BIN)/csat
 	$(BIN)/python bench/score.py --answers 1000000

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -541,6 +542,9 @@ def test_csat_trend_uploads_a_chart_to_the_leads_dm(
         assert upload.content.startswith(b"\x89PNG") and len(upload.content) == upload.length
         assert upload.shared_to == "D" + LEAD[1:]  # the lead's DM with the app
         assert upload.comment.startswith("Score 7d (Europe/Amsterdam): CSAT 100.0%")
+        shots = Path(__file__).resolve().parent.parent / "docs" / "images"
+        shots.mkdir(parents=True, exist_ok=True)
+        (shots / "slack-trend-chart.png").write_bytes(upload.content)  # the README's picture
         assert not slack.problems
         refused = slash_command(user=CUSTOMER, text="trend 7d", response_url=slack.hook_url())
         await w.post(refused)
