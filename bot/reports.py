@@ -8,7 +8,7 @@ from typing import Any
 from bot.channel import OutboundMessage
 from bot.context import ServiceContext
 from bot.errors import InvalidInput, NotAllowed
-from bot.periods import ScoreQuery, buckets, parse_query, resolve_period
+from bot.periods import Period, ScoreQuery, buckets, parse_query, resolve_period
 from bot.results import InboundResult
 from bot.scoring import group_report, report
 from bot.texts import message
@@ -35,21 +35,26 @@ class Reports:
         overall = group_report(now.overall(), before.overall())
         if query.over_time:
             assert query.by is not None
-            spans = buckets(period, query.by)
-            counts = store.bucket_counts([span.start for span in spans] + [period.end])
-            groups = {
-                span.label: {
-                    "start": span.start.isoformat(),
-                    "end": span.end.isoformat(),
-                    **group_report(count),
-                }
-                for span, count in zip(spans, counts, strict=True)
-            }
+            groups = self.buckets(period, query.by)
         else:
             groups = {
                 key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)
             }
         return report(period=period, overall=overall, groups=groups, by=query.by)
+
+    def buckets(self, period: Period, unit: str) -> dict[str, dict[str, Any]]:
+        """The period's calendar buckets (``unit`` in TIME_UNITS), each with the group fields
+        and its bounds, in order, empty ones included: counted in one pass."""
+        spans = buckets(period, unit)
+        counts = self.ctx.store.bucket_counts([span.start for span in spans] + [period.end])
+        return {
+            span.label: {
+                "start": span.start.isoformat(),
+                "end": span.end.isoformat(),
+                **group_report(count),
+            }
+            for span, count in zip(spans, counts, strict=True)
+        }
 
     def scores_for(self, channel: str, address: str, text: str) -> dict[str, Any]:
         """Leads-only access, the rule every channel reuses; refuses without disclosing anything."""

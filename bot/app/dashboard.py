@@ -134,9 +134,11 @@ def page(
     if _viewer(request, service) is None:
         return _login_page()
     period, by = _choices(period, by)
-    report = service.query_scores(period, by)
+    query = service.parse_query(f"{period} by {by}")
+    report = service.scores(query)
     unit = TIME_UNITS[0] if _days(report) <= 62 else TIME_UNITS[1]
-    trend = service.query_scores(period, unit)
+    # The trend needs only the buckets: the overall figures are the breakdown's own.
+    trend = {**report, "by": unit, "groups": service.reports.buckets(query.period, unit)}
     feed = service.comments.latest(service.comments.parse(f"{period} {comments}"), limit=10)
     html = (
         _templates()
