@@ -62,6 +62,11 @@ def test_the_setting_is_checked_at_start_up() -> None:
 
 
 def _service(settings: Settings, engine: Engine, clock: Clock) -> Service:
+    from sqlalchemy import delete
+
+    with Session(engine) as session:  # PostgreSQL's test database is shared between tests
+        session.exec(delete(Digest))  # type: ignore[call-overload]
+        session.commit()
     return Service(
         settings=settings.model_copy(update={"csat_timezone": ZONE, "csat_digest": "daily 09:00"}),
         store=SqlStore(engine),
