@@ -18,12 +18,18 @@ Delivery semantics:
 - The suppression list is read for the rest of the batch before a send whenever the last read is
   a second old or more (one query per batch at full speed instead of one per send), so an
   opt-out recorded meanwhile stops every send that starts a second or more after it.
+- Sends of a batch overlap, in order of claim: a channel's window of sends in flight starts at
+  one, grows by one with each success up to ``CSAT_SEND_IN_FLIGHT`` (8) and falls back to one
+  at a failure for now, so the first send after a pause goes alone (a probe) and a storm meets
+  one request at a time, while a healthy provider's latency is no longer paid once per survey.
+  A crash may re-send what was in flight, so ``CSAT_SEND_IN_FLIGHT=1`` bounds that to one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -76,11 +82,17 @@ class Pause:
 
     until: datetime
     failures: int = 0
+    mark: int = 0  # the failure's number in this process: sends begun before it cannot lift it
 
 
 @dataclass
 class Pauses:
     by_channel: dict[str, Pause] = field(default_factory=dict)
+    marks: int = 0  # failures so far
+
+    def ticket(self) -> int:
+        """Taken as a send begins: a success lifts only the pauses of failures before it."""
+        return self.marks
 
     def active(self, now: datetime) -> list[str]:
         return [name for name, p in self.by_channel.items() if p.until > now]
@@ -89,11 +101,36 @@ class Pauses:
         current = self.by_channel.get(channel)
         failures = (current.failures if current else 0) + 1
         until = now + pause(failures, retry_after)
-        self.by_channel[channel] = Pause(until, failures)
+        self.marks += 1
+        self.by_channel[channel] = Pause(until, failures, self.marks)
         return until
 
-    def worked(self, channel: str) -> None:
-        self.by_channel.pop(channel, None)
+    def worked(self, channel: str, ticket: int) -> None:
+        current = self.by_channel.get(channel)
+        if current is not None and current.mark <= ticket:
+            del self.by_channel[channel]
+
+
+@dataclass
+class Windows:
+    """Per channel: how many sends may be in flight now, and how many are."""
+
+    widest: int
+    allowed: dict[str, int] = field(default_factory=dict)
+    flying: dict[str, int] = field(default_factory=dict)
+
+    def has_room(self, channel: str) -> bool:
+        return self.flying.get(channel, 0) < self.allowed.get(channel, 1)
+
+    def took(self, channel: str) -> None:
+        self.flying[channel] = self.flying.get(channel, 0) + 1
+
+    def landed(self, channel: str, worked: bool | None) -> None:
+        """``worked``: whether the channel took the send; None when it was not asked."""
+        self.flying[channel] -= 1
+        if worked is not None:
+            wider = min(self.widest, self.allowed.get(channel, 1) + 1)
+            self.allowed[channel] = wider if worked else 1
 
 
 class Sender:
@@ -104,8 +141,11 @@ class Sender:
         batch: int = 50,
         metrics: Metrics | None = None,
         digest_sinks: Sequence[DigestSink] = (),
+        in_flight: int | None = None,
     ) -> None:
-        """``source``: the service, or just the context (the sender needs nothing else)."""
+        """``source``: the service, or just the context (the sender needs nothing else).
+        ``in_flight``: the most sends of one channel at once (1: one after the other); by
+        default ``CSAT_SEND_IN_FLIGHT``."""
         self.ctx = ctx = source.ctx if isinstance(source, Service) else source
         self.store = ctx.store
         self.triggering = Triggering(ctx)
@@ -115,9 +155,13 @@ class Sender:
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()
+        widest = ctx.settings.csat_send_in_flight if in_flight is None else in_flight
+        self.windows = Windows(widest=max(1, widest))
         self._held: dict[str, datetime] = {}  # claim token -> when its lease runs out
+        self._kept: dict[str, frozenset[int]] = {}  # claim token -> rows held at the last renewal
         self._blocked: set[int] = set()  # invitations of this batch whose address opted out
         self._blocked_read = 0.0  # time.monotonic() when _blocked was read
+        self._renewing = asyncio.Lock()  # one per pass, made on its loop
 
     @property
     def lease(self) -> timedelta:
@@ -127,6 +171,7 @@ class Sender:
         now = self.ctx.clock()
         due = self.store.claim_due(now, now + self.lease, self.batch, self.pauses.active(now))
         self._held = {job.claim.token: now + self.lease for job in due}
+        self._kept = {}
         return due
 
     async def _record(self, job: DueSend, changes: Changes) -> bool:
@@ -155,16 +200,26 @@ class Sender:
         return question_message(survey, 0, ctx)
 
     def _fresh(self, job: DueSend) -> bool:
-        """Whether more than half of this batch's lease is left: then no other worker can have
-        taken the row (a claim needs an expired lease) and the send needs no renewal first."""
+        """Whether more than half of this batch's lease is left: then no other worker can take
+        a row of it (a claim needs an expired lease) and the send needs no renewal first."""
         held = self._held.get(job.claim.token)
         return held is not None and held - self.ctx.clock() > self.lease / 2
 
-    def _renew(self, job: DueSend) -> bool:
+    def _renew(self, job: DueSend) -> None:
         now = self.ctx.clock()
-        mine = self.store.renew(job.claim, now + self.lease)
+        self._kept[job.claim.token] = self.store.renew(job.claim, now + self.lease)
         self._held[job.claim.token] = now + self.lease
-        return mine
+
+    async def _holding(self, job: DueSend) -> bool:
+        """Whether this worker still holds the job's row, renewing the batch's lease first when
+        less than half of it is left. One renewal serves every send in flight (taken under a
+        lock), and after a renewal only the rows it found still held may be sent: a row whose
+        lease ran out before it may belong to another worker now."""
+        async with self._renewing:
+            if not self._fresh(job):
+                await to_thread.run_sync(self._renew, job)
+        kept = self._kept.get(job.claim.token)
+        return kept is None or job.id in kept
 
     async def run_once(self) -> SendReport:
         """One pass: expire, claim, send. Returns what happened, for logs and tests."""
@@ -172,23 +227,43 @@ class Sender:
         jobs = await to_thread.run_sync(self._claim)
         report = SendReport(claimed=len(jobs))
         self._blocked_read = -SUPPRESSION_FRESH_FOR  # read it for this batch before its first send
-        for position, job in enumerate(jobs):
-            if job.channel in self.pauses.active(self.ctx.clock()):
-                # Its channel failed earlier in this batch: leave it due, untried, unclaimed.
-                await self._record(job, {})
-                report.paused += 1
-                continue
-            if time.monotonic() - self._blocked_read >= SUPPRESSION_FRESH_FOR:
-                ids = [later.id for later in jobs[position:]]
-                self._blocked = await to_thread.run_sync(self.store.suppressed_sends, ids)
-                self._blocked_read = time.monotonic()
-            await self._deliver(job, report)
+        room = asyncio.Condition()
+        self._renewing = asyncio.Lock()
+        async with asyncio.TaskGroup() as flights:
+            for position, job in enumerate(jobs):
+                async with room:
+                    await room.wait_for(functools.partial(self.windows.has_room, job.channel))
+                if job.channel in self.pauses.active(self.ctx.clock()):
+                    # Its channel failed earlier in this batch: leave it due, untried, unclaimed.
+                    await self._record(job, {})
+                    report.paused += 1
+                    continue
+                if time.monotonic() - self._blocked_read >= SUPPRESSION_FRESH_FOR:
+                    ids = [later.id for later in jobs[position:]]
+                    self._blocked = await to_thread.run_sync(self.store.suppressed_sends, ids)
+                    self._blocked_read = time.monotonic()
+                self.windows.took(job.channel)
+                flights.create_task(self._fly(job, report, room))
         for outcome in ("sent", "deferred", "retried", "failed", "reminded", "paused", "lost"):
             if count := getattr(report, outcome):
                 self.metrics.sends.labels(outcome).inc(count)
         return report
 
-    async def _deliver(self, job: DueSend, report: SendReport) -> None:
+    async def _fly(self, job: DueSend, report: SendReport, room: asyncio.Condition) -> None:
+        worked: bool | None = False
+        ticket = self.pauses.ticket()
+        try:
+            worked = await self._deliver(job, report)
+        finally:
+            if worked and self.pauses.ticket() != ticket:
+                worked = None  # a failure landed while it flew: it says nothing newer
+            async with room:
+                self.windows.landed(job.channel, worked)
+                room.notify_all()
+
+    async def _deliver(self, job: DueSend, report: SendReport) -> bool | None:
+        """Send one survey and record the outcome. Whether the channel took it; None when the
+        channel was not asked (failed, skipped, deferred or lost before the send)."""
         inv = job
         ctx = self.ctx
         channel: Channel | None = ctx.channels.get(inv.channel)
@@ -204,7 +279,7 @@ class Sender:
             )
             await self._record(job, {"status": Status.FAILED, "reason": why, "closed_at": now})
             report.failed += 1
-            return
+            return None
         if job.id in self._blocked:
             skipped: Changes = {
                 "status": Status.SKIPPED,
@@ -212,36 +287,37 @@ class Sender:
                 "closed_at": now,
             }
             await self._record(job, skipped)
-            return
+            return None
         traits = channel.traits
         allowed = next_send_time(now, channel.timezones(job.address), traits.quiet_hours)
         if allowed > now and not job.claim.reminder:
             await self._record(job, {"send_at": allowed})
             report.deferred += 1
-            return
-        if not self._fresh(job) and not await to_thread.run_sync(self._renew, job):
+            return None
+        if not await self._holding(job):
             log.warning("sender: invitation %s was taken by another worker", inv.id)
             report.lost += 1
-            return
+            return None
+        ticket = self.pauses.ticket()
         try:
             result = await channel.send(job.address, outbound)
         except TransientSendError as exc:
             await self._transient(job, exc, report)
-            return
+            return False
         except PermanentSendError as exc:
-            self.pauses.worked(inv.channel)
+            self.pauses.worked(inv.channel, ticket)
             await self._permanent(job, exc, now, report)
-            return
+            return True
         except Exception as exc:  # a bug in an adapter: retried by time like a provider failure
             log.exception("sender: %s channel raised unexpectedly", inv.channel)
             await self._transient(job, TransientSendError(repr(exc), code="internal"), report)
-            return
-        self.pauses.worked(inv.channel)
+            return False
+        self.pauses.worked(inv.channel, ticket)
         now = ctx.clock()
         if job.claim.reminder:
             await self._record(job, {"remind_at": None})
             report.reminded += 1
-            return
+            return True
         survey = ctx.surveys[inv.survey]
         expiry = survey.expires_after or traits.default_expiry
         sent: Changes = {
@@ -257,6 +333,7 @@ class Sender:
         }
         await self._record(job, sent)
         report.sent += 1
+        return True
 
     async def _transient(self, job: DueSend, exc: TransientSendError, report: SendReport) -> None:
         inv = job

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # survey is given up, counted from its first failure; and a sender's claim on due rows.
     csat_send_retry_for: str = "24h"
     csat_claim_lease: float = Field(default=120.0, ge=5)
+    # The most sends of one channel in flight at once per sender (1: one after the other).
+    csat_send_in_flight: int = Field(default=8, ge=1, le=64)
     csat_quiet_start: str = "09:00"
     csat_quiet_end: str = "20:00"
 

@@ -379,8 +379,9 @@ class Store(Protocol):
     def finish(self, claim: Claim, changes: Changes) -> bool:
         """Write a send's outcome and release the claim, if this worker still holds it."""
 
-    def renew(self, claim: Claim, lease_until: datetime) -> bool:
-        """Extend the claim's lease; False when another worker took the row meanwhile."""
+    def renew(self, claim: Claim, lease_until: datetime) -> frozenset[int]:
+        """Extend the lease on every row of the claim's batch this worker still holds; their
+        ids (a row missing from them was taken by another worker and must not be sent)."""
 
     # -- digests -----------------------------------------------------------------------------
 

@@ -83,22 +83,13 @@ def claim_due(
     return [Claim(int(r[0] or 0), token, r[1] == Status.SENT) for r in rows]
 
 
-def renew(session: Session, claim: Claim, lease_until: datetime) -> bool:
-    """Extend this worker's lease on every row it still holds from the claim; say whether the
-    claim's own row is still among them (if not, another worker has it and it must not be sent)."""
-    mine = changed(
-        session,
-        update(Invitation)
-        .where(
-            col(Invitation.id) == claim.invitation_id,
-            col(Invitation.claim_token) == claim.token,
-        )
-        .values(claimed_until=lease_until),
-    )
-    changed(
-        session,
+def renew(session: Session, claim: Claim, lease_until: datetime) -> frozenset[int]:
+    """Extend this worker's lease on every row it still holds from the claim, in one statement;
+    the ids of those rows (one taken by another worker meanwhile is not among them)."""
+    held = session.execute(
         update(Invitation)
         .where(col(Invitation.claim_token) == claim.token)
-        .values(claimed_until=lease_until),
+        .values(claimed_until=lease_until)
+        .returning(col(Invitation.id))
     )
-    return mine == 1
+    return frozenset(row_id for (row_id,) in held if row_id is not None)

@@ -28,7 +28,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -42,6 +42,7 @@ from storage.values import Counts, PeriodCounts
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
     from storage.interface import Changes, Claim, CommentRow, DueSend
+    from storage.prepared import Prepared
     from storage.replies import RawReplies, ReplyStatements
     from storage.transaction import SessionTransaction
 
@@ -58,6 +59,7 @@ class SqlStore:
         if engine.dialect.name == "sqlite":
             self.turn = WriteTurn(engine.url.database or "")
         self._writer = self._new_writer()
+        self._finishes: dict[tuple[str, ...], Prepared] = {}
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
@@ -273,25 +275,44 @@ class SqlStore:
             return {row_id for (row_id,) in connection.execute(statement) if row_id is not None}
 
     def finish(self, claim: Claim, changes: Changes) -> bool:
-        """One UPDATE in its own transaction on a Core connection: a send's outcome is the one
-        write per send, so it skips the ORM session."""
+        """A send's outcome: one UPDATE, the one write per send. It runs on the driver's cursor
+        from a statement compiled once per set of changed columns, in autocommit (one statement
+        is atomic alone; on PostgreSQL that is one round trip instead of BEGIN, UPDATE, COMMIT)."""
+        from storage.prepared import raw_in
+
+        keys = tuple(sorted(changes))
+        prepared = self._finishes.get(keys)
+        if prepared is None:
+            prepared = self._finishes[keys] = self._finish_statement(keys)
+        values: dict[str, Any] = {f"new_{key}": value for key, value in changes.items()}
+        values["finished_id"] = claim.invitation_id
+        values["finished_token"] = claim.token
+        with self.write_turn(), self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            with raw_in(connection) as raw:
+                return bool(raw.execute(prepared, values))
+
+    def _finish_statement(self, keys: tuple[str, ...]) -> Prepared:
+        from storage.prepared import Prepared
+
+        columns = Invitation.__table__.c  # type: ignore[attr-defined]
         statement = (
             update(Invitation)
             .where(
-                col(Invitation.id) == claim.invitation_id,
-                col(Invitation.claim_token) == claim.token,
+                col(Invitation.id) == bindparam("finished_id", type_=columns["id"].type),
+                col(Invitation.claim_token)
+                == bindparam("finished_token", type_=columns["claim_token"].type),
             )
             .values(
                 claim_token=None,
                 claimed_until=None,
                 version=col(Invitation.version) + 1,
-                **changes,
+                **{key: bindparam(f"new_{key}", type_=columns[key].type) for key in keys},
             )
         )
-        with self.write_turn(), self.engine.begin() as connection:
-            return bool(connection.execute(statement).rowcount)
+        return Prepared(statement, self.engine.dialect)
 
-    def renew(self, claim: Claim, lease_until: datetime) -> bool:
+    def renew(self, claim: Claim, lease_until: datetime) -> frozenset[int]:
         from storage.queries import renew
 
         with self.writing() as tx:

@@ -2,7 +2,13 @@
 
 A batch of 1000 triggers used to cost five round trips per item (duplicate check, respondent,
 suppression, throttle, insert). Here each of those is one statement per chunk of keys, and the
-invitations go in as one multi-row INSERT that returns their ids in the order given.
+invitations go in as one INSERT that returns their ids in the order given.
+
+On PostgreSQL that INSERT takes one array per column (``INSERT ... SELECT ... FROM unnest(...)
+WITH ORDINALITY ORDER BY ordinality``): a short statement with fifteen parameters instead of a
+VALUES list with fifteen thousand, which the driver would scan for placeholders on every call
+(two thirds of a 1000-row insert's time). The ids come from the sequence in the SELECT's order,
+so sorted they line up with the rows given, as SQLAlchemy's own sorted insert relies on.
 """
 
 from __future__ import annotations
@@ -11,7 +17,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col
 
 from storage.models import Invitation, Respondent, Suppression
@@ -76,23 +83,17 @@ def respondent_ids(
             .where(col(Respondent.id) == item["rid"])
             .values(address=item["address"], erased_at=None)
         )
+    new = [key for key in digests if key not in ids]
     missing = [
-        {"channel": channel, "address_hash": digest, "address": address, "created_at": now}
-        for (channel, address), digest in digests.items()
-        if (channel, address) not in ids
+        {
+            "channel": channel,
+            "address_hash": digests[(channel, address)],
+            "address": address,
+            "created_at": now,
+        }
+        for channel, address in new
     ]
-    if missing:
-        created = session.execute(
-            insert(Respondent).returning(
-                col(Respondent.id),
-                col(Respondent.channel),
-                col(Respondent.address),
-                sort_by_parameter_order=True,
-            ),
-            missing,
-        )
-        for respondent_id, channel, address in created:
-            ids[(channel, address)] = respondent_id
+    ids.update(zip(new, _insert_ids(session, Respondent, missing), strict=True))
     return ids
 
 
@@ -130,11 +131,28 @@ def latest_live(
 
 
 def insert_invitations(session: Session, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Insert the invitations in one multi-row statement; their ids, in the order given."""
+    """Insert the invitations in one statement; their ids, in the order given."""
+    return _insert_ids(session, Invitation, rows)
+
+
+def _insert_ids(session: Session, model: Any, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert ``rows`` (dicts with the same keys) into ``model``'s table in one statement and
+    return the new ids in the order of the rows."""
     if not rows:
         return []
+    names = list(rows[0])
+    if session.get_bind().dialect.name == "postgresql" and all(len(r) == len(names) for r in rows):
+        columns = model.__table__.c
+        arrays = [
+            bindparam(f"all_{name}", [row[name] for row in rows], type_=ARRAY(columns[name].type))
+            for name in names
+        ]
+        given = func.unnest(*arrays).table_valued(*names, with_ordinality="position")
+        given = given.render_derived()
+        ordered = select(*(given.c[name] for name in names)).order_by(given.c.position)
+        statement = insert(model).from_select(names, ordered).returning(col(model.id))
+        return sorted(int(row_id) for (row_id,) in session.execute(statement))
     result = session.execute(
-        insert(Invitation).returning(col(Invitation.id), sort_by_parameter_order=True),
-        list(rows),
+        insert(model).returning(col(model.id), sort_by_parameter_order=True), list(rows)
     )
     return [int(row_id) for (row_id,) in result]

@@ -173,6 +173,121 @@ def test_a_slow_provider_never_costs_a_live_worker_its_claim(
             engine.dispose()
 
 
+@dataclass
+class StalledProvider(MemoryChannel):
+    """The first send stalls past the whole lease; meanwhile a rival worker claims the batch's
+    expired rows and sends them. Every later send is instant."""
+
+    clock: Clock | None = None
+    rival: Sender | None = None
+    log: list[str] = field(default_factory=list)
+
+    async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
+        assert self.clock is not None
+        self.log.append(address)
+        if self.rival is not None:
+            rival, self.rival = self.rival, None
+            self.clock.advance(minutes=3)  # the lease is two minutes
+            await rival.run_once()
+        return SendResult(provider_message_id=f"p-{len(self.log)}")
+
+
+@pytest.mark.parametrize("in_flight", [1, 8])
+def test_rows_taken_after_a_lease_ran_out_are_never_sent_again(
+    settings: Settings, database_url: str, clock: Clock, in_flight: int
+) -> None:
+    """Only the send that outlasted the lease can go out twice (the rival cannot know it is in
+    flight); every other row of the batch belongs to the rival once its lease ran out, and the
+    renewal before the next send tells this worker which rows it still holds."""
+    stalled = StalledProvider(clock=clock)
+    engines = [make_engine(database_url) for _ in range(2)]
+    services = [
+        Service(
+            settings=settings,
+            store=SqlStore(engine),
+            surveys=builtin_surveys(),
+            channels={"memory": stalled},
+            clock=clock,
+            rng=random.Random(n),
+        )
+        for n, engine in enumerate(engines)
+    ]
+    try:
+        for n in range(6):
+            trigger(services[0], to=f"c{n}", interaction=f"S-{n}")
+        stalled.rival = Sender(services[1])
+        report = asyncio.run(Sender(services[0], in_flight=in_flight).run_once())
+        sends = Counter(stalled.log)
+        first = stalled.log[0]
+        assert sends[first] == 2, "the stalled send, and the rival's"
+        assert {a: n for a, n in sends.items() if a != first} == {
+            f"c{n}": 1 for n in range(6) if f"c{n}" != first
+        }
+        assert report.sent == 1 and report.lost == 5
+        assert all(r.status == "sent" for r in _rows(services[0]))
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+@dataclass
+class CountingProvider(MemoryChannel):
+    """Notes how many sends are in flight as each one begins; the ``fail_at``-th fails for now."""
+
+    fail_at: int = 0
+    flying: int = 0
+    seen: list[int] = field(default_factory=list)
+
+    async def send(self, address: str, outbound: OutboundMessage) -> SendResult:
+        self.flying += 1
+        self.seen.append(self.flying)
+        number = len(self.seen)
+        try:
+            await asyncio.sleep(0.005)
+            if number == self.fail_at:
+                raise TransientSendError("busy", code="503")
+            return SendResult(provider_message_id=f"p-{len(self.seen)}")
+        finally:
+            self.flying -= 1
+
+
+def test_sends_overlap_after_a_lone_probe_and_a_failure_stops_the_rest(
+    settings: Settings, database_url: str, clock: Clock
+) -> None:
+    provider = CountingProvider()
+    engine = make_engine(database_url)
+    service = Service(
+        settings=settings,
+        store=SqlStore(engine),
+        surveys=builtin_surveys(),
+        channels={"memory": provider},
+        clock=clock,
+        rng=random.Random(5),
+    )
+    try:
+        for n in range(40):
+            trigger(service, to=f"o{n}", interaction=f"O-{n}")
+        sender = Sender(service, batch=20, in_flight=4)
+        report = asyncio.run(sender.run_once())
+        assert report.sent == 20
+        assert provider.seen[:2] == [1, 1], "alone until the first success"
+        assert max(provider.seen) == 4, "never more than the window"
+        provider.seen.clear()
+        provider.fail_at = 6
+        report = asyncio.run(sender.run_once())
+        # The window is still four wide: the failure lands with others in flight, which finish;
+        # nothing starts after it, and the rest of the batch stays due, untried.
+        assert len(provider.seen) < 10 and report.retried == 1
+        assert report.sent == len(provider.seen) - 1
+        assert report.paused == 20 - len(provider.seen)
+        clock.advance(seconds=2)
+        provider.seen.clear()
+        asyncio.run(sender.run_once())
+        assert provider.seen[:2] == [1, 1], "after a failure the channel is probed alone"
+    finally:
+        engine.dispose()
+
+
 def test_a_pass_that_fails_never_ends_the_loop(
     tmp_path: Path, settings: Settings, memory: MemoryChannel, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -172,9 +172,14 @@ def worker(
     sender = Sender(service, digest_sinks=digests)
 
     async def work() -> None:
-        # Adapters are not started here: webhooks and polling belong to `csat serve`; the
-        # channels open their clients on first send, and are closed here on the way out.
+        # Adapters are not started here: webhooks and polling belong to `csat serve`. A channel
+        # that keeps connections (SMS) opens its pooled client on this loop, so sends reuse
+        # keep-alive connections; every channel is closed here on the way out.
         try:
+            for adapter in adapters:
+                opening = getattr(adapter.channel, "open", None)
+                if opening is not None:
+                    await opening()
             if once:
                 report = await sender.run_once()
                 out.print(
