@@ -103,12 +103,19 @@ class RawTransaction:
         rows = (prepared.row(raw) for raw in self._cursor.fetchall())
         return [row for row in rows if row is not None]
 
+    def query(self, sql: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Run SQL put together from prepared parts, its values already converted; its rows."""
+        self._send(sql, parameters)
+        return [tuple(row) for row in self._cursor.fetchall()]
+
     def _run(self, prepared: Prepared, values: Mapping[str, Any]) -> None:
-        parameters = prepared.parameters(values)
+        self._send(prepared.sql, prepared.parameters(values))
+
+    def _send(self, sql: str, parameters: Sequence[Any] | Mapping[str, Any]) -> None:
         try:
-            self._cursor.execute(prepared.sql, parameters)
+            self._cursor.execute(sql, parameters)
         except self._integrity_error as exc:
-            raise IntegrityError(prepared.sql, parameters, exc) from exc
+            raise IntegrityError(sql, parameters, exc) from exc
 
 
 @contextmanager
