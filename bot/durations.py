@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ _DURATION_UNITS |= {"m": timedelta(minutes=1), "s": timedelta(seconds=1)}
 _DURATION_PART = re.compile(r"(\d+)\s*([wdhms])")
 
 
+@functools.lru_cache(maxsize=256)  # a batch of triggers repeats a few delays a thousand times
 def parse_duration(text: str) -> timedelta:
     """Parse the compact durations used in survey files and settings (``1h30m``, ``7d``, ``0``).
 

@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from bot.context import ServiceContext
 from bot.errors import InvalidInput, NotFound
@@ -19,7 +20,15 @@ from storage.values import LIVE_STATUSES, Closure, Status
 log = logging.getLogger("csat.service")
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
-Prepared = tuple[SurveyRequest, Survey, str]
+
+
+class Prepared(NamedTuple):
+    """One checked trigger: the request, its survey, the normalised address and the locale."""
+
+    request: SurveyRequest
+    survey: Survey
+    address: str
+    locale: str
 
 
 class Triggering:
@@ -35,7 +44,7 @@ class Triggering:
             self._prepare(r, i if len(requests) > 1 else None) for i, r in enumerate(requests)
         ]
         seen: set[tuple[str, str]] = set()
-        for request, _, _ in prepared:
+        for request, *_ in prepared:
             key = (request.interaction_id, request.survey)
             if key in seen:
                 raise InvalidInput(
@@ -64,35 +73,41 @@ class Triggering:
         except InvalidInput as exc:
             raise InvalidInput(f"{where}{exc}") from None
         locale = normalise_locale(request.locale) or survey.fallback_locale
-        return request.model_copy(update={"to": address, "locale": locale}), survey, address
+        return Prepared(request, survey, address, locale)
 
     def _schedule_all(self, tx: Transaction, prepared: Sequence[Prepared]) -> list[TriggerResult]:
         """Decide and insert a whole batch with a handful of set queries: the rules are those of
         one trigger at a time, in the batch's order (an earlier item can throttle a later one)."""
         ctx = self.ctx
         now = ctx.clock()
-        keys = {(request.interaction_id, request.survey) for request, _, _ in prepared}
+        keys = {(item.request.interaction_id, item.request.survey) for item in prepared}
         existing = tx.existing_invitations(keys)
         fresh = [
-            item for item in prepared if (item[0].interaction_id, item[0].survey) not in existing
+            item
+            for item in prepared
+            if (item.request.interaction_id, item.request.survey) not in existing
         ]
         digests = {
-            (r.channel, address): ctx.pseudonym(r.channel, address) for r, _, address in fresh
+            (item.request.channel, item.address): ctx.pseudonym(item.request.channel, item.address)
+            for item in fresh
         }
         respondents = tx.respondent_ids(digests, now)
         blocked = tx.suppressed({(c, d) for (c, _), d in digests.items()})
-        throttle_keys = {  # per customer when the caller names one, else per address
-            request: ctx.pseudonym("customer", request.customer_id)
-            if request.customer_id
-            else digests[(request.channel, address)]
-            for request, _, address in fresh
+        throttle_keys = [  # per customer when the caller names one, else per address
+            ctx.pseudonym("customer", item.request.customer_id)
+            if item.request.customer_id
+            else digests[(item.request.channel, item.address)]
+            for item in fresh
+        ]
+        longest = max((item.survey.throttle for item in fresh), default=timedelta(0))
+        throttled_keys = {
+            key
+            for key, item in zip(throttle_keys, fresh, strict=True)
+            if item.survey.throttle > timedelta(0)
         }
-        longest = max((s.throttle for _, s, _ in fresh), default=timedelta(0))
-        throttled_keys = {throttle_keys[r] for r, s, _ in fresh if s.throttle > timedelta(0)}
         latest = tx.latest_live(throttled_keys, now - longest) if throttled_keys else {}
         rows: list[NewInvitation] = []
-        for request, survey, address in fresh:
-            key = throttle_keys[request]
+        for (request, survey, address, locale), key in zip(fresh, throttle_keys, strict=True):
             status, reason = Status.SCHEDULED, None
             if (request.channel, digests[(request.channel, address)]) in blocked:
                 status, reason = Status.SKIPPED, Closure.OPTED_OUT
@@ -113,7 +128,7 @@ class Triggering:
                     agent=request.agent,
                     team=request.team,
                     touchpoint=request.touchpoint,
-                    locale=request.locale or survey.fallback_locale,
+                    locale=locale,
                     status=status,
                     reason=reason,
                     created_at=now,
@@ -123,8 +138,8 @@ class Triggering:
             )
         made = iter(zip(tx.insert_invitations(rows), rows, strict=True))
         results: list[TriggerResult] = []
-        for request, _, _ in prepared:
-            found = existing.get((request.interaction_id, request.survey))
+        for item in prepared:
+            found = existing.get((item.request.interaction_id, item.request.survey))
             if found is not None:
                 results.append(_result(found))
                 continue
