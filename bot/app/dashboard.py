@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 from functools import cache
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from bot.app.tokens import bearer_matches, token_matches
 from bot.app.trend_svg import trend_svg
 from bot.errors import InvalidInput
 from bot.periods import DIMENSIONS, TIME_UNITS
@@ -57,12 +57,8 @@ def _viewer(request: Request, service: Service) -> str | None:
     lead = SignIn(service.ctx).lead_of(request.cookies.get(COOKIE))
     if lead is not None:
         return lead
-    token = service.settings.csat_api_token
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if token is not None and scheme.lower() == "bearer" and value.strip():
-        offered = value.strip().encode("utf-8", "surrogateescape")
-        if secrets.compare_digest(offered, token.get_secret_value().encode()):
-            return "operator"
+    if bearer_matches(request.headers.get("authorization", ""), service.settings.csat_api_token):
+        return "operator"
     return None
 
 
@@ -99,11 +95,7 @@ def login_link(request: Request, service: ServiceDep, token: str = "") -> Respon
 def login_token(
     request: Request, service: ServiceDep, api_token: Annotated[str, Form(max_length=500)] = ""
 ) -> Response:
-    token = service.settings.csat_api_token
-    offered = api_token.strip().encode("utf-8", "surrogateescape")
-    if token is None or not offered:
-        return _login_page("Wrong token.")
-    if not secrets.compare_digest(offered, token.get_secret_value().encode()):
+    if not token_matches(api_token, service.settings.csat_api_token):
         return _login_page("Wrong token.")
     return _signed_in(request, service, "operator")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -23,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app.dashboard import dashboard
+from bot.app.tokens import bearer_matches
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import CsatError, InvalidInput, NotAllowed, NotFound
 from bot.export import as_dict
@@ -197,12 +197,7 @@ def require_token(request: Request, service: ServiceDep) -> None:
     token = service.settings.csat_api_token
     if token is None:
         raise HTTPException(503, "the API is closed: set CSAT_API_TOKEN to open it")
-    given = request.headers.get("authorization", "")
-    scheme, _, value = given.partition(" ")
-    offered = value.strip().encode("utf-8", "surrogateescape")
-    expected = token.get_secret_value().encode()
-    # compare_digest takes the same time whatever the bytes; an empty offer never matches.
-    if scheme.lower() != "bearer" or not offered or not secrets.compare_digest(offered, expected):
+    if not bearer_matches(request.headers.get("authorization", ""), token):
         raise HTTPException(
             401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
