@@ -109,6 +109,9 @@ class Digests:
         setting = ctx.settings.csat_digest.strip()
         self.schedule = Schedule.parse(setting) if setting else None
         self._checked: datetime | None = None
+        # Periods another process held when this one looked: tried again once that claim's
+        # lease may have run out (the holder may have died mid-send).
+        self._held_elsewhere: dict[datetime, tuple[Period, datetime]] = {}
 
     async def run_due(self) -> int:
         """Send the digests that are due and not sent by anyone; returns how many this did."""
@@ -125,6 +128,10 @@ class Digests:
         else:
             due = self.schedule.due(now, timezone, self._checked)
         self._checked = now
+        for start, (period, retry_at) in list(self._held_elsewhere.items()):
+            if retry_at <= now:
+                del self._held_elsewhere[start]
+                due.append(period)
         sent = 0
         for period in due:
             sent += await self._send(period, now)
@@ -137,7 +144,10 @@ class Digests:
             lambda: store.claim_digest(key, period.start, now, now + LEASE)
         )
         if token is None:
-            return 0  # sent, or being sent, by another process
+            # Sent, or being sent, by another process: look once more when its lease is over
+            # (a claim then is refused again if it was sent, and taken if its holder died).
+            self._held_elsewhere.setdefault(period.start, (period, now + LEASE))
+            return 0
         text, chart, title = await to_thread.run_sync(self.build, period)
         for sink in self.sinks:
             try:

@@ -150,7 +150,14 @@ def test_a_claim_left_by_a_dead_process_is_taken_when_its_lease_runs_out(
     lease = datetime(2025, 6, 10, 7, 15, tzinfo=UTC)
     assert store.claim_digest(schedule.key, period.start, clock.now, lease) is not None  # dies
     inbox = Inbox()
-    assert asyncio.run(Digests(service.ctx, [inbox]).run_due()) == 0  # held by the dead one
+    live = Digests(service.ctx, [inbox])  # a process that keeps running
+    assert asyncio.run(live.run_due()) == 0  # held by the dead one
+    clock.now = datetime(2025, 6, 10, 7, 14, tzinfo=UTC)
+    assert asyncio.run(live.run_due()) == 0  # its lease still holds
     clock.now = datetime(2025, 6, 10, 7, 20, tzinfo=UTC)
-    assert asyncio.run(Digests(service.ctx, [inbox]).run_due()) == 1
+    assert asyncio.run(live.run_due()) == 1, "taken over without a restart"
     assert len(inbox.posted) == 1
+    clock.now = datetime(2025, 6, 10, 7, 40, tzinfo=UTC)
+    assert asyncio.run(live.run_due()) == 0 and len(inbox.posted) == 1
+    restarted = Digests(service.ctx, [inbox])
+    assert asyncio.run(restarted.run_due()) == 0 and len(inbox.posted) == 1
