@@ -4,9 +4,9 @@ A lead follows the one-time link, changes the period, drills down by team, downl
 the numbers on screen are checked against ``GET /v1/scores``. At phone and desktop widths the
 layout is checked from the rendered boxes (nothing wider than the screen or clipped, no two score
 cards overlapping, cards in one row on a desktop and wrapped, never squeezed, on a phone), and
-the screenshots are compared with the committed ones in ``docs/images`` (the README's pictures): more than 2 % of
-the pixels changed fails. After a deliberate change of the page, run the test once with
-``CSAT_UPDATE_SCREENSHOTS=1`` to write the new pictures, look at them, and commit them.
+the screenshots are compared with the committed ones in ``docs/images`` (the README's pictures):
+more than 2 % of the pixels changed fails. After a deliberate change of the page, run the test
+once with ``CSAT_UPDATE_SCREENSHOTS=1`` to write the new pictures, look at them, commit them.
 """
 
 from __future__ import annotations
