@@ -143,22 +143,30 @@ class SlowProvider(MemoryChannel):
         return SendResult(provider_message_id=f"p-{len(self.log)}")
 
 
-def test_a_slow_provider_never_costs_a_live_worker_its_claim(
-    settings: Settings, database_url: str, clock: Clock
-) -> None:
-    slow = SlowProvider(clock=clock)
+def _two_workers(
+    settings: Settings, database_url: str, clock: Clock, channel: MemoryChannel
+) -> tuple[list[Engine], list[Service]]:
+    """Two workers' services, each on its own engine (as two processes), sharing one channel."""
     engines = [make_engine(database_url) for _ in range(2)]
     services = [
         Service(
             settings=settings,
             store=SqlStore(engine),
             surveys=builtin_surveys(),
-            channels={"memory": slow},
+            channels={"memory": channel},
             clock=clock,
             rng=random.Random(n),
         )
         for n, engine in enumerate(engines)
     ]
+    return engines, services
+
+
+def test_a_slow_provider_never_costs_a_live_worker_its_claim(
+    settings: Settings, database_url: str, clock: Clock
+) -> None:
+    slow = SlowProvider(clock=clock)
+    engines, services = _two_workers(settings, database_url, clock, slow)
     try:
         for n in range(6):
             trigger(services[0], to=f"c{n}", interaction=f"T-{n}")
@@ -200,18 +208,7 @@ def test_rows_taken_after_a_lease_ran_out_are_never_sent_again(
     flight); every other row of the batch belongs to the rival once its lease ran out, and the
     renewal before the next send tells this worker which rows it still holds."""
     stalled = StalledProvider(clock=clock)
-    engines = [make_engine(database_url) for _ in range(2)]
-    services = [
-        Service(
-            settings=settings,
-            store=SqlStore(engine),
-            surveys=builtin_surveys(),
-            channels={"memory": stalled},
-            clock=clock,
-            rng=random.Random(n),
-        )
-        for n, engine in enumerate(engines)
-    ]
+    engines, services = _two_workers(settings, database_url, clock, stalled)
     try:
         for n in range(6):
             trigger(services[0], to=f"c{n}", interaction=f"S-{n}")
