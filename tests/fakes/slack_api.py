@@ -92,14 +92,14 @@ class SlackContract:
     def __init__(self) -> None:
         self.methods: dict[str, Method] = {}
         self.source = str(SPEC)
+        for name, (required, types) in SUPPLEMENT.items():
+            self.methods[name] = Method(required, types, True)
         if not SPEC.exists():
             print(f"slack contract: {SPEC} is absent; checking required arguments only")
             self.source = "fallback"
             for name, required in FALLBACK_REQUIRED.items():
                 self.methods[name] = Method(required, {}, name != "oauth.v2.access")
             return
-        for name, (required, types) in SUPPLEMENT.items():
-            self.methods[name] = Method(required, types, True)
         spec = json.loads(SPEC.read_text(encoding="utf-8"))
         for path, verbs in spec["paths"].items():
             for operation in verbs.values():

@@ -53,6 +53,7 @@ FALLBACK_REQUIRED: dict[str, tuple[str, ...]] = {
     "deleteWebhook": (),
     "getWebhookInfo": (),
     "sendMessage": ("chat_id", "text"),
+    "sendPhoto": ("chat_id", "photo"),
     "answerCallbackQuery": ("callback_query_id",),
     "editMessageText": (),
     "editMessageReplyMarkup": (),
