@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 from bench.score import (  # noqa: E402
     DATA_DIR,
     _parse_count,
+    count_days,
     fill,
     is_filled,
     make_service,
@@ -83,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fill(target, args.answers, args.seed)
     engine = prepare(target.url)
     service = make_service(engine, target.url)
+    print(count_days(service.store))  # type: ignore[arg-type]
     service.settings = service.settings.model_copy(update={"csat_api_token": SecretStr(TOKEN)})
     port = free_port()
     server = uvicorn.Server(

@@ -31,7 +31,9 @@ class Reports:
         assert previous.end == period.start, "a previous period ends where its period starts"
         store = self.ctx.store
         by = None if query.over_time else query.by
-        now, before = store.period_counts(previous.start, period.start, period.end, by)
+        now, before = store.period_counts(
+            previous.start, period.start, period.end, by, timezone=period.timezone
+        )
         overall = group_report(now.overall(), before.overall())
         if query.over_time:
             assert query.by is not None
@@ -46,7 +48,9 @@ class Reports:
         """The period's calendar buckets (``unit`` in TIME_UNITS), each with the group fields
         and its bounds, in order, empty ones included: counted in one pass."""
         spans = buckets(period, unit)
-        counts = self.ctx.store.bucket_counts([span.start for span in spans] + [period.end])
+        counts = self.ctx.store.bucket_counts(
+            [span.start for span in spans] + [period.end], timezone=period.timezone
+        )
         return {
             span.label: {
                 "start": span.start.isoformat(),

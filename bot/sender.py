@@ -62,6 +62,8 @@ SUPPRESSION_FRESH_FOR = 1.0
 
 # After a pass that failed as a whole (database away, a bug), wait longer each time, up to this.
 LONGEST_IDLE = 30.0
+ROLLUP_EVERY = timedelta(seconds=30)  # between rounds of counting days, once caught up
+ROLLUP_CHUNKS = 4  # transactions of storage.rollup.CHUNK_DAYS days per sender pass
 
 
 @dataclass
@@ -385,11 +387,32 @@ class Sender:
         await self._record(job, failed)
         report.failed += 1
 
+    async def _refresh_rollups(self) -> timedelta:
+        """Count the closed days into the day rollups, a few short transactions per pass; the
+        wait before the next round (none while days are still to count). A failure is logged
+        and waits for the next round: reports read raw rows meanwhile, so nothing is wrong."""
+        ctx = self.ctx
+        try:
+            done = await to_thread.run_sync(
+                functools.partial(
+                    ctx.store.refresh_rollups,
+                    ctx.settings.csat_timezone,
+                    ctx.clock(),
+                    chunks=ROLLUP_CHUNKS,
+                )
+            )
+        except Exception:
+            log.exception("counting days into the rollups failed; reports read raw rows")
+            return ROLLUP_EVERY
+        if done.days:
+            log.info("rollups: %d day(s) counted, %d mark(s) cleared", done.days, done.marks)
+        return timedelta(0) if done.pending else ROLLUP_EVERY
+
     async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
         """Pass after pass until ``stop`` is set. A pass that fails (the database away, a bug) is
         logged and counted in ``csat_sender_errors_total``, and the loop goes on after a pause
         that grows with repeated failures."""
-        housekeeping_due = self.ctx.clock()
+        housekeeping_due = rollups_due = self.ctx.clock()
         failures = 0
         while not stop.is_set():
             full = False
@@ -399,6 +422,8 @@ class Sender:
                 if report.sent or report.failed or report.retried:
                     log.info("sender: %s", report)
                 await self.digests.run_due()
+                if self.ctx.clock() >= rollups_due:
+                    rollups_due = self.ctx.clock() + await self._refresh_rollups()
                 if self.ctx.clock() >= housekeeping_due:
                     await to_thread.run_sync(self.privacy.purge_raw)
                     housekeeping_due = self.ctx.clock() + timedelta(hours=1)

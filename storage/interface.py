@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, TypeVar
 
-from storage.values import Closure, Counts, PeriodCounts, Reason, Status
+from storage.values import Closure, Counts, PeriodCounts, Reason, Refreshed, Status
 
 T = TypeVar("T")
 
@@ -340,12 +340,26 @@ class Store(Protocol):
     def is_suppressed(self, channel: str, address_hash: str) -> bool: ...
 
     def period_counts(
-        self, previous_start: datetime, start: datetime, end: datetime, by: str | None
+        self,
+        previous_start: datetime,
+        start: datetime,
+        end: datetime,
+        by: str | None,
+        *,
+        timezone: str | None = None,
     ) -> tuple[PeriodCounts, PeriodCounts]:
-        """(current, previous) counts; the previous period is [previous_start, start)."""
+        """(current, previous) counts; the previous period is [previous_start, start). With the
+        ``timezone`` whose local midnights the moments are, whole closed days may come from the
+        day rollups."""
 
-    def bucket_counts(self, bounds: Sequence[datetime]) -> list[Counts]:
+    def bucket_counts(
+        self, bounds: Sequence[datetime], *, timezone: str | None = None
+    ) -> list[Counts]:
         """Counts of each bucket ``[bounds[i], bounds[i + 1])`` in one pass (empty ones too)."""
+
+    def refresh_rollups(self, timezone: str, now: datetime, *, chunks: int = 1) -> Refreshed:
+        """Count changed and not yet counted closed days of ``timezone`` into the day rollups,
+        at most ``chunks`` short transactions' worth."""
 
     def latest_comments(
         self,

@@ -32,13 +32,13 @@ from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, text, u
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from storage import db
+from storage import db, rollup
 from storage.errors import DuplicateKey
 from storage.export import iter_responses
 from storage.models import Invitation, Respondent, Suppression
 from storage.scores import two_periods
 from storage.turn import WriteTurn, is_busy
-from storage.values import Counts, PeriodCounts
+from storage.values import Counts, PeriodCounts, Refreshed
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
     from storage.interface import Changes, Claim, CommentRow, DueSend
@@ -177,14 +177,34 @@ class SqlStore:
             return session.get(Suppression, (channel, address_hash)) is not None
 
     def period_counts(
-        self, previous_start: datetime, start: datetime, end: datetime, by: str | None
+        self,
+        previous_start: datetime,
+        start: datetime,
+        end: datetime,
+        by: str | None,
+        *,
+        timezone: str | None = None,
     ) -> tuple[PeriodCounts, PeriodCounts]:
+        if timezone is not None:
+            mixed = rollup.counts(self.engine, [previous_start, start, end], by, timezone)
+            if mixed is not None:
+                before, now = mixed
+                return PeriodCounts(dict(now)), PeriodCounts(dict(before))
         return two_periods(self.engine, previous_start, start, end, by)
 
-    def bucket_counts(self, bounds: Sequence[datetime]) -> list[Counts]:
-        from storage.trends import bucket_counts
+    def bucket_counts(
+        self, bounds: Sequence[datetime], *, timezone: str | None = None
+    ) -> list[Counts]:
+        from storage.trends import EMPTY, bucket_counts
 
+        if timezone is not None:
+            mixed = rollup.counts(self.engine, bounds, None, timezone)
+            if mixed is not None:
+                return [groups.get(None, EMPTY) for groups in mixed]
         return bucket_counts(self.engine, bounds)
+
+    def refresh_rollups(self, timezone: str, now: datetime, *, chunks: int = 1) -> Refreshed:
+        return rollup.refresh(self.engine, timezone, now, chunks=chunks, turn=self.turn)
 
     def latest_comments(
         self,

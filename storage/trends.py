@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, case, func, literal, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
 from storage.models import Answer, Invitation
@@ -22,6 +22,7 @@ from storage.types import UTCDateTime
 from storage.values import SCORED_KINDS, UNDELIVERED, Bucket, Counts
 
 MAX_BUCKETS = 400
+NONE_GROUP = "(none)"  # as storage.scores
 _UTC = UTCDateTime()
 
 
@@ -41,22 +42,35 @@ def _index(instant: Any, bounds: Sequence[datetime]) -> ColumnElement[Any]:
 
 def bucket_counts(engine: Engine, bounds: Sequence[datetime]) -> list[Counts]:
     """Counts of each bucket ``[bounds[i], bounds[i + 1])``, empty buckets included."""
-    if len(bounds) < 2:
-        return []
     if len(bounds) - 1 > MAX_BUCKETS:
         raise ValueError(f"at most {MAX_BUCKETS} buckets")
+    with engine.connect() as connection:
+        per_group = grouped_counts(connection, bounds, None)
+    return [groups.get(None, EMPTY) for groups in per_group]
+
+
+EMPTY = Counts(sent=0, responded=0, buckets=())
+
+
+def grouped_counts(
+    connection: Connection, bounds: Sequence[datetime], by: str | None
+) -> list[dict[str | None, Counts]]:
+    """Each bucket's counts per value of the dimension ``by`` (one group, None, without it)."""
+    if len(bounds) < 2:
+        return []
     low = bindparam("low", bounds[0], type_=_UTC)
     high = bindparam("high", bounds[-1], type_=_UTC)
     answered_at = col(Answer.answered_at)
     names = ("kind", "scale_min", "scale_max", "value", "positive", "negative")
-    columns = [getattr(Answer, name) for name in names]
+    groups = [_group(Answer, by)] if by is not None else []
+    columns = [*groups, *(getattr(Answer, name) for name in names)]
     placed = (
         select(_index(answered_at, bounds).label("slot"), *columns)
         .where(answered_at >= low, answered_at < high)
         .where(col(Answer.kind).in_(SCORED_KINDS), col(Answer.value).is_not(None))
         .subquery()
     )
-    keys = [placed.c.slot, *(placed.c[name] for name in names)]
+    keys = list(placed.c)
     answers = select(*keys, func.count()).group_by(*keys)
 
     sent_at = col(Invitation.sent_at)
@@ -64,34 +78,43 @@ def bucket_counts(engine: Engine, bounds: Sequence[datetime]) -> list[Counts]:
         col(Invitation.delivery_status).is_(None),
         col(Invitation.delivery_status).not_in(UNDELIVERED),
     )
+    sent_groups = [_group(Invitation, by)] if by is not None else []
     sent_rows = (
         select(
             _index(sent_at, bounds).label("slot"),
+            *sent_groups,
             col(Invitation.responded_at).label("responded_at"),
         )
         .where(sent_at >= low, sent_at < high, delivered)
         .subquery()
     )
-    sent = select(sent_rows.c.slot, func.count(), func.count(sent_rows.c.responded_at)).group_by(
-        sent_rows.c.slot
+    sent_keys = list(sent_rows.c)[:-1]
+    sent = select(*sent_keys, func.count(), func.count(sent_rows.c.responded_at)).group_by(
+        *sent_keys
     )
 
-    found: dict[int, list[Bucket]] = defaultdict(list)
-    totals: dict[int, tuple[int, int]] = {}
-    with engine.connect() as connection:
-        for row in connection.execute(answers):
-            slot, kind, lo, hi, value, positive, negative, count = tuple(row)
-            found[int(slot)].append(
-                Bucket(kind, lo, hi, value, bool(positive), bool(negative), int(count))
-            )
-        for row in connection.execute(sent):
-            slot, count, responded = tuple(row)
-            totals[int(slot)] = (int(count), int(responded))
-    return [
-        Counts(
-            sent=totals.get(i, (0, 0))[0],
-            responded=totals.get(i, (0, 0))[1],
-            buckets=tuple(found.get(i, ())),
+    found: dict[tuple[int, str | None], list[Bucket]] = defaultdict(list)
+    totals: dict[tuple[int, str | None], tuple[int, int]] = {}
+    for row in connection.execute(answers):
+        slot, *rest = tuple(row)
+        grp = rest.pop(0) if by is not None else None
+        kind, lo, hi, value, positive, negative, count = rest
+        found[(int(slot), grp)].append(
+            Bucket(kind, lo, hi, value, bool(positive), bool(negative), int(count))
         )
-        for i in range(len(bounds) - 1)
-    ]
+    for row in connection.execute(sent):
+        slot, *rest = tuple(row)
+        grp = rest.pop(0) if by is not None else None
+        count, responded = rest
+        totals[(int(slot), grp)] = (int(count), int(responded))
+    out: list[dict[str | None, Counts]] = [{} for _ in range(len(bounds) - 1)]
+    for key in {*found, *totals}:
+        slot, grp = key
+        sent_count, responded = totals.get(key, (0, 0))
+        out[slot][grp] = Counts(sent_count, responded, tuple(found.get(key, ())))
+    return out
+
+
+def _group(model: Any, by: str) -> ColumnElement[Any]:
+    column: ColumnElement[Any] = getattr(model, by)
+    return func.coalesce(column, NONE_GROUP).label("grp")

@@ -37,6 +37,16 @@ class Counts:
     buckets: tuple[Bucket, ...]
 
 
+@dataclass(frozen=True)
+class Refreshed:
+    """What one refresh did."""
+
+    days: int = 0  # days counted (again)
+    marks: int = 0  # marks taken away
+    pending: bool = False  # more work was left for the next round
+    skipped: str | None = None  # why nothing was done, if so
+
+
 class Status(StrEnum):
     """Where an invitation is. A StrEnum: stored and compared as its plain value."""
 

@@ -32,6 +32,11 @@ TABLES = (
     "slack_installations",
     "slack_bots",
     "slack_oauth_states",
+    "rollup_state",
+    "rollup_day",
+    "rollup_answer",
+    "rollup_sent",
+    "rollup_mark",
 )
 _migrated: set[str] = set()
 

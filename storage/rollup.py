@@ -1,0 +1,595 @@
+"""Closed local days counted once, so that a year reads a few thousand rows instead of every answer.
+
+A day of the team's zone that ended more than :data:`SETTLE` ago is *closed*: the refresher counts
+it once, per dimension, into ``rollup_answer`` (the score buckets) and ``rollup_sent`` (sent and
+responded), and lists it in ``rollup_day``. A report over a span then reads
+
+* the closed, counted, unchanged days from the rollup tables, and
+* everything else from the raw rows, with the statements of :mod:`storage.trends`: today, days not
+  counted yet, and days that changed since they were counted.
+
+**What changed.** Database triggers (migration 0007) put the UTC hour of any row whose instant is
+older than :data:`MARK_AGE` into ``rollup_mark`` when it is written, changed or deleted: a late
+receipt, a reply to an older invitation, a correction, an erasure, an import. A day touched by a
+mark is read raw until the refresher has counted it again and taken the mark away. A write to a
+row younger than the mark age leaves no mark, which keeps the reply path at one test per row; it
+needs none, because such a row's day is not closed yet, and a day is counted only
+``SETTLE - MARK_AGE`` (an hour) after the last moment such a write could happen. That holds as
+long as no transaction stays open for an hour. The database's own clock decides both sides.
+
+**The zone.** The rollups are cut in one zone, kept in ``rollup_state``. A process whose
+``CSAT_TIMEZONE`` differs reads raw rows; it takes the rollups over (dropping them and counting
+again) only once the zone in charge has not been refreshed for :data:`TAKEOVER`, so two processes
+set to different zones do not take turns throwing each other's work away.
+
+**Two refreshers** never interleave: on SQLite the refresh holds the write turn, on PostgreSQL a
+transaction-level advisory lock (a second process skips the round), and every count is taken
+inside that transaction, after the marks it will remove were read.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ColumnElement,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import col
+
+from storage.models import Answer, Invitation
+from storage.types import UTCDateTime
+from storage.values import SCORED_KINDS, UNDELIVERED, Bucket, Counts, Refreshed
+
+MARK_AGE = timedelta(hours=1)  # the triggers' cutoff (migration 0007)
+SETTLE = timedelta(hours=2)  # a day is counted once it ended this long ago
+TAKEOVER = timedelta(minutes=10)
+MIN_DAYS = 3  # fewer closed days in a span are read raw: cheaper than looking the rollups up
+CHUNK_DAYS = 7  # days counted per transaction: a short hold of the write turn
+DIMENSIONS = ("channel", "agent", "team", "touchpoint", "survey", "locale")
+NONE_GROUP = "(none)"
+OVERALL = ""  # the dim and grp of the rows without a dimension
+
+metadata = MetaData()  # beside SQLModel's: these tables have no ORM model
+state_table = Table(
+    "rollup_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("zone", String(64), nullable=False),
+    Column("refreshed_at", UTCDateTime(), nullable=False),
+)
+day_table = Table(
+    "rollup_day",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("built_at", UTCDateTime(), nullable=False),
+)
+answer_table = Table(
+    "rollup_answer",
+    metadata,
+    Column("dim", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("grp", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("scale_min", Integer),
+    Column("scale_max", Integer),
+    Column("value", Integer, nullable=False),
+    Column("positive", Boolean, nullable=False),
+    Column("negative", Boolean, nullable=False),
+    Column("n", Integer, nullable=False),
+    Index(
+        "ix_rollup_answer_read",
+        "dim",
+        "day",
+        "grp",
+        "kind",
+        "scale_min",
+        "scale_max",
+        "value",
+        "positive",
+        "negative",
+        "n",
+    ),
+)
+sent_table = Table(
+    "rollup_sent",
+    metadata,
+    Column("dim", String(16), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("grp", String(200), primary_key=True),
+    Column("sent", Integer, nullable=False),
+    Column("responded", Integer, nullable=False),
+    Index("ix_rollup_sent_read", "dim", "day", "grp", "sent", "responded"),
+)
+mark_table = Table(
+    "rollup_mark",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("hour", DateTime, nullable=False),
+)
+
+BUCKET_NAMES = ("kind", "scale_min", "scale_max", "value", "positive", "negative")
+ComboKey = tuple[Any, ...]  # the six bucket columns
+
+
+# -- local days ----------------------------------------------------------------------------------
+
+
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    """The first instant of a local day. ``fold=0`` picks the earlier of a repeated midnight and,
+    where midnight is skipped, the instant the day begins with."""
+    return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+
+
+def local_day(instant: datetime, zone: ZoneInfo) -> date:
+    return instant.astimezone(zone).date()
+
+
+def _days(first: date, stop: date) -> Iterator[date]:
+    day = first
+    while day < stop:
+        yield day
+        day += timedelta(days=1)
+
+
+def _touched(hour: datetime, zone: ZoneInfo) -> set[date]:
+    """The local days a UTC hour overlaps (two where the zone's offset is not whole hours)."""
+    start = hour.replace(tzinfo=UTC) if hour.tzinfo is None else hour
+    return {local_day(start, zone), local_day(start + timedelta(hours=1, microseconds=-1), zone)}
+
+
+def _index(value: Any, bounds: Sequence[Any], type_: Any) -> ColumnElement[Any]:
+    """``i`` where ``bounds[i] <= value < bounds[i + 1]``, as a balanced tree of comparisons."""
+
+    def tree(low: int, high: int) -> ColumnElement[Any]:
+        if high - low == 1:
+            return literal(low)
+        middle = (low + high) // 2
+        split = bindparam(f"s{middle}", bounds[middle], type_=type_)
+        return case((value < split, tree(low, middle)), else_=tree(middle, high))
+
+    return tree(0, len(bounds) - 1)
+
+
+# -- counting days -------------------------------------------------------------------------------
+
+
+def _delivered() -> ColumnElement[bool]:
+    return or_(
+        col(Invitation.delivery_status).is_(None),
+        col(Invitation.delivery_status).not_in(UNDELIVERED),
+    )
+
+
+def _count_run(
+    connection: Connection, days: Sequence[date], zone: ZoneInfo
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rollup rows of consecutive days: one finest-grain pass over each table, then every
+    dimension summed from it here (a day holds thousands of groups, not millions)."""
+    bounds = [day_start(day, zone) for day in days] + [day_start(days[-1] + timedelta(1), zone)]
+    utc = UTCDateTime()
+    low, high = bindparam("low", bounds[0], type_=utc), bindparam("high", bounds[-1], type_=utc)
+    answered_at = col(Answer.answered_at)
+    dims = [getattr(Answer, name) for name in DIMENSIONS]
+    combo = [getattr(Answer, name) for name in BUCKET_NAMES]
+    keys = [_index(answered_at, bounds, utc).label("slot"), *dims, *combo]
+    placed = (
+        select(*keys)
+        .where(answered_at >= low, answered_at < high)
+        .where(col(Answer.kind).in_(SCORED_KINDS), col(Answer.value).is_not(None))
+        .subquery()
+    )
+    columns = list(placed.c)
+    answers: dict[tuple[Any, ...], int] = defaultdict(int)
+    for row in connection.execute(select(*columns, func.count()).group_by(*columns)):
+        slot, *rest = tuple(row)
+        count = int(rest[-1])
+        groups, bucket = rest[: len(DIMENSIONS)], tuple(rest[len(DIMENSIONS) : -1])
+        day = days[int(slot)]
+        answers[(OVERALL, day, OVERALL, *bucket)] += count
+        for name, grp in zip(DIMENSIONS, groups, strict=True):
+            answers[(name, day, grp if grp is not None else NONE_GROUP, *bucket)] += count
+
+    sent_at = col(Invitation.sent_at)
+    sent_keys = [
+        _index(sent_at, bounds, utc).label("slot"),
+        *(getattr(Invitation, name) for name in DIMENSIONS),
+    ]
+    sent_rows = (
+        select(*sent_keys, col(Invitation.responded_at).label("responded_at"))
+        .where(sent_at >= low, sent_at < high, _delivered())
+        .subquery()
+    )
+    sent_columns = list(sent_rows.c)[:-1]
+    statement = select(*sent_columns, func.count(), func.count(sent_rows.c.responded_at)).group_by(
+        *sent_columns
+    )
+    sent: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for row in connection.execute(statement):
+        slot, *groups, count, responded = tuple(row)
+        day = days[int(slot)]
+        for key in [(OVERALL, day, OVERALL)] + [
+            (name, day, grp if grp is not None else NONE_GROUP)
+            for name, grp in zip(DIMENSIONS, groups, strict=True)
+        ]:
+            totals = sent[key]
+            totals[0] += int(count)
+            totals[1] += int(responded)
+
+    answer_rows = [
+        {
+            "dim": key[0],
+            "day": key[1],
+            "grp": key[2],
+            **dict(zip(BUCKET_NAMES, key[3:], strict=True)),
+            "n": count,
+        }
+        for key, count in answers.items()
+    ]
+    sent_rows_out = [
+        {"dim": k[0], "day": k[1], "grp": k[2], "sent": v[0], "responded": v[1]}
+        for k, v in sent.items()
+    ]
+    return answer_rows, sent_rows_out
+
+
+def _runs(days: Iterable[date], longest: int) -> list[list[date]]:
+    """Consecutive days in runs of at most ``longest``."""
+    runs: list[list[date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][-1] + timedelta(1) == day and len(runs[-1]) < longest:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    return runs
+
+
+# -- the refresher -------------------------------------------------------------------------------
+
+
+def _database_now(connection: Connection) -> datetime:
+    value = connection.execute(select(func.current_timestamp())).scalar_one()
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _locked(connection: Connection) -> bool:
+    if connection.dialect.name != "postgresql":
+        return True  # the caller holds the write turn
+    from sqlalchemy import text
+
+    got = connection.execute(text("SELECT pg_try_advisory_xact_lock(732100917)")).scalar_one()
+    return bool(got)
+
+
+def _take_zone(connection: Connection, zone: str, now: datetime) -> str | None:
+    """Make ``zone`` the rollups' zone for this round; the reason to skip, if it is not."""
+    row = connection.execute(select(state_table.c.zone, state_table.c.refreshed_at)).first()
+    if row is None:
+        connection.execute(insert(state_table).values(id=1, zone=zone, refreshed_at=now))
+        return None
+    current, refreshed_at = row
+    if current != zone:
+        if refreshed_at > now - TAKEOVER:
+            return f"the rollups are kept in {current}"
+        for table in (answer_table, sent_table, day_table, mark_table):
+            connection.execute(delete(table))
+    connection.execute(state_table.update().values(zone=zone, refreshed_at=now))
+    return None
+
+
+def refresh(
+    engine: Engine, timezone: str, now: datetime, *, chunks: int = 1, turn: Any = None
+) -> Refreshed:
+    """Count the days that changed (first) and the closed days not counted yet (newest first),
+    at most ``chunks`` runs of :data:`CHUNK_DAYS`, each in its own short transaction."""
+    total_days = total_marks = 0
+    for _ in range(chunks):
+        done = _refresh_once(engine, timezone, now, turn)
+        total_days += done.days
+        total_marks += done.marks
+        if done.skipped is not None or not done.pending:
+            return Refreshed(total_days, total_marks, done.pending, done.skipped)
+    return Refreshed(total_days, total_marks, pending=True)
+
+
+def _refresh_once(engine: Engine, timezone: str, now: datetime, turn: Any) -> Refreshed:
+    zone = _zone(timezone)
+    from contextlib import nullcontext
+
+    with turn if turn is not None else nullcontext(), engine.begin() as connection:
+        if not _locked(connection):
+            return Refreshed(skipped="another process is refreshing")
+        database_now = _database_now(connection)
+        skipped = _take_zone(connection, timezone, database_now)
+        if skipped is not None:
+            return Refreshed(skipped=skipped)
+        horizon = min(now, database_now) - SETTLE
+        last_closed = local_day(horizon, zone) - timedelta(1)  # its end is at or before horizon
+        if day_start(last_closed + timedelta(1), zone) > horizon:
+            last_closed -= timedelta(1)
+
+        marks = connection.execute(select(mark_table.c.id, mark_table.c.hour)).all()
+        marked: set[date] = set()
+        for _, hour in marks:
+            marked |= {day for day in _touched(_naive(hour), zone) if day <= last_closed}
+
+        built = set(connection.execute(select(day_table.c.day)).scalars())
+        unbuilt: list[date] = []
+        first = _first_instant(connection)
+        if first is not None:
+            day = last_closed
+            stop = local_day(first, zone)
+            while day >= stop:
+                if day not in built:
+                    unbuilt.append(day)
+                day -= timedelta(1)
+
+        # Changed days first, then the newest missing ones.
+        work = sorted(marked)[:CHUNK_DAYS]
+        if len(work) < CHUNK_DAYS:
+            work += [day for day in unbuilt if day not in marked][: CHUNK_DAYS - len(work)]
+        if not work:
+            return Refreshed()
+        for run in _runs(work, CHUNK_DAYS):
+            answer_rows, sent_rows = _count_run(connection, run, zone)
+            span = [day_table.c.day >= run[0], day_table.c.day <= run[-1]]
+            for table in (answer_table, sent_table):
+                connection.execute(
+                    delete(table).where(table.c.day >= run[0], table.c.day <= run[-1])
+                )
+            connection.execute(delete(day_table).where(*span))
+            if answer_rows:
+                connection.execute(insert(answer_table), answer_rows)
+            if sent_rows:
+                connection.execute(insert(sent_table), sent_rows)
+            connection.execute(
+                insert(day_table), [{"day": day, "built_at": database_now} for day in run]
+            )
+        # A mark goes once every day it touches is closed and was counted in this transaction.
+        counted = set(work)
+        done_marks = [mark_id for mark_id, hour in marks if _touched(_naive(hour), zone) <= counted]
+        if done_marks:
+            connection.execute(delete(mark_table).where(mark_table.c.id.in_(done_marks)))
+        pending = len(marked) + len([d for d in unbuilt if d not in marked]) > len(work)
+        return Refreshed(days=len(work), marks=len(done_marks), pending=pending)
+
+
+def _naive(hour: Any) -> datetime:
+    value = datetime.fromisoformat(hour) if isinstance(hour, str) else hour
+    assert isinstance(value, datetime)
+    return value
+
+
+def _first_instant(connection: Connection) -> datetime | None:
+    """The earliest answer or sending: no day before it needs counting (an import of older rows
+    leaves marks, and those days are counted from the marks)."""
+    found = [
+        connection.execute(select(func.min(col(Answer.answered_at)))).scalar(),
+        connection.execute(select(func.min(col(Invitation.sent_at)))).scalar(),
+    ]
+    present = [_utc(value) for value in found if value is not None]
+    return min(present) if present else None
+
+
+def _utc(value: Any) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a span's buckets are read: whole counted days from the rollups, the rest raw."""
+
+    days: Mapping[date, int]  # counted day -> bucket number
+    raw: Sequence[tuple[datetime, datetime]]  # instant spans read from the raw rows
+
+
+def plan(
+    connection: Connection, bounds: Sequence[datetime], timezone: str, now: datetime
+) -> Plan | None:
+    """The split of ``bounds``' buckets, or None when the rollups cannot help (their zone is
+    another, no whole day of the span is closed, or too few of its days are counted)."""
+    zone = _zone(timezone)
+    horizon = now - SETTLE
+    first_day = local_day(bounds[0], zone)
+    if day_start(first_day, zone) < bounds[0]:
+        first_day += timedelta(1)
+    if day_start(first_day + timedelta(MIN_DAYS), zone) > min(bounds[-1], horizon):
+        return None  # too few whole closed days inside: "today" and "yesterday" stay raw
+    state = connection.execute(select(state_table.c.zone)).scalar()
+    if state != timezone:
+        return None
+    stop_day = local_day(bounds[-1], zone) + timedelta(1)
+    built = set(
+        connection.execute(
+            select(day_table.c.day).where(day_table.c.day >= first_day, day_table.c.day < stop_day)
+        ).scalars()
+    )
+    if not built:
+        return None
+    dirty: set[date] = set()
+    low = day_start(first_day, zone).replace(tzinfo=None) - timedelta(hours=1)
+    for hour in connection.execute(
+        select(mark_table.c.hour).where(mark_table.c.hour >= low).distinct()
+    ).scalars():
+        dirty |= _touched(_naive(hour), zone)
+    days: dict[date, int] = {}
+    slot = 0
+    for day in _days(first_day, stop_day):
+        start, end = day_start(day, zone), day_start(day + timedelta(1), zone)
+        if end > bounds[-1]:
+            break
+        while bounds[slot + 1] <= start:
+            slot += 1
+        if end <= bounds[slot + 1] and day in built and day not in dirty:
+            days[day] = slot
+    if not days:
+        return None
+    raw: list[tuple[datetime, datetime]] = []
+    cursor = bounds[0]
+    for day in sorted(days):
+        start = day_start(day, zone)
+        if cursor < start:
+            raw.append((cursor, start))
+        cursor = day_start(day + timedelta(1), zone)
+    if cursor < bounds[-1]:
+        raw.append((cursor, bounds[-1]))
+    return Plan(days, raw)
+
+
+def rolled_counts(
+    connection: Connection, plan_: Plan, buckets: int, by: str | None
+) -> list[dict[str | None, Counts]]:
+    """The counted days' share of each bucket, per group, summed in SQL.
+
+    Where every bucket is one day the rows are grouped by their day; otherwise each day is placed
+    by a CASE over the first days of the buckets (two for a report and its previous period, a
+    few dozen for weeks or months). The SQL is written out here rather than built through
+    SQLAlchemy's expression language: building a CASE of a year's days cost more than running
+    it."""
+    ordered = sorted(plan_.days)
+    first, last = ordered[0], ordered[-1]
+    missing = [day for day in _days(first, last) if day not in plan_.days]
+    sqlite = connection.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+
+    def day_value(day: date) -> Any:
+        return day.isoformat() if sqlite else day
+
+    edges: list[date] = [first]  # the first counted day of each bucket
+    for day in ordered[1:]:
+        if plan_.days[day] != plan_.days[edges[-1]]:
+            edges.append(day)
+    slot_of: dict[Any, int]
+    slot_params: list[Any] = []
+    if len(edges) == len(ordered):  # one day per bucket
+        slot_sql = "day"
+        slot_of = {day_value(day): plan_.days[day] for day in ordered}
+    else:
+        whens = " ".join(f"WHEN day < {mark} THEN {i}" for i in range(len(edges) - 1))
+        slot_sql = f"CASE {whens} ELSE {len(edges) - 1} END" if whens else "0"
+        slot_params = [day_value(day) for day in edges[1:]]
+        slot_of = {i: plan_.days[day] for i, day in enumerate(edges)}
+    where = f"dim = {mark} AND day >= {mark} AND day <= {mark}"
+    where_params: list[Any] = [by if by is not None else OVERALL, day_value(first), day_value(last)]
+    if missing:
+        where += f" AND day NOT IN ({', '.join([mark] * len(missing))})"
+        where_params += [day_value(day) for day in missing]
+    names = ", ".join(BUCKET_NAMES)
+    answers = (
+        f"SELECT {slot_sql}, grp, {names}, SUM(n) FROM rollup_answer WHERE {where} "
+        f"GROUP BY 1, 2, {', '.join(str(i) for i in range(3, 3 + len(BUCKET_NAMES)))}"
+    )
+    sent = (
+        f"SELECT {slot_sql}, grp, SUM(sent), SUM(responded) FROM rollup_sent WHERE {where} "
+        "GROUP BY 1, 2"
+    )
+    params = tuple(slot_params + where_params)
+    combos: list[dict[str | None, dict[ComboKey, int]]] = [
+        defaultdict(lambda: defaultdict(int)) for _ in range(buckets)
+    ]
+    totals: list[dict[str | None, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in range(buckets)]
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(answers, params)
+        for slot, grp, kind, lo, hi, value, positive, negative, count in cursor.fetchall():
+            group = grp if by is not None else None
+            combos[slot_of[slot]][group][(kind, lo, hi, value, positive, negative)] += int(count)
+        cursor.execute(sent, params)
+        for slot, grp, count, responded in cursor.fetchall():
+            pair = totals[slot_of[slot]][grp if by is not None else None]
+            pair[0] += int(count)
+            pair[1] += int(responded)
+    finally:
+        cursor.close()
+    return [_counts(combos[i], totals[i]) for i in range(buckets)]
+
+
+def _counts(
+    combos: Mapping[str | None, Mapping[ComboKey, int]], totals: Mapping[str | None, list[int]]
+) -> dict[str | None, Counts]:
+    out: dict[str | None, Counts] = {}
+    for group in {*combos, *totals}:
+        sent, responded = totals.get(group, [0, 0])
+        buckets = tuple(
+            Bucket(kind, lo, hi, value, bool(positive), bool(negative), count)
+            for (kind, lo, hi, value, positive, negative), count in combos.get(group, {}).items()
+        )
+        out[group] = Counts(sent=sent, responded=responded, buckets=buckets)
+    return out
+
+
+def add(parts: Iterable[Mapping[str | None, Counts]]) -> dict[str | None, Counts]:
+    """Per-group counts added up (the counted days' share and the raw share of one bucket)."""
+    from storage.values import merge
+
+    present = [part for part in parts if part]
+    if len(present) == 1:
+        return dict(present[0])
+    gathered: dict[str | None, list[Counts]] = defaultdict(list)
+    for part in present:
+        for group, counts in part.items():
+            gathered[group].append(counts)
+    return {group: merge(items) for group, items in gathered.items()}
+
+
+def counts(
+    engine: Engine, bounds: Sequence[datetime], by: str | None, timezone: str
+) -> list[dict[str | None, Counts]] | None:
+    """Each bucket's counts per group, the counted days from the rollups and the rest raw; None
+    when the rollups cannot help, and the caller reads everything raw its own way."""
+    from storage.trends import grouped_counts
+
+    if len(bounds) < 2:
+        return None
+    with engine.connect() as connection:
+        found = plan(connection, bounds, timezone, datetime.now(UTC))
+        if found is None:
+            return None
+        parts: list[list[Mapping[str | None, Counts]]] = [
+            [share] for share in rolled_counts(connection, found, len(bounds) - 1, by)
+        ]
+        for low, high in found.raw:
+            first = bisect_right(bounds, low) - 1
+            inner = [low, *(bound for bound in bounds if low < bound < high), high]
+            for offset, share in enumerate(grouped_counts(connection, inner, by)):
+                parts[first + offset].append(share)
+    return [add(shares) for shares in parts]
