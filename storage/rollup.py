@@ -49,14 +49,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
     bindparam,
     case,
     delete,
     func,
     insert,
     literal,
-    not_,
     or_,
     select,
 )
@@ -526,7 +524,9 @@ def rolled_counts(
     combos: list[dict[str | None, dict[ComboKey, int]]] = [
         defaultdict(lambda: defaultdict(int)) for _ in range(buckets)
     ]
-    totals: list[dict[str | None, list[int]]] = [defaultdict(lambda: [0, 0]) for _ in range(buckets)]
+    totals: list[dict[str | None, list[int]]] = [
+        defaultdict(lambda: [0, 0]) for _ in range(buckets)
+    ]
     cursor = connection.connection.cursor()
     try:
         cursor.execute(answers, params)

@@ -69,7 +69,18 @@ def upgrade() -> None:
     op.create_index(
         "ix_rollup_answer_read",
         "rollup_answer",
-        ["dim", "day", "grp", "kind", "scale_min", "scale_max", "value", "positive", "negative", "n"],
+        [
+            "dim",
+            "day",
+            "grp",
+            "kind",
+            "scale_min",
+            "scale_max",
+            "value",
+            "positive",
+            "negative",
+            "n",
+        ],
     )
     op.create_table(
         "rollup_sent",
