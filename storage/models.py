@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime
@@ -127,6 +127,15 @@ class Answer(SQLModel, table=True):
             "value",
             "positive",
             "negative",
+        ),
+        # The comments feed: the newest comments of a span without reading the answers that
+        # have none (most have none).
+        Index(
+            "ix_answer_comments",
+            "answered_at",
+            "id",
+            sqlite_where=text("comment IS NOT NULL"),
+            postgresql_where=text("comment IS NOT NULL"),
         ),
     )
 

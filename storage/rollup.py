@@ -1,10 +1,12 @@
 """Closed local days counted once, so that a year reads a few thousand rows instead of every answer.
 
 A day of the team's zone that ended more than :data:`SETTLE` ago is *closed*: the refresher counts
-it once, per dimension, into ``rollup_answer`` (the score buckets) and ``rollup_sent`` (sent and
-responded), and lists it in ``rollup_day``. A report over a span then reads
+it once, per dimension, into ``rollup_day_answer`` (the score buckets) and ``rollup_day_sent``
+(sent and responded), and lists it in ``rollup_day``; a calendar month whose days are all counted
+is summed from them into ``rollup_month_*``. A report over a span then reads
 
-* the closed, counted, unchanged days from the rollup tables, and
+* the closed, counted, unchanged days from the rollup tables (whole months from the month rows,
+  so a year by agent reads about a dozen months and the days at its two ends), and
 * everything else from the raw rows, with the statements of :mod:`storage.trends`: today, days not
   counted yet, and days that changed since they were counted.
 
@@ -88,43 +90,59 @@ day_table = Table(
     Column("day", Date, primary_key=True),
     Column("built_at", UTCDateTime(), nullable=False),
 )
-answer_table = Table(
-    "rollup_answer",
+month_table = Table(
+    "rollup_month",
     metadata,
-    Column("dim", String(16), nullable=False),
-    Column("day", Date, nullable=False),
-    Column("grp", String(200), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("scale_min", Integer),
-    Column("scale_max", Integer),
-    Column("value", Integer, nullable=False),
-    Column("positive", Boolean, nullable=False),
-    Column("negative", Boolean, nullable=False),
-    Column("n", Integer, nullable=False),
-    Index(
-        "ix_rollup_answer_read",
-        "dim",
-        "day",
-        "grp",
-        "kind",
-        "scale_min",
-        "scale_max",
-        "value",
-        "positive",
-        "negative",
-        "n",
-    ),
+    Column("day", Date, primary_key=True),  # the month's first day
+    Column("built_at", UTCDateTime(), nullable=False),
 )
-sent_table = Table(
-    "rollup_sent",
-    metadata,
-    Column("dim", String(16), primary_key=True),
-    Column("day", Date, primary_key=True),
-    Column("grp", String(200), primary_key=True),
-    Column("sent", Integer, nullable=False),
-    Column("responded", Integer, nullable=False),
-    Index("ix_rollup_sent_read", "dim", "day", "grp", "sent", "responded"),
-)
+
+
+def _answer_table(unit: str) -> Table:
+    return Table(
+        f"rollup_{unit}_answer",
+        metadata,
+        Column("dim", String(16), nullable=False),
+        Column("day", Date, nullable=False),
+        Column("grp", String(200), nullable=False),
+        Column("kind", String(16), nullable=False),
+        Column("scale_min", Integer),
+        Column("scale_max", Integer),
+        Column("value", Integer, nullable=False),
+        Column("positive", Boolean, nullable=False),
+        Column("negative", Boolean, nullable=False),
+        Column("n", Integer, nullable=False),
+        Index(
+            f"ix_rollup_{unit}_answer_read",
+            "dim",
+            "day",
+            "grp",
+            "kind",
+            "scale_min",
+            "scale_max",
+            "value",
+            "positive",
+            "negative",
+            "n",
+        ),
+    )
+
+
+def _sent_table(unit: str) -> Table:
+    return Table(
+        f"rollup_{unit}_sent",
+        metadata,
+        Column("dim", String(16), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("grp", String(200), primary_key=True),
+        Column("sent", Integer, nullable=False),
+        Column("responded", Integer, nullable=False),
+        Index(f"ix_rollup_{unit}_sent_read", "dim", "day", "grp", "sent", "responded"),
+    )
+
+
+answer_table, sent_table = _answer_table("day"), _sent_table("day")
+month_answer_table, month_sent_table = _answer_table("month"), _sent_table("month")
 mark_table = Table(
     "rollup_mark",
     metadata,
@@ -303,7 +321,8 @@ def _take_zone(connection: Connection, zone: str, now: datetime) -> str | None:
     if current != zone:
         if refreshed_at > now - TAKEOVER:
             return f"the rollups are kept in {current}"
-        for table in (answer_table, sent_table, day_table, mark_table):
+        tables = (answer_table, sent_table, day_table, mark_table)
+        for table in (*tables, month_answer_table, month_sent_table, month_table):
             connection.execute(delete(table))
     connection.execute(state_table.update().values(zone=zone, refreshed_at=now))
     return None
@@ -377,13 +396,57 @@ def _refresh_once(engine: Engine, timezone: str, now: datetime, turn: Any) -> Re
             connection.execute(
                 insert(day_table), [{"day": day, "built_at": database_now} for day in run]
             )
-        # A mark goes once every day it touches is closed and was counted in this transaction.
         counted = set(work)
+        for month in sorted({day.replace(day=1) for day in work}):
+            days = list(_days(month, _next_month(month)))
+            whole = days[-1] <= last_closed and all(d in built or d in counted for d in days)
+            _sum_month(connection, month, database_now if whole else None)
+        # A mark goes once every day it touches is closed and was counted in this transaction.
         done_marks = [mark_id for mark_id, hour in marks if _touched(_naive(hour), zone) <= counted]
         if done_marks:
             connection.execute(delete(mark_table).where(mark_table.c.id.in_(done_marks)))
         pending = len(marked) + len([d for d in unbuilt if d not in marked]) > len(work)
         return Refreshed(days=len(work), marks=len(done_marks), pending=pending)
+
+
+def _next_month(first: date) -> date:
+    return (first + timedelta(days=32)).replace(day=1)
+
+
+def _sum_month(connection: Connection, month: date, built_at: datetime | None) -> None:
+    """A month's rows again, summed from its days' rows; with ``built_at`` None (some of its
+    days are not counted, or not closed) the month is dropped and its days are read instead."""
+    stop = _next_month(month)
+    for days, months in ((answer_table, month_answer_table), (sent_table, month_sent_table)):
+        connection.execute(delete(months).where(months.c.day == month))
+        if built_at is None:
+            continue
+        keys = [days.c.dim, days.c.grp]
+        keys += [days.c[name] for name in BUCKET_NAMES] if days is answer_table else []
+        sums = (
+            [func.sum(days.c.n)]
+            if days is answer_table
+            else [
+                func.sum(days.c.sent),
+                func.sum(days.c.responded),
+            ]
+        )
+        first_day = bindparam("month", month, type_=Date())
+        summed = (
+            select(keys[0], first_day, *keys[1:], *sums)
+            .where(days.c.day >= month, days.c.day < stop)
+            .group_by(*keys)
+        )
+        names = [
+            "dim",
+            "day",
+            "grp",
+            *([*BUCKET_NAMES, "n"] if days is answer_table else ["sent", "responded"]),
+        ]
+        connection.execute(insert(months).from_select(names, summed))
+    connection.execute(delete(month_table).where(month_table.c.day == month))
+    if built_at is not None:
+        connection.execute(insert(month_table).values(day=month, built_at=built_at))
 
 
 def _naive(hour: Any) -> datetime:
@@ -418,6 +481,7 @@ class Plan:
 
     days: Mapping[date, int]  # counted day -> bucket number
     raw: Sequence[tuple[datetime, datetime]]  # instant spans read from the raw rows
+    months: Mapping[date, int]  # whole counted months (first day -> bucket) read as months
 
 
 def plan(
@@ -470,57 +534,26 @@ def plan(
         cursor = day_start(day + timedelta(1), zone)
     if cursor < bounds[-1]:
         raw.append((cursor, bounds[-1]))
-    return Plan(days, raw)
+    months: dict[date, int] = {}
+    if len(days) >= 28:
+        for month in connection.execute(
+            select(month_table.c.day).where(
+                month_table.c.day >= first_day.replace(day=1), month_table.c.day < stop_day
+            )
+        ).scalars():
+            slots = {days.get(day) for day in _days(month, _next_month(month))}
+            if len(slots) == 1 and None not in slots:
+                months[month] = slots.pop()  # type: ignore[assignment]
+    return Plan(days, raw, months)
 
 
 def rolled_counts(
     connection: Connection, plan_: Plan, buckets: int, by: str | None
 ) -> list[dict[str | None, Counts]]:
-    """The counted days' share of each bucket, per group, summed in SQL.
-
-    Where every bucket is one day the rows are grouped by their day; otherwise each day is placed
-    by a CASE over the first days of the buckets (two for a report and its previous period, a
-    few dozen for weeks or months). The SQL is written out here rather than built through
-    SQLAlchemy's expression language: building a CASE of a year's days cost more than running
-    it."""
-    ordered = sorted(plan_.days)
-    first, last = ordered[0], ordered[-1]
-    missing = [day for day in _days(first, last) if day not in plan_.days]
-    sqlite = connection.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-
-    def day_value(day: date) -> Any:
-        return day.isoformat() if sqlite else day
-
-    edges: list[date] = [first]  # the first counted day of each bucket
-    for day in ordered[1:]:
-        if plan_.days[day] != plan_.days[edges[-1]]:
-            edges.append(day)
-    slot_of: dict[Any, int]
-    slot_params: list[Any] = []
-    if len(edges) == len(ordered):  # one day per bucket
-        slot_sql = "day"
-        slot_of = {day_value(day): plan_.days[day] for day in ordered}
-    else:
-        whens = " ".join(f"WHEN day < {mark} THEN {i}" for i in range(len(edges) - 1))
-        slot_sql = f"CASE {whens} ELSE {len(edges) - 1} END" if whens else "0"
-        slot_params = [day_value(day) for day in edges[1:]]
-        slot_of = {i: plan_.days[day] for i, day in enumerate(edges)}
-    where = f"dim = {mark} AND day >= {mark} AND day <= {mark}"
-    where_params: list[Any] = [by if by is not None else OVERALL, day_value(first), day_value(last)]
-    if missing:
-        where += f" AND day NOT IN ({', '.join([mark] * len(missing))})"
-        where_params += [day_value(day) for day in missing]
-    names = ", ".join(BUCKET_NAMES)
-    answers = (
-        f"SELECT {slot_sql}, grp, {names}, SUM(n) FROM rollup_answer WHERE {where} "
-        f"GROUP BY 1, 2, {', '.join(str(i) for i in range(3, 3 + len(BUCKET_NAMES)))}"
-    )
-    sent = (
-        f"SELECT {slot_sql}, grp, SUM(sent), SUM(responded) FROM rollup_sent WHERE {where} "
-        "GROUP BY 1, 2"
-    )
-    params = tuple(slot_params + where_params)
+    """The counted days' share of each bucket, per group: whole months from the month rows, the
+    other days from the day rows."""
+    in_months = {day for month in plan_.months for day in _days(month, _next_month(month))}
+    days = {day: slot for day, slot in plan_.days.items() if day not in in_months}
     combos: list[dict[str | None, dict[ComboKey, int]]] = [
         defaultdict(lambda: defaultdict(int)) for _ in range(buckets)
     ]
@@ -529,18 +562,81 @@ def rolled_counts(
     ]
     cursor = connection.connection.cursor()
     try:
-        cursor.execute(answers, params)
-        for slot, grp, kind, lo, hi, value, positive, negative, count in cursor.fetchall():
-            group = grp if by is not None else None
-            combos[slot_of[slot]][group][(kind, lo, hi, value, positive, negative)] += int(count)
-        cursor.execute(sent, params)
-        for slot, grp, count, responded in cursor.fetchall():
-            pair = totals[slot_of[slot]][grp if by is not None else None]
-            pair[0] += int(count)
-            pair[1] += int(responded)
+        for unit, keyed in (("day", days), ("month", plan_.months)):
+            if keyed:
+                _read(cursor, connection.dialect.name, unit, keyed, by, combos, totals)
     finally:
         cursor.close()
     return [_counts(combos[i], totals[i]) for i in range(buckets)]
+
+
+def _read(
+    cursor: Any,
+    dialect: str,
+    unit: str,
+    keyed: Mapping[date, int],
+    by: str | None,
+    combos: list[dict[str | None, dict[ComboKey, int]]],
+    totals: list[dict[str | None, list[int]]],
+) -> None:
+    """Add the rows of ``keyed``'s days (or months) into their buckets, summed in SQL.
+
+    Where every bucket is one key the rows are grouped by it; otherwise each row is placed by a
+    CASE over the first key of each bucket (two for a report and its previous period, a few
+    dozen for weeks or months). The SQL is written out here: building a CASE of a year's days
+    through SQLAlchemy's expression language cost more than running it."""
+    sqlite = dialect == "sqlite"
+    mark = "?" if sqlite else "%s"
+
+    def value(day: date) -> Any:
+        return day.isoformat() if sqlite else day
+
+    following = (lambda d: d + timedelta(1)) if unit == "day" else _next_month
+    ordered = sorted(keyed)
+    runs: list[list[date]] = []
+    for key in ordered:
+        if runs and following(runs[-1][-1]) == key:
+            runs[-1].append(key)
+        else:
+            runs.append([key])
+    edges = [ordered[0]]  # the first key of each bucket
+    for key in ordered[1:]:
+        if keyed[key] != keyed[edges[-1]]:
+            edges.append(key)
+    slot_params: list[Any] = []
+    slot_of: dict[Any, int]
+    if len(edges) == len(ordered):
+        slot_sql = "day"
+        slot_of = {value(key): keyed[key] for key in ordered}
+    else:
+        whens = " ".join(f"WHEN day < {mark} THEN {i}" for i in range(len(edges) - 1))
+        slot_sql = f"CASE {whens} ELSE {len(edges) - 1} END" if whens else "0"
+        slot_params = [value(key) for key in edges[1:]]
+        slot_of = {i: keyed[key] for i, key in enumerate(edges)}
+    # The dimension in every term: SQLite then reads each span from the index (a multi-index
+    # OR) instead of every row of the dimension.
+    where = " OR ".join(f"(dim = {mark} AND day >= {mark} AND day <= {mark})" for _ in runs)
+    dim = by if by is not None else OVERALL
+    params = (*slot_params, *(v for run in runs for v in (dim, value(run[0]), value(run[-1]))))
+    names = ", ".join(BUCKET_NAMES)
+    positions = ", ".join(str(i) for i in range(3, 3 + len(BUCKET_NAMES)))
+    cursor.execute(
+        f"SELECT {slot_sql}, grp, {names}, SUM(n) FROM rollup_{unit}_answer WHERE {where} "
+        f"GROUP BY 1, 2, {positions}",
+        params,
+    )
+    for slot, grp, kind, lo, hi, number, positive, negative, count in cursor.fetchall():
+        group = grp if by is not None else None
+        combos[slot_of[slot]][group][(kind, lo, hi, number, positive, negative)] += int(count)
+    cursor.execute(
+        f"SELECT {slot_sql}, grp, SUM(sent), SUM(responded) FROM rollup_{unit}_sent "
+        f"WHERE {where} GROUP BY 1, 2",
+        params,
+    )
+    for slot, grp, count, responded in cursor.fetchall():
+        pair = totals[slot_of[slot]][grp if by is not None else None]
+        pair[0] += int(count)
+        pair[1] += int(responded)
 
 
 def _counts(

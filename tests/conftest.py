@@ -34,8 +34,11 @@ TABLES = (
     "slack_oauth_states",
     "rollup_state",
     "rollup_day",
-    "rollup_answer",
-    "rollup_sent",
+    "rollup_day_answer",
+    "rollup_day_sent",
+    "rollup_month",
+    "rollup_month_answer",
+    "rollup_month_sent",
     "rollup_mark",
 )
 _migrated: set[str] = set()

@@ -272,9 +272,26 @@ def test_the_counted_rows_are_what_a_report_reads(db_engine: Engine) -> None:
     moments = (query.period.previous().start, query.period.start, query.period.end)
     before = store.period_counts(*moments, None, timezone=zone)[0].overall()
     with db_engine.begin() as connection:
-        connection.execute(text("UPDATE rollup_answer SET n = n + 1000 WHERE dim = ''"))
+        connection.execute(text("UPDATE rollup_day_answer SET n = n + 1000 WHERE dim = ''"))
     after = store.period_counts(*moments, None, timezone=zone)[0].overall()
     assert sum(b.count for b in after.buckets) > sum(b.count for b in before.buckets) + 1000
+
+
+def test_whole_months_are_read_from_the_month_rows(db_engine: Engine) -> None:
+    zone = "Europe/Amsterdam"
+    store = SqlStore(db_engine)
+    _seed(db_engine, random.Random(8), 600, oldest=timedelta(days=75))
+    _refresh_all(store, zone)
+    with db_engine.connect() as connection:
+        months = list(connection.execute(select(rollup.month_table.c.day)).scalars())
+    assert len(months) >= 2  # the whole months of the last ten weeks
+    query = _query("70d by agent", zone)
+    moments = (query.period.previous().start, query.period.start, query.period.end)
+    before = store.period_counts(*moments, "agent", timezone=zone)[0].overall()
+    with db_engine.begin() as connection:
+        connection.execute(text("UPDATE rollup_month_answer SET n = n + 500 WHERE dim = 'agent'"))
+    after = store.period_counts(*moments, "agent", timezone=zone)[0].overall()
+    assert sum(b.count for b in after.buckets) > sum(b.count for b in before.buckets) + 500
 
 
 def test_another_zone_takes_over_only_when_the_keeper_is_quiet(db_engine: Engine) -> None:

@@ -4,9 +4,10 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-03
 
-``rollup_answer`` and ``rollup_sent`` hold, per local day of the team's zone and per dimension,
-what the score statements would count over that day. ``rollup_day`` lists the days they hold and
-``rollup_state`` the zone they were cut in. The refresher fills them off the reply path
+``rollup_day_answer`` and ``rollup_day_sent`` hold, per local day of the team's zone and per
+dimension, what the score statements would count over that day; ``rollup_month_*`` the same per
+calendar month, summed from the days. ``rollup_day`` and ``rollup_month`` list the days and months
+they hold, ``rollup_state`` the zone they were cut in. The refresher fills them off the reply path
 (:mod:`storage.rollup`).
 
 The triggers below only note *that* a row of an older hour changed: a row whose instant is more
@@ -51,54 +52,74 @@ def upgrade() -> None:
         sa.Column("built_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("day"),
     )
-    op.create_table(
-        "rollup_answer",
-        sa.Column("dim", sa.String(length=16), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("grp", sa.String(length=200), nullable=False),
-        sa.Column("kind", sa.String(length=16), nullable=False),
-        sa.Column("scale_min", sa.Integer(), nullable=True),
-        sa.Column("scale_max", sa.Integer(), nullable=True),
-        sa.Column("value", sa.Integer(), nullable=False),
-        sa.Column("positive", sa.Boolean(), nullable=False),
-        sa.Column("negative", sa.Boolean(), nullable=False),
-        sa.Column("n", sa.Integer(), nullable=False),
-    )
-    # Rows are replaced a day at a time and read by (dimension, span of days); the indexes hold
-    # every column, so a report reads them alone, in order, and never the table.
-    op.create_index(
-        "ix_rollup_answer_read",
-        "rollup_answer",
-        [
-            "dim",
-            "day",
-            "grp",
-            "kind",
-            "scale_min",
-            "scale_max",
-            "value",
-            "positive",
-            "negative",
-            "n",
-        ],
-    )
-    op.create_table(
-        "rollup_sent",
-        sa.Column("dim", sa.String(length=16), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("grp", sa.String(length=200), nullable=False),
-        sa.Column("sent", sa.Integer(), nullable=False),
-        sa.Column("responded", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("dim", "day", "grp"),
-    )
-    op.create_index(
-        "ix_rollup_sent_read", "rollup_sent", ["dim", "day", "grp", "sent", "responded"]
-    )
+    for unit in ("day", "month"):
+        # Days, and calendar months summed from their days: a year by agent reads a dozen months
+        # and the days at its ends instead of every day.
+        if unit == "month":
+            op.create_table(
+                "rollup_month",
+                sa.Column("day", sa.Date(), nullable=False),  # the month's first day
+                sa.Column("built_at", sa.DateTime(), nullable=False),
+                sa.PrimaryKeyConstraint("day"),
+            )
+        op.create_table(
+            f"rollup_{unit}_answer",
+            sa.Column("dim", sa.String(length=16), nullable=False),
+            sa.Column("day", sa.Date(), nullable=False),
+            sa.Column("grp", sa.String(length=200), nullable=False),
+            sa.Column("kind", sa.String(length=16), nullable=False),
+            sa.Column("scale_min", sa.Integer(), nullable=True),
+            sa.Column("scale_max", sa.Integer(), nullable=True),
+            sa.Column("value", sa.Integer(), nullable=False),
+            sa.Column("positive", sa.Boolean(), nullable=False),
+            sa.Column("negative", sa.Boolean(), nullable=False),
+            sa.Column("n", sa.Integer(), nullable=False),
+        )
+        # Rows are replaced a day (a month) at a time and read by (dimension, span); the indexes
+        # hold every column, so a report reads them alone, in order, and never the table.
+        op.create_index(
+            f"ix_rollup_{unit}_answer_read",
+            f"rollup_{unit}_answer",
+            [
+                "dim",
+                "day",
+                "grp",
+                "kind",
+                "scale_min",
+                "scale_max",
+                "value",
+                "positive",
+                "negative",
+                "n",
+            ],
+        )
+        op.create_table(
+            f"rollup_{unit}_sent",
+            sa.Column("dim", sa.String(length=16), nullable=False),
+            sa.Column("day", sa.Date(), nullable=False),
+            sa.Column("grp", sa.String(length=200), nullable=False),
+            sa.Column("sent", sa.Integer(), nullable=False),
+            sa.Column("responded", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint("dim", "day", "grp"),
+        )
+        op.create_index(
+            f"ix_rollup_{unit}_sent_read",
+            f"rollup_{unit}_sent",
+            ["dim", "day", "grp", "sent", "responded"],
+        )
     op.create_table(
         "rollup_mark",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("hour", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+    )
+    # The comments feed reads comments only, newest first (most answers carry none).
+    op.create_index(
+        "ix_answer_comments",
+        "answer",
+        ["answered_at", "id"],
+        sqlite_where=sa.text("comment IS NOT NULL"),
+        postgresql_where=sa.text("comment IS NOT NULL"),
     )
     if op.get_bind().dialect.name == "sqlite":
         _sqlite_triggers()
@@ -168,6 +189,7 @@ END $$"""
 
 def downgrade() -> None:
     bind = op.get_bind()
+    op.drop_index("ix_answer_comments", table_name="answer")
     for table, _, _ in TABLES:
         for event in ("insert", "update", "delete"):
             if bind.dialect.name == "sqlite":
@@ -176,5 +198,14 @@ def downgrade() -> None:
                 op.execute(f"DROP TRIGGER IF EXISTS rollup_{table}_{event} ON {table}")
         if bind.dialect.name != "sqlite":
             op.execute(f"DROP FUNCTION IF EXISTS rollup_mark_{table}()")
-    for table in ("rollup_mark", "rollup_sent", "rollup_answer", "rollup_day", "rollup_state"):
+    for table in (
+        "rollup_mark",
+        "rollup_month_sent",
+        "rollup_month_answer",
+        "rollup_month",
+        "rollup_day_sent",
+        "rollup_day_answer",
+        "rollup_day",
+        "rollup_state",
+    ):
         op.drop_table(table)
