@@ -24,9 +24,12 @@ long as no transaction stays open for an hour. The database's own clock decides 
 again) only once the zone in charge has not been refreshed for :data:`TAKEOVER`, so two processes
 set to different zones do not take turns throwing each other's work away.
 
-**Two refreshers** never interleave: on SQLite the refresh holds the write turn, on PostgreSQL a
-transaction-level advisory lock (a second process skips the round), and every count is taken
-inside that transaction, after the marks it will remove were read.
+**No lock while counting.** A round reads the marks, chooses the days and counts them in one
+snapshot (a read transaction; REPEATABLE READ on PostgreSQL) without holding anything, so replies
+never wait for it. It then writes in one short transaction, and only if the state's version is
+still the one it read: two refreshers never write over each other with older counts, and the
+marks it removes are exactly those whose changes its counts include (a later change leaves a
+later mark, which the next round takes).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -83,6 +87,7 @@ state_table = Table(
     Column("id", Integer, primary_key=True),
     Column("zone", String(64), nullable=False),
     Column("refreshed_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),  # bumped by every write of the rollups
 )
 day_table = Table(
     "rollup_day",
@@ -302,29 +307,23 @@ def _database_now(connection: Connection) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _locked(connection: Connection) -> bool:
-    if connection.dialect.name != "postgresql":
-        return True  # the caller holds the write turn
-    from sqlalchemy import text
-
-    got = connection.execute(text("SELECT pg_try_advisory_xact_lock(732100917)")).scalar_one()
-    return bool(got)
-
-
 def _take_zone(connection: Connection, zone: str, now: datetime) -> str | None:
-    """Make ``zone`` the rollups' zone for this round; the reason to skip, if it is not."""
+    """Make ``zone`` the rollups' zone and note that its keeper is alive; the reason to skip
+    this round, if another zone's keeper is."""
     row = connection.execute(select(state_table.c.zone, state_table.c.refreshed_at)).first()
     if row is None:
-        connection.execute(insert(state_table).values(id=1, zone=zone, refreshed_at=now))
+        connection.execute(insert(state_table).values(id=1, zone=zone, refreshed_at=now, version=0))
         return None
     current, refreshed_at = row
+    values: dict[str, Any] = {"refreshed_at": now}
     if current != zone:
         if refreshed_at > now - TAKEOVER:
             return f"the rollups are kept in {current}"
         tables = (answer_table, sent_table, day_table, mark_table)
         for table in (*tables, month_answer_table, month_sent_table, month_table):
             connection.execute(delete(table))
-    connection.execute(state_table.update().values(zone=zone, refreshed_at=now))
+        values.update(zone=zone, version=state_table.c.version + 1)
+    connection.execute(state_table.update().values(**values))
     return None
 
 
@@ -332,7 +331,7 @@ def refresh(
     engine: Engine, timezone: str, now: datetime, *, chunks: int = 1, turn: Any = None
 ) -> Refreshed:
     """Count the days that changed (first) and the closed days not counted yet (newest first),
-    at most ``chunks`` runs of :data:`CHUNK_DAYS`, each in its own short transaction."""
+    at most ``chunks`` runs of :data:`CHUNK_DAYS`."""
     total_days = total_marks = 0
     for _ in range(chunks):
         done = _refresh_once(engine, timezone, now, turn)
@@ -343,27 +342,51 @@ def refresh(
     return Refreshed(total_days, total_marks, pending=True)
 
 
-def _refresh_once(engine: Engine, timezone: str, now: datetime, turn: Any) -> Refreshed:
-    zone = _zone(timezone)
-    from contextlib import nullcontext
+@contextmanager
+def _snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction that sees one moment of the database throughout."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # The driver begins a transaction only before a write; without one every SELECT
+            # would see its own moment (WAL readers keep the snapshot of their transaction).
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        try:
+            yield connection
+        finally:
+            connection.rollback()
 
-    with turn if turn is not None else nullcontext(), engine.begin() as connection:
-        if not _locked(connection):
-            return Refreshed(skipped="another process is refreshing")
+
+@dataclass
+class _Counted:
+    version: int
+    database_now: datetime
+    marks: list[tuple[int, Any]]
+    work: list[date]
+    runs: list[tuple[list[date], list[dict[str, Any]], list[dict[str, Any]]]]
+    months: dict[date, bool]  # touched month -> whether all its days are counted and closed
+    pending: bool
+
+
+def _count(engine: Engine, timezone: str, zone: ZoneInfo, now: datetime) -> _Counted | str | None:
+    """Choose the days to count and count them, in one snapshot and without any lock: the marks
+    read are exactly the changes the counts include."""
+    with _snapshot(engine) as connection:
+        state = connection.execute(select(state_table.c.zone, state_table.c.version)).first()
+        if state is None or state[0] != timezone:
+            return "the rollups' zone changed"
         database_now = _database_now(connection)
-        skipped = _take_zone(connection, timezone, database_now)
-        if skipped is not None:
-            return Refreshed(skipped=skipped)
         horizon = min(now, database_now) - SETTLE
         last_closed = local_day(horizon, zone) - timedelta(1)  # its end is at or before horizon
         if day_start(last_closed + timedelta(1), zone) > horizon:
             last_closed -= timedelta(1)
-
-        marks = connection.execute(select(mark_table.c.id, mark_table.c.hour)).all()
+        marks = [
+            tuple(row) for row in connection.execute(select(mark_table.c.id, mark_table.c.hour))
+        ]
         marked: set[date] = set()
         for _, hour in marks:
             marked |= {day for day in _touched(_naive(hour), zone) if day <= last_closed}
-
         built = set(connection.execute(select(day_table.c.day)).scalars())
         unbuilt: list[date] = []
         first = _first_instant(connection)
@@ -374,39 +397,74 @@ def _refresh_once(engine: Engine, timezone: str, now: datetime, turn: Any) -> Re
                 if day not in built:
                     unbuilt.append(day)
                 day -= timedelta(1)
-
         # Changed days first, then the newest missing ones.
         work = sorted(marked)[:CHUNK_DAYS]
         if len(work) < CHUNK_DAYS:
             work += [day for day in unbuilt if day not in marked][: CHUNK_DAYS - len(work)]
         if not work:
-            return Refreshed()
-        for run in _runs(work, CHUNK_DAYS):
-            answer_rows, sent_rows = _count_run(connection, run, zone)
-            span = [day_table.c.day >= run[0], day_table.c.day <= run[-1]]
-            for table in (answer_table, sent_table):
+            return None
+        runs = [(run, *_count_run(connection, run, zone)) for run in _runs(work, CHUNK_DAYS)]
+        months: dict[date, bool] = {}
+        for month in sorted({day.replace(day=1) for day in work}):
+            days = list(_days(month, _next_month(month)))
+            months[month] = days[-1] <= last_closed and all(d in built or d in work for d in days)
+        pending = len(marked) + len([d for d in unbuilt if d not in marked]) > len(work)
+        return _Counted(
+            int(state[1]),
+            database_now,
+            marks,
+            work,
+            runs,
+            months,
+            pending,
+        )
+
+
+def _refresh_once(engine: Engine, timezone: str, now: datetime, turn: Any) -> Refreshed:
+    """One round. The counting reads a snapshot and holds no lock, so writers (replies) never
+    wait for it; the short write that follows goes ahead only if no other refresher wrote since
+    that snapshot (the state's version), else the round is left to the next pass."""
+    zone = _zone(timezone)
+    with turn if turn is not None else nullcontext(), engine.begin() as connection:
+        skipped = _take_zone(connection, timezone, _database_now(connection))
+    if skipped is not None:
+        return Refreshed(skipped=skipped)
+    counted = _count(engine, timezone, zone, now)
+    if counted is None:
+        return Refreshed()
+    if isinstance(counted, str):
+        return Refreshed(pending=True, skipped=counted)
+    with turn if turn is not None else nullcontext(), engine.begin() as connection:
+        claimed = connection.execute(
+            state_table.update()
+            .where(state_table.c.version == counted.version, state_table.c.zone == timezone)
+            .values(version=counted.version + 1)
+        )
+        if claimed.rowcount != 1:
+            return Refreshed(pending=True, skipped="another process wrote the rollups meanwhile")
+        for run, answer_rows, sent_rows in counted.runs:
+            for table in (answer_table, sent_table, day_table):
                 connection.execute(
                     delete(table).where(table.c.day >= run[0], table.c.day <= run[-1])
                 )
-            connection.execute(delete(day_table).where(*span))
             if answer_rows:
                 connection.execute(insert(answer_table), answer_rows)
             if sent_rows:
                 connection.execute(insert(sent_table), sent_rows)
             connection.execute(
-                insert(day_table), [{"day": day, "built_at": database_now} for day in run]
+                insert(day_table),
+                [{"day": day, "built_at": counted.database_now} for day in run],
             )
-        counted = set(work)
-        for month in sorted({day.replace(day=1) for day in work}):
-            days = list(_days(month, _next_month(month)))
-            whole = days[-1] <= last_closed and all(d in built or d in counted for d in days)
-            _sum_month(connection, month, database_now if whole else None)
-        # A mark goes once every day it touches is closed and was counted in this transaction.
-        done_marks = [mark_id for mark_id, hour in marks if _touched(_naive(hour), zone) <= counted]
+        for month, whole in counted.months.items():
+            _sum_month(connection, month, counted.database_now if whole else None)
+        # A mark goes once every day it touches was counted in this round (so is closed).
+        work = set(counted.work)
+        done_marks = [
+            mark_id for mark_id, hour in counted.marks if _touched(_naive(hour), zone) <= work
+        ]
         if done_marks:
             connection.execute(delete(mark_table).where(mark_table.c.id.in_(done_marks)))
-        pending = len(marked) + len([d for d in unbuilt if d not in marked]) > len(work)
-        return Refreshed(days=len(work), marks=len(done_marks), pending=pending)
+    return Refreshed(days=len(counted.work), marks=len(done_marks), pending=counted.pending)
 
 
 def _next_month(first: date) -> date:

@@ -9,6 +9,7 @@ the refresher counts the changed days again.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,11 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select, text, update
 
 from bot.periods import ScoreQuery, buckets, parse_query
+from bot.sender import Sender
+from bot.service import Service
+from bot.settings import Settings
+from bot.surveys import builtin_surveys
+from channels.memory import MemoryChannel
 from storage import rollup
 from storage.models import Answer, Invitation
 from storage.scores import two_periods
@@ -341,3 +347,38 @@ def test_two_refreshers_at_once_end_with_the_raw_numbers(database_url: str) -> N
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_the_sender_loop_counts_the_days(
+    settings: Settings, db_engine: Engine, memory: MemoryChannel
+) -> None:
+    """`csat serve` and `csat worker` count the days in their sender loop, a few at a time
+    until caught up, and reports then read them."""
+    zone = settings.csat_timezone
+    service = Service(
+        settings=settings,
+        store=SqlStore(db_engine),
+        surveys=builtin_surveys(),
+        channels={"memory": memory},
+        rng=random.Random(9),
+    )
+    _seed(db_engine, random.Random(10), 400, oldest=timedelta(days=40))
+    sender = Sender(service)
+
+    def counted() -> int:
+        with db_engine.connect() as connection:
+            return len(list(connection.execute(select(rollup.day_table.c.day)).scalars()))
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(sender.run_forever(stop, 0.05))
+        for _ in range(400):
+            if await asyncio.to_thread(counted) >= 38 or loop.done():
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(loop, 10)
+
+    asyncio.run(scenario())
+    assert counted() >= 38
+    _check_all(service.store, zone, expect_rollups=True)  # type: ignore[arg-type]
