@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -242,6 +243,29 @@ def prepare_app_db(database_url: str, customers: int) -> None:
         os.environ.clear()
         os.environ.update(saved)
         fake.stop()
+
+
+def age_sendings(database_url: str, hours: float) -> None:
+    """Move every sending ``hours`` back, as if the customers answered that long after the
+    survey: an answer to an invitation sent over an hour ago leaves a rollup mark (migration
+    0007), the reply path's dearer case."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.begin() as connection:
+            rows = connection.execute(text("SELECT id, sent_at FROM invitation")).all()
+            shift = timedelta(hours=hours)
+            moved = []
+            for row in rows:
+                sent = row[1]
+                sent = datetime.fromisoformat(sent) if isinstance(sent, str) else sent
+                moved.append({"id": row[0], "sent_at": sent - shift})
+            connection.execute(
+                text("UPDATE invitation SET sent_at = :sent_at WHERE id = :id"), moved
+            )
+    finally:
+        engine.dispose()
 
 
 def prepare_bare_db(db: Path) -> None:
@@ -500,6 +524,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a postgresql:// URL: run the app on that server, in a database of its own "
         f"({PG_BENCH_DATABASE}), instead of SQLite",
     )
+    parser.add_argument(
+        "--sent-hours-ago",
+        type=float,
+        default=0.0,
+        help="move the surveys' sending back this many hours before the replies (default 0: "
+        "answered right after sending)",
+    )
     parser.add_argument("--serve", choices=("bare",), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -515,6 +546,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         began = time.perf_counter()
         if postgres is None:
             prepare_app_db(f"sqlite:///{prepared}", args.customers)
+            if args.sent_hours_ago:
+                age_sendings(f"sqlite:///{prepared}", args.sent_hours_ago)
             print(
                 f"prepared {args.customers} open SMS surveys in {time.perf_counter() - began:.1f}s",
                 flush=True,
@@ -534,6 +567,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 empty_postgres(database_url)
                 began = time.perf_counter()
                 prepare_app_db(database_url, args.customers)
+                if args.sent_hours_ago:
+                    age_sendings(database_url, args.sent_hours_ago)
                 print(
                     f"prepared {args.customers} open SMS surveys on PostgreSQL in "
                     f"{time.perf_counter() - began:.1f}s",
