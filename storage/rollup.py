@@ -56,11 +56,9 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    case,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
 )
@@ -68,6 +66,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import col
 
 from storage.models import Answer, Invitation
+from storage.trends import bucket_index, grouped_counts
 from storage.types import UTCDateTime
 from storage.values import SCORED_KINDS, UNDELIVERED, Bucket, Counts, Refreshed
 
@@ -190,19 +189,6 @@ def _touched(hour: datetime, zone: ZoneInfo) -> set[date]:
     return {local_day(start, zone), local_day(start + timedelta(hours=1, microseconds=-1), zone)}
 
 
-def _index(value: Any, bounds: Sequence[Any], type_: Any) -> ColumnElement[Any]:
-    """``i`` where ``bounds[i] <= value < bounds[i + 1]``, as a balanced tree of comparisons."""
-
-    def tree(low: int, high: int) -> ColumnElement[Any]:
-        if high - low == 1:
-            return literal(low)
-        middle = (low + high) // 2
-        split = bindparam(f"s{middle}", bounds[middle], type_=type_)
-        return case((value < split, tree(low, middle)), else_=tree(middle, high))
-
-    return tree(0, len(bounds) - 1)
-
-
 # -- counting days -------------------------------------------------------------------------------
 
 
@@ -224,7 +210,7 @@ def _count_run(
     answered_at = col(Answer.answered_at)
     dims = [getattr(Answer, name) for name in DIMENSIONS]
     combo = [getattr(Answer, name) for name in BUCKET_NAMES]
-    keys = [_index(answered_at, bounds, utc).label("slot"), *dims, *combo]
+    keys = [bucket_index(answered_at, bounds, utc).label("slot"), *dims, *combo]
     placed = (
         select(*keys)
         .where(answered_at >= low, answered_at < high)
@@ -244,7 +230,7 @@ def _count_run(
 
     sent_at = col(Invitation.sent_at)
     sent_keys = [
-        _index(sent_at, bounds, utc).label("slot"),
+        bucket_index(sent_at, bounds, utc).label("slot"),
         *(getattr(Invitation, name) for name in DIMENSIONS),
     ]
     sent_rows = (
@@ -730,8 +716,6 @@ def counts(
 ) -> list[dict[str | None, Counts]] | None:
     """Each bucket's counts per group, the counted days from the rollups and the rest raw; None
     when the rollups cannot help, and the caller reads everything raw its own way."""
-    from storage.trends import grouped_counts
-
     if len(bounds) < 2:
         return None
     with engine.connect() as connection:

@@ -26,16 +26,16 @@ NONE_GROUP = "(none)"  # as storage.scores
 _UTC = UTCDateTime()
 
 
-def _index(instant: Any, bounds: Sequence[datetime]) -> ColumnElement[Any]:
-    """The bucket number of ``instant``: ``i`` where ``bounds[i] <= instant < bounds[i + 1]``
-    (the caller's WHERE keeps the instant within the outer bounds)."""
+def bucket_index(value: Any, bounds: Sequence[Any], type_: Any = _UTC) -> ColumnElement[Any]:
+    """The bucket number of ``value``: ``i`` where ``bounds[i] <= value < bounds[i + 1]`` (the
+    caller's WHERE keeps it within the outer bounds), as a balanced tree of comparisons."""
 
     def tree(low: int, high: int) -> ColumnElement[Any]:
         if high - low == 1:
             return literal(low)
         middle = (low + high) // 2
-        split = bindparam(f"b{middle}", bounds[middle], type_=_UTC)
-        return case((instant < split, tree(low, middle)), else_=tree(middle, high))
+        split = bindparam(f"b{middle}", bounds[middle], type_=type_)
+        return case((value < split, tree(low, middle)), else_=tree(middle, high))
 
     return tree(0, len(bounds) - 1)
 
@@ -65,7 +65,7 @@ def grouped_counts(
     groups = [_group(Answer, by)] if by is not None else []
     columns = [*groups, *(getattr(Answer, name) for name in names)]
     placed = (
-        select(_index(answered_at, bounds).label("slot"), *columns)
+        select(bucket_index(answered_at, bounds).label("slot"), *columns)
         .where(answered_at >= low, answered_at < high)
         .where(col(Answer.kind).in_(SCORED_KINDS), col(Answer.value).is_not(None))
         .subquery()
@@ -81,7 +81,7 @@ def grouped_counts(
     sent_groups = [_group(Invitation, by)] if by is not None else []
     sent_rows = (
         select(
-            _index(sent_at, bounds).label("slot"),
+            bucket_index(sent_at, bounds).label("slot"),
             *sent_groups,
             col(Invitation.responded_at).label("responded_at"),
         )
