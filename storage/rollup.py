@@ -528,18 +528,27 @@ class Plan:
     months: Mapping[date, int]  # whole counted months (first day -> bucket) read as months
 
 
+def _first_whole_day(bounds: Sequence[datetime], zone: ZoneInfo) -> date:
+    first = local_day(bounds[0], zone)
+    return first if day_start(first, zone) >= bounds[0] else first + timedelta(1)
+
+
+def _enough_closed_days(bounds: Sequence[datetime], zone: ZoneInfo, now: datetime) -> bool:
+    """Whether the span holds :data:`MIN_DAYS` whole closed days: with fewer ("today",
+    "yesterday") the raw rows are cheaper than looking the rollups up."""
+    stop = day_start(_first_whole_day(bounds, zone) + timedelta(MIN_DAYS), zone)
+    return stop <= min(bounds[-1], now - SETTLE)
+
+
 def plan(
     connection: Connection, bounds: Sequence[datetime], timezone: str, now: datetime
 ) -> Plan | None:
     """The split of ``bounds``' buckets, or None when the rollups cannot help (their zone is
     another, no whole day of the span is closed, or too few of its days are counted)."""
     zone = _zone(timezone)
-    horizon = now - SETTLE
-    first_day = local_day(bounds[0], zone)
-    if day_start(first_day, zone) < bounds[0]:
-        first_day += timedelta(1)
-    if day_start(first_day + timedelta(MIN_DAYS), zone) > min(bounds[-1], horizon):
-        return None  # too few whole closed days inside: "today" and "yesterday" stay raw
+    first_day = _first_whole_day(bounds, zone)
+    if not _enough_closed_days(bounds, zone, now):
+        return None
     state = connection.execute(select(state_table.c.zone)).scalar()
     if state != timezone:
         return None
@@ -716,10 +725,11 @@ def counts(
 ) -> list[dict[str | None, Counts]] | None:
     """Each bucket's counts per group, the counted days from the rollups and the rest raw; None
     when the rollups cannot help, and the caller reads everything raw its own way."""
-    if len(bounds) < 2:
-        return None
+    now = datetime.now(UTC)
+    if len(bounds) < 2 or not _enough_closed_days(bounds, _zone(timezone), now):
+        return None  # decided without a connection: "today" costs what it did
     with engine.connect() as connection:
-        found = plan(connection, bounds, timezone, datetime.now(UTC))
+        found = plan(connection, bounds, timezone, now)
         if found is None:
             return None
         parts: list[list[Mapping[str | None, Counts]]] = [
