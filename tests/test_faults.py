@@ -7,6 +7,8 @@ processes on SQLite and PostgreSQL and talk to the fake Twilio API over loopback
 - ``kill -9`` of a worker mid-batch: every survey sent; at most the one in flight twice.
 - ``kill -9`` of ``csat serve`` under a load of signed SMS replies, retried as Twilio retries:
   every reply recorded exactly once, and the SQLite file passes ``integrity_check``.
+- ``kill -9`` of one of two workers while they count days into the rollups, with older rows
+  changing meanwhile: every report still equals the raw rows, and the survivor finishes.
 
 They take a minute or two; ``-m "not faults"`` leaves them out of a quick run.
 """
@@ -303,3 +305,46 @@ def integrity(database_url: str) -> None:
     path = database_url.removeprefix("sqlite:///")
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+
+
+def test_kill_9_while_two_workers_count_days_leaves_reports_equal_to_the_raw_rows(
+    env: dict[str, str], spawn: Spawn, database_url: str
+) -> None:
+    import random
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from storage import rollup
+    from storage.sql_store import SqlStore
+    from tests.test_rollup import _check_all, _marks, _seed
+
+    zone = "Europe/Amsterdam"
+    engine = make_engine(database_url)
+    try:
+        _seed(engine, random.Random(11), 3000, oldest=timedelta(days=200))
+        store = SqlStore(engine)
+        timed = {**env, "CSAT_TIMEZONE": zone}
+        first = spawn(timed, "worker", "--interval", "0.2")
+        spawn(timed, "worker", "--interval", "0.2")
+
+        def counted() -> int:
+            with engine.connect() as connection:
+                days = connection.execute(select(func.count()).select_from(rollup.day_table))
+                return int(days.scalar_one())
+
+        wait_for(lambda: counted() >= 20, 60)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        with engine.begin() as connection:  # older rows change while the survivor counts
+            connection.execute(
+                update(Invitation)
+                .where(Invitation.id % 7 == 0)  # type: ignore[operator]
+                .values(delivery_status="undelivered")
+            )
+            connection.execute(update(Answer).where(Answer.id % 5 == 0).values(value=1))  # type: ignore[operator]
+        took = wait_for(lambda: counted() >= 195 and _marks(engine, zone) == 0, 120)
+        print(f"kill -9 while counting: the survivor caught up {took:.1f} s after the kill")
+        _check_all(store, zone, expect_rollups=True)
+    finally:
+        engine.dispose()
