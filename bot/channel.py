@@ -37,6 +37,9 @@ class OutboundMessage:
     question_kind: str | None = None
     kind: str = "reply"  # "survey", "reminder", "reply", "alert"
     locale: str | None = field(default=None, compare=False)  # for channel-side labels
+    # For a channel whose buttons are links (e-mail): the survey page and the opt-out page.
+    page: str | None = None
+    unsubscribe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class ChannelTraits:
     default_expiry: timedelta
     quiet_hours: QuietHours | None = None
     keywords: bool = False  # STOP/START/HELP/SCORE as whole messages (SMS, console)
+    answered_on_page: bool = False  # the web survey page is the survey (link): URL in the answer
+    links_to_page: bool = False  # buttons are links to the survey page (e-mail)
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -26,6 +26,8 @@ def address_pattern(address: str) -> re.Pattern[str]:
     number also without its '+' or with spaces, dashes or brackets between the digits."""
     digits = re.sub(r"\D", "", address)
     forms = [re.escape(address)]
+    if "@" in address:  # an e-mail address: mail servers change its case at will
+        return re.compile(re.escape(address), re.IGNORECASE)
     if address.startswith("+") and len(digits) >= 7:
         forms.append(r"(?<!\d)\+?" + r"[\s().-]*".join(digits) + r"(?!\d)")
     return re.compile("|".join(forms))

@@ -23,10 +23,11 @@ class TriggerResult:
     reason: Closure | None
     send_at: datetime
     duplicate: bool
+    url: str | None = None  # the survey page, for a channel answered there (link)
 
     def as_json(self) -> dict[str, Any]:
         # Field by field: asdict() deep-copies every value, a tenth of a 1000-item trigger.
-        return {
+        found = {
             "interaction_id": self.interaction_id,
             "survey": self.survey,
             "invitation_id": self.invitation_id,
@@ -35,6 +36,9 @@ class TriggerResult:
             "send_at": self.send_at.isoformat(),
             "duplicate": self.duplicate,
         }
+        if self.url is not None:
+            found["url"] = self.url
+        return found
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from bot.quiet_hours import next_send_time
 from bot.service import Service
 from bot.texts import message
 from bot.triggering import Triggering
+from bot.web_surveys import WebSurveys
 from storage.interface import Changes, DueSend
 from storage.values import Closure, Status
 
@@ -153,6 +154,7 @@ class Sender:
         self.triggering = Triggering(ctx)
         self.optouts = OptOuts(ctx)
         self.privacy = Privacy(ctx)
+        self.web = WebSurveys(ctx)
         self.digests = Digests(ctx, digest_sinks)
         self.batch = batch
         self.metrics = metrics or Metrics()
@@ -291,6 +293,8 @@ class Sender:
             await self._record(job, skipped)
             return None
         traits = channel.traits
+        if traits.links_to_page:
+            outbound = self.web.with_links(outbound)
         allowed = next_send_time(now, channel.timezones(job.address), traits.quiet_hours)
         if allowed > now and not job.claim.reminder:
             await self._record(job, {"send_at": allowed})

@@ -32,6 +32,7 @@ from bot.settings import Settings
 from bot.signin import SignIn
 from bot.surveys import Survey
 from bot.triggering import Triggering
+from bot.web_surveys import WebSurveys
 from storage.interface import Store
 
 __all__ = ["InboundResult", "Service", "TriggerResult", "utcnow"]
@@ -65,6 +66,7 @@ class Service:
         self.privacy = Privacy(ctx)
         self.comments = Comments(ctx)
         self.signin = SignIn(ctx)
+        self.web = WebSurveys(ctx)
         # The facade's methods are the parts' own.
         self.start_survey = self.triggering.start_survey
         self.start_surveys = self.triggering.start_surveys

@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,6 +33,7 @@ CHANNEL_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
         ("slack_app_token", "slack_client_secret"),
     ),
     "telegram": (("telegram_bot_token",), (), ("telegram_webhook_secret",)),
+    "email": (("csat_smtp_url", "csat_email_from"), (), ()),
 }
 PAIRS = (("slack_client_id", "slack_client_secret"),)
 MIN_TOKEN_LENGTH = 16
@@ -99,6 +101,40 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_from_number: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
+
+    # E-mail: smtp://user:password@host:587 (STARTTLS when offered) or smtps://...:465
+    csat_smtp_url: SecretStr | None = None
+    csat_email_from: str | None = None  # "Acme Support <support@acme.example>" or an address
+
+    @field_validator("csat_smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("write smtp://user:password@host:587 or smtps://user:password@host")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError as exc:
+            raise ValueError("the port is not a number") from exc
+        return value
+
+    @field_validator("csat_email_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from email.utils import parseaddr
+
+        from email_validator import EmailNotValidError, validate_email
+
+        _, address = parseaddr(value)
+        try:
+            validate_email(address, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a sender address: {exc}") from None
+        return value.strip()
 
     @field_validator("csat_timezone")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
@@ -13,6 +14,7 @@ from bot.errors import InvalidInput, NotFound
 from bot.requests import SurveyRequest
 from bot.results import TriggerResult
 from bot.surveys import Survey, normalise_locale
+from bot.web_surveys import WebSurveys
 from storage.errors import DuplicateKey
 from storage.interface import NewInvitation, Transaction, Triggered
 from storage.values import LIVE_STATUSES, Closure, Status
@@ -61,8 +63,21 @@ class Triggering:
                     raise
                 continue
             _log(results)
-            return results
+            return self._with_pages(prepared, results)
         raise AssertionError("unreachable")
+
+    def _with_pages(
+        self, prepared: Sequence[Prepared], results: list[TriggerResult]
+    ) -> list[TriggerResult]:
+        """The survey page's URL on each result of a channel answered there (link)."""
+        pages = WebSurveys(self.ctx)
+        return [
+            replace(result, url=pages.url(result.invitation_id))
+            if self.ctx.channel(item.request.channel).traits.answered_on_page
+            and result.status in LIVE_STATUSES
+            else result
+            for item, result in zip(prepared, results, strict=True)
+        ]
 
     def _prepare(self, request: SurveyRequest, position: int | None) -> Prepared:
         where = f"item {position}: " if position is not None else ""

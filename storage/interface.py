@@ -54,6 +54,23 @@ class ReplyTarget:
 
 
 @dataclass(frozen=True)
+class PageTarget:
+    """An invitation as its web survey page shows it, and who answers there (the address is
+    None once the respondent was erased)."""
+
+    id: int
+    channel: str
+    address: str | None
+    status: Status
+    question_index: int
+    survey: str
+    survey_version: str
+    locale: str
+    send_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
 class StoredReply:
     """What was answered the first time a provider message id came."""
 
@@ -360,6 +377,9 @@ class Store(Protocol):
     def refresh_rollups(self, timezone: str, now: datetime, *, chunks: int = 1) -> Refreshed:
         """Count changed and not yet counted closed days of ``timezone`` into the day rollups,
         at most ``chunks`` short transactions' worth."""
+
+    def page_target(self, invitation_id: int) -> PageTarget | None:
+        """The invitation a web survey page shows, or None when there is none."""
 
     def latest_comments(
         self,

@@ -38,10 +38,10 @@ from storage.export import iter_responses
 from storage.models import Invitation, Respondent, Suppression
 from storage.scores import two_periods
 from storage.turn import WriteTurn, is_busy
-from storage.values import Counts, PeriodCounts, Refreshed
+from storage.values import Counts, PeriodCounts, Refreshed, Status
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
-    from storage.interface import Changes, Claim, CommentRow, DueSend
+    from storage.interface import Changes, Claim, CommentRow, DueSend, PageTarget
     from storage.prepared import Prepared
     from storage.replies import RawReplies, ReplyStatements
     from storage.transaction import SessionTransaction
@@ -205,6 +205,45 @@ class SqlStore:
 
     def refresh_rollups(self, timezone: str, now: datetime, *, chunks: int = 1) -> Refreshed:
         return rollup.refresh(self.engine, timezone, now, chunks=chunks, turn=self.turn)
+
+    def page_target(self, invitation_id: int) -> PageTarget | None:
+        columns = (
+            Invitation.id,
+            Invitation.channel,
+            Respondent.address,
+            Invitation.status,
+            Invitation.question_index,
+            Invitation.survey,
+            Invitation.survey_version,
+            Invitation.locale,
+            Invitation.send_at,
+            Invitation.expires_at,
+        )
+        statement = (
+            select(*(col(c) for c in columns))
+            .select_from(Invitation)
+            .outerjoin(Respondent, col(Respondent.id) == col(Invitation.respondent_id))
+            .where(col(Invitation.id) == invitation_id)
+        )
+        with self._reading() as session:
+            row = session.execute(statement).first()
+        if row is None:
+            return None
+        from storage.interface import PageTarget
+
+        found, channel, address, status, index, survey, version, locale, send_at, expires_at = row
+        return PageTarget(
+            id=found,
+            channel=channel,
+            address=address,
+            status=Status(status),
+            question_index=index,
+            survey=survey,
+            survey_version=version,
+            locale=locale,
+            send_at=send_at,
+            expires_at=expires_at,
+        )
 
     def latest_comments(
         self,

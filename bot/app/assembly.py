@@ -37,8 +37,9 @@ def surveys_from(settings: Settings) -> dict[str, Survey]:
 def build_adapters(settings: Settings, store: SqlStore | None = None) -> list[ChannelAdapter]:
     """One adapter per enabled channel (imports stay lazy so an unused SDK is never loaded)."""
     from channels.console import ConsoleAdapter
+    from channels.link import LinkAdapter
 
-    adapters: list[ChannelAdapter] = [ConsoleAdapter()]
+    adapters: list[ChannelAdapter] = [ConsoleAdapter(), LinkAdapter()]
     enabled = settings.enabled_channels()
     if "sms" in enabled:
         from channels.sms import build_adapter as build_sms
@@ -52,6 +53,10 @@ def build_adapters(settings: Settings, store: SqlStore | None = None) -> list[Ch
         from channels.telegram import build_adapter as build_telegram
 
         adapters.append(build_telegram(settings))
+    if "email" in enabled:
+        from channels.email import build_adapter as build_email
+
+        adapters.append(build_email(settings))
     return adapters
 
 

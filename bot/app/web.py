@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.app.dashboard import dashboard
+from bot.app.survey_page import survey_page
 from bot.app.tokens import bearer_matches
 from bot.direct import DirectRoute, DirectRoutes
 from bot.errors import CsatError, InvalidInput, NotAllowed, NotFound
@@ -122,6 +123,7 @@ def create_app(
     app.include_router(api)
     app.include_router(operations)
     app.include_router(dashboard)
+    app.include_router(survey_page)
     direct: list[DirectRoute] = []
     for adapter in adapters:
         router = adapter.routes(hub)

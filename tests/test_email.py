@@ -1,0 +1,253 @@
+"""E-mail surveys through a real SMTP server (aiosmtpd on loopback): the mail as sent, its links
+on the web survey page, scanners that open every link, one-click unsubscribe, SMTP failures."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.app.web import create_app
+from bot.errors import ConfigError, InvalidInput
+from bot.requests import SurveyRequest
+from bot.service import Service
+from bot.settings import Settings
+from bot.surveys import builtin_surveys
+from channels.email import EmailChannel, SmtpServer
+from storage.models import Answer, InboundMessage, Invitation, Respondent
+from storage.sql_store import SqlStore
+from tests.conftest import Clock
+from tests.helpers import deliver, free_port
+
+PUBLIC = "http://csat.test"
+SENDER = "Acme Support <survey@acme.example>"
+
+
+class Inbox:
+    """An SMTP server's handler: keeps every mail; refuses the recipients in ``refuse``."""
+
+    def __init__(self) -> None:
+        self.mails: list[EmailMessage] = []
+        self.refuse: dict[str, str] = {}
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        mail = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(mail, EmailMessage)
+        self.mails.append(mail)
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mailer(settings: Settings, db_engine: Engine, clock: Clock, smtp: tuple[Inbox, int]) -> Service:
+    channel = EmailChannel(
+        server=SmtpServer("127.0.0.1", smtp[1], None, None, implicit_tls=False),
+        sender=SENDER,
+        brand="Acme",
+    )
+    return Service(
+        settings=settings.model_copy(update={"csat_public_url": PUBLIC}),
+        store=SqlStore(db_engine),
+        surveys=builtin_surveys(),
+        channels={"email": channel},
+        clock=clock,
+        rng=random.Random(4),
+    )
+
+
+def browse(service: Service, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as http:
+            await scenario(http)
+
+    asyncio.run(main())
+
+
+def survey(service: Service, to: str = "Ann@Example.com", **extra: str) -> None:
+    extra.setdefault("interaction_id", f"T-{to}")
+    service.start_surveys([SurveyRequest(channel="email", to=to, **extra)])  # type: ignore[arg-type]
+    deliver(service)
+
+
+def parts(mail: EmailMessage) -> tuple[str, str]:
+    text = mail.get_body(("plain",))
+    page = mail.get_body(("html",))
+    assert text is not None and page is not None
+    return text.get_content(), page.get_content()
+
+
+def links(mail: EmailMessage) -> list[str]:
+    text, page = parts(mail)
+    found = re.findall(r'href="([^"]+)"', page) + re.findall(r"https?://\S+", text)
+    return [url.replace("&amp;", "&") for url in found]
+
+
+def recorded(engine: Engine) -> tuple[int, int]:
+    with Session(engine) as session:
+        answers = len(session.execute(select(Answer.id)).all())
+        messages = len(session.execute(select(InboundMessage.id)).all())
+    return answers, messages
+
+
+def test_the_mail_asks_with_one_link_per_star(mailer: Service, smtp: tuple[Inbox, int]) -> None:
+    survey(mailer, locale="nl")
+    inbox, _ = smtp
+    assert len(inbox.mails) == 1
+    mail = inbox.mails[0]
+    assert mail["To"] == "ann@example.com"  # one address whatever its case
+    assert mail["From"] == SENDER and mail["Message-ID"].endswith("@acme.example>")
+    assert mail.get_content_type() == "multipart/alternative"
+    unsubscribe = re.fullmatch(
+        r"<(http://csat\.test/u/[0-9a-f]+\.[\w-]+)>", mail["List-Unsubscribe"]
+    )
+    assert unsubscribe is not None
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text, page = parts(mail)
+    assert 'lang="nl"' in page and "Versturen" in text
+    stars = [url for url in links(mail) if "?star=" in url]
+    assert sorted({int(url.rsplit("=", 1)[1]) for url in stars}) == [1, 2, 3, 4, 5]
+    assert unsubscribe.group(1) in text and unsubscribe.group(1) in page
+    with Session(mailer.store.engine) as session:  # type: ignore[attr-defined]
+        sent = session.execute(select(Invitation.status, Invitation.provider_message_id)).one()
+    assert sent == ("sent", mail["Message-ID"])
+
+
+def test_a_scanner_opening_every_link_records_nothing(
+    mailer: Service, smtp: tuple[Inbox, int], db_engine: Engine
+) -> None:
+    survey(mailer)
+    every = links(smtp[0].mails[0])
+    assert len(every) >= 11  # five stars in each part and the opt-out link
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for url in random.Random(1).sample(every * 2, len(every) * 2):
+            for method in ("GET", "HEAD"):
+                answer = await http.request(method, url)
+                assert answer.status_code == 200, url
+
+    browse(mailer, scenario)
+    assert recorded(db_engine) == (0, 0)
+    again = mailer.start_surveys(  # and the address was not unsubscribed
+        [SurveyRequest(channel="email", to="ann@example.com", interaction_id="T-again")]
+    )[0]
+    assert again.reason != "opted out"
+    pseudonym = mailer.ctx.pseudonym("email", "ann@example.com")
+    assert not mailer.store.is_suppressed("email", pseudonym)
+
+
+def test_a_person_follows_a_star_and_presses_send(
+    mailer: Service, smtp: tuple[Inbox, int], db_engine: Engine
+) -> None:
+    survey(mailer)
+    four = next(url for url in links(smtp[0].mails[0]) if url.endswith("?star=4"))
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        page = await http.get(four)
+        assert re.search(r'value="4" required\s+checked', page.text)
+        path = four.removeprefix(PUBLIC).split("?")[0]
+        sent = await http.post(
+            path, data={"question": "csat", "value": "4"}, headers={"origin": PUBLIC}
+        )
+        assert sent.status_code == 303
+        again = await http.post(  # a double click
+            path, data={"question": "csat", "value": "4"}, headers={"origin": PUBLIC}
+        )
+        assert again.status_code == 303
+
+    browse(mailer, scenario)
+    with Session(db_engine) as session:
+        values = session.execute(select(Answer.question_id, Answer.value)).all()
+    assert [tuple(v) for v in values] == [("csat", 4)]
+    groups = mailer.scores(mailer.parse_query("today by channel"))["groups"]
+    assert groups["email"]["csat"]["responses"] == 1
+
+
+def test_one_click_unsubscribe_stops_the_next_survey(
+    mailer: Service, smtp: tuple[Inbox, int]
+) -> None:
+    survey(mailer)
+    target = re.sub(r"^<|>$", "", smtp[0].mails[0]["List-Unsubscribe"]).removeprefix(PUBLIC)
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        shown = await http.get(target)
+        assert shown.status_code == 200 and "<button" in shown.text
+        done = await http.post(target, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and "no more surveys" in done.text
+
+    browse(mailer, scenario)
+    result = mailer.start_surveys(
+        [SurveyRequest(channel="email", to="ann@example.com", interaction_id="T-next")]
+    )[0]
+    assert (result.status, result.reason) == ("skipped", "opted out")
+
+
+def test_smtp_4xx_is_retried_and_5xx_fails_with_its_code(
+    mailer: Service, smtp: tuple[Inbox, int], clock: Clock
+) -> None:
+    inbox, _ = smtp
+    inbox.refuse["busy@example.com"] = "451 4.7.1 Try again later"
+    inbox.refuse["gone@example.com"] = "550 5.1.1 <gone@example.com>: no such user"
+    survey(mailer, "busy@example.com")
+    survey(mailer, "gone@example.com")
+    with Session(mailer.store.engine) as session:  # type: ignore[attr-defined]
+        rows = dict(session.execute(select(Invitation.interaction_id, Invitation.status)).all())
+        errors = dict(
+            session.execute(select(Invitation.interaction_id, Invitation.last_error)).all()
+        )
+    assert rows["T-busy@example.com"] == "scheduled" and "451" in errors["T-busy@example.com"]
+    assert rows["T-gone@example.com"] == "failed" and "550" in errors["T-gone@example.com"]
+    inbox.refuse.clear()
+    clock.advance(minutes=5)
+    deliver(mailer)
+    assert [mail["To"] for mail in inbox.mails] == ["busy@example.com"]
+    mailer.forget("email", "GONE@example.com")  # the erasure takes the address out of errors
+    with Session(mailer.store.engine) as session:  # type: ignore[attr-defined]
+        errors_left = session.execute(select(Invitation.last_error)).scalars().all()
+        addresses = session.execute(select(Respondent.address)).scalars().all()
+    assert not any("gone@example.com" in str(row).lower() for row in [*errors_left, *addresses])
+    assert "busy@example.com" in addresses
+
+
+def test_addresses_are_checked_and_half_set_email_refuses_to_start(
+    mailer: Service, settings: Settings
+) -> None:
+    with pytest.raises(InvalidInput, match="not an e-mail address"):
+        mailer.start_surveys(
+            [SurveyRequest(channel="email", to="ann at example", interaction_id="T-bad")]
+        )
+    half = settings.model_copy(update={"csat_smtp_url": "smtp://mail.example:587"})
+    with pytest.raises(ConfigError, match="CSAT_EMAIL_FROM"):
+        Settings.model_validate(half.model_dump()).enabled_channels()
+    with pytest.raises(ValueError, match="smtp://"):
+        Settings(_env_file=None, csat_smtp_url="http://mail.example")  # type: ignore[call-arg]

@@ -1,0 +1,244 @@
+"""The web survey page (``/s/{token}``) and the link channel: shown by GET, recorded only by the
+page's own POST, through the same core as every channel."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.app.web import create_app
+from bot.requests import SurveyRequest
+from bot.service import Service
+from bot.settings import Settings
+from bot.surveys import builtin_surveys
+from channels.link import LinkChannel
+from channels.memory import MemoryChannel
+from storage.models import Answer, InboundMessage
+from storage.sql_store import SqlStore
+from tests.conftest import Clock
+from tests.helpers import deliver, start_serve
+
+ORIGIN = "http://csat.test"
+
+
+@pytest.fixture
+def web(settings: Settings, db_engine: Engine, memory: MemoryChannel, clock: Clock) -> Service:
+    return Service(
+        settings=settings,
+        store=SqlStore(db_engine),
+        surveys=builtin_surveys(),
+        channels={"memory": memory, "link": LinkChannel()},
+        clock=clock,
+        rng=random.Random(5),
+    )
+
+
+def browse(service: Service, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:
+            await scenario(http)
+
+    asyncio.run(main())
+
+
+def link_survey(service: Service, person: str = "visitor-1", **extra: str) -> str:
+    result = service.start_surveys(
+        [SurveyRequest(channel="link", to=person, interaction_id=f"chat-{person}", **extra)]
+    )[0]
+    assert result.url is not None and result.as_json()["url"] == result.url
+    deliver(service)  # the sender hands it out: nothing to send for a link
+    return result.url
+
+
+def answers(engine: Engine) -> list[tuple[str, int | None, str | None]]:
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Answer.question_id, Answer.value, Answer.comment).order_by(Answer.id)  # type: ignore[arg-type]
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def inbound(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.execute(select(func.count()).select_from(InboundMessage)).scalar_one())
+
+
+def form(html: str) -> tuple[str, str]:
+    """The page's form action and its hidden question id."""
+    action = re.search(r'<form method="post" action="([^"]+)"', html)
+    question = re.search(r'name="question" value="([^"]+)"', html)
+    assert action and question, html
+    return action.group(1), question.group(1)
+
+
+def test_a_link_survey_is_answered_on_its_page(web: Service, db_engine: Engine) -> None:
+    url = link_survey(web)
+    assert url.startswith("/s/")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        page = await http.get(url)
+        assert page.status_code == 200
+        assert page.headers["cache-control"] == "no-store"
+        assert page.headers["referrer-policy"] == "no-referrer"
+        assert "How would you rate the support you received from Acme?" in page.text
+        assert page.text.count('type="radio" name="value"') == 5
+        action, question = form(page.text)
+        sent = await http.post(
+            action, data={"question": question, "value": "4"}, headers={"origin": ORIGIN}
+        )
+        assert sent.status_code == 303 and sent.headers["location"] == url
+        follow = await http.get(url)
+        assert "<textarea" in follow.text  # the comment question follows a rating
+        action, question = form(follow.text)
+        await http.post(
+            action,
+            data={"question": question, "comment": "Quick & <b>kind</b>"},
+            headers={"origin": ORIGIN},
+        )
+        done = await http.get(url)
+        assert "Thank you" in done.text
+        assert "<b>kind</b>" not in done.text
+
+    browse(web, scenario)
+    assert [(q, v) for q, v, _ in answers(db_engine)] == [("csat", 4), ("comment", None)]
+    assert answers(db_engine)[1][2] == "Quick & <b>kind</b>"
+    report = web.scores(web.parse_query("today by channel"))
+    assert report["groups"]["link"]["csat"]["responses"] == 1
+
+
+def test_opening_any_link_any_number_of_times_records_nothing(
+    web: Service, db_engine: Engine
+) -> None:
+    """What a mail scanner does: GET and HEAD of the page with every star, in any order."""
+    url = link_survey(web)
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for star in [5, 1, 3, 2, 4, 5, 1]:
+            page = await http.get(f"{url}?star={star}")
+            assert page.status_code == 200
+            assert re.search(rf'value="{star}" required\s+checked', page.text), star
+            head = await http.head(f"{url}?star={star}")
+            assert head.status_code == 200
+
+    browse(web, scenario)
+    assert answers(db_engine) == [] and inbound(db_engine) == 0
+
+
+def test_forged_altered_or_unknown_tokens_show_nothing(web: Service) -> None:
+    url = link_survey(web)
+    token = url.rsplit("/", 1)[1]
+    number, signature = token.split(".")
+    other = f"{int(number, 16) + 1:x}.{signature}"
+    flipped = f"{number}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for bad in [other, flipped, number, "1.x", "zz." + signature, "a" * 64, "%00"]:
+            page = await http.get(f"/s/{bad}")
+            assert page.status_code in (404, 422), bad
+            assert "How would you rate" not in page.text
+            sent = await http.post(f"/s/{bad}", data={"question": "csat", "value": "5"}, headers={})
+            assert sent.status_code in (404, 422), bad
+
+    browse(web, scenario)
+
+
+def test_a_post_from_another_site_is_refused(web: Service, db_engine: Engine) -> None:
+    url = link_survey(web)
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        data = {"question": "csat", "value": "1"}
+        for origin in ("https://evil.example", "null"):
+            refused = await http.post(url, data=data, headers={"origin": origin})
+            assert refused.status_code == 403
+        bad = await http.post(url, data={"question": "csat", "value": "x"})
+        assert bad.status_code == 422
+
+    browse(web, scenario)
+    assert answers(db_engine) == []
+
+
+def test_a_second_press_corrects_and_a_closed_survey_says_so(
+    web: Service, db_engine: Engine, clock: Clock
+) -> None:
+    url = link_survey(web)
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        headers = {"origin": ORIGIN}
+        await http.post(url, data={"question": "csat", "value": "2"}, headers=headers)
+        await http.post(url, data={"question": "comment", "skip": "1"}, headers=headers)
+        thanks = await http.get(url)
+        assert "Thank you" in thanks.text and "Change your rating" in thanks.text
+        await http.post(url, data={"question": "csat", "value": "5"}, headers=headers)
+
+    browse(web, scenario)
+    assert [(q, v) for q, v, _ in answers(db_engine)] == [("csat", 5)]
+
+    late = link_survey(web, "visitor-2")
+    clock.advance(days=8)  # past the link channel's week
+
+    async def closed(http: httpx.AsyncClient) -> None:
+        page = await http.get(late)
+        assert "closed" in page.text and 'name="value"' not in page.text
+        await http.post(late, data={"question": "csat", "value": "1"}, headers={"origin": ORIGIN})
+
+    browse(web, closed)
+    assert len(answers(db_engine)) == 1
+
+
+def test_the_page_speaks_the_survey_locale(web: Service) -> None:
+    url = link_survey(web, "bezoeker", locale="nl")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        page = await http.get(url)
+        assert 'lang="nl"' in page.text and "Versturen" in page.text
+
+    browse(web, scenario)
+
+
+def test_csat_serve_returns_the_url_and_counts_the_answer(
+    settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "CSAT_DATABASE_URL": database_url,
+        "CSAT_API_TOKEN": "web-survey-token-0123456789",
+        "CSAT_PUBLIC_URL": "http://127.0.0.1",
+        "CSAT_SENDER_INTERVAL": "0.1",
+    }
+    base, process = start_serve(env, tmp_path)
+    try:
+        auth = {"Authorization": f"Bearer {env['CSAT_API_TOKEN']}"}
+        made = httpx.post(
+            f"{base}/v1/surveys",
+            json={"channel": "link", "to": "visitor-9", "interaction_id": "chat-9"},
+            headers=auth,
+        )
+        assert made.status_code == 201, made.text
+        url = made.json()["url"]
+        path = url.removeprefix("http://127.0.0.1")
+        for _ in range(100):  # the sender hands it out within its interval
+            page = httpx.get(f"{base}{path}?star=5")
+            if 'name="value"' in page.text:
+                break
+        action, question = form(page.text)
+        sent = httpx.post(
+            f"{base}{action}", data={"question": question, "value": "5"}, headers={"origin": base}
+        )
+        assert sent.status_code == 303
+        scores = httpx.get(
+            f"{base}/v1/scores", params={"period": "today", "by": "channel"}, headers=auth
+        )
+        assert scores.json()["groups"]["link"]["csat"]["responses"] == 1
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)  # closes the pipe
+    assert "Traceback" not in output, output
