@@ -251,3 +251,33 @@ def test_addresses_are_checked_and_half_set_email_refuses_to_start(
         Settings.model_validate(half.model_dump()).enabled_channels()
     with pytest.raises(ValueError, match="smtp://"):
         Settings(_env_file=None, csat_smtp_url="http://mail.example")  # type: ignore[call-arg]
+
+
+def test_after_erasure_no_database_file_holds_the_address_or_the_comment(
+    mailer: Service, smtp: tuple[Inbox, int], db_engine: Engine
+) -> None:
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("reads the SQLite files; PostgreSQL's erasure is the same SQL")
+    from pathlib import Path
+
+    address, comment = "zed.secret@example.com", "Marmot 5521 helped me"
+    survey(mailer, address, interaction_id="T-zed")
+    page = next(url for url in links(smtp[0].mails[0]) if "?star=" in url).split("?")[0]
+    path = page.removeprefix(PUBLIC)
+    auth = {"authorization": "Bearer test-token-0123456789"}
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        origin = {"origin": PUBLIC}
+        await http.post(path, data={"question": "csat", "value": "2"}, headers=origin)
+        await http.post(path, data={"question": "comment", "comment": comment}, headers=origin)
+        gone = await http.delete(f"/v1/respondents/email/{address.upper()}", headers=auth)
+        assert gone.status_code == 200, gone.text
+
+    directory = Path(str(db_engine.url.database)).parent
+    browse(mailer, scenario)
+    needles = [address.encode(), comment.encode()]
+    for file in directory.iterdir():
+        if file.is_file():
+            data = file.read_bytes()
+            assert not [n for n in needles if n in data], file.name
+    assert recorded(db_engine)[0] == 2  # the rating stays, unlinked, and the comment row

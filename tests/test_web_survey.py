@@ -89,7 +89,7 @@ def test_a_link_survey_is_answered_on_its_page(web: Service, db_engine: Engine) 
         page = await http.get(url)
         assert page.status_code == 200
         assert page.headers["cache-control"] == "no-store"
-        assert page.headers["referrer-policy"] == "no-referrer"
+        assert page.headers["referrer-policy"] == "same-origin"
         assert "How would you rate the support you received from Acme?" in page.text
         assert page.text.count('type="radio" name="value"') == 5
         action, question = form(page.text)

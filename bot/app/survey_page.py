@@ -5,7 +5,8 @@ arrives as ``?star=N`` and is shown selected), the comment box, the thanks or th
 Nothing is recorded until the person presses the page's button: a ``POST`` of the form, which goes
 through the hub as any channel's tap or text, then back to the page (post/redirect/get). A POST
 from another site is refused (its ``Origin`` must be this one), and every page is sent
-``no-store`` and ``no-referrer``, so the token does not leak to other sites or caches.
+``no-store`` and ``Referrer-Policy: same-origin``, so the token leaks to no other site or cache
+(``no-referrer`` would make Chromium send ``Origin: null`` on the page's own POST).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from bot.web_surveys import PageState, PageView
 survey_page = APIRouter(include_in_schema=False)
 HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # the token never goes to another site
     "X-Robots-Tag": "noindex",
     "X-Content-Type-Options": "nosniff",
 }
