@@ -281,3 +281,57 @@ def test_after_erasure_no_database_file_holds_the_address_or_the_comment(
             data = file.read_bytes()
             assert not [n for n in needles if n in data], file.name
     assert recorded(db_engine)[0] == 2  # the rating stays, unlinked, and the comment row
+
+
+def test_csat_serve_mails_the_survey_and_counts_the_answer(
+    database_url: str, smtp: tuple[Inbox, int], tmp_path: Any
+) -> None:
+    """The whole wiring: settings, the e-mail adapter, the sender loop of a real ``csat serve``."""
+    import time
+
+    from tests.helpers import start_serve
+
+    inbox, port = smtp
+    env = {
+        "CSAT_DATABASE_URL": database_url,
+        "CSAT_API_TOKEN": "email-serve-token-0123456789",
+        "CSAT_SENDER_INTERVAL": "0.1",
+        "CSAT_SMTP_URL": f"smtp://127.0.0.1:{port}",
+        "CSAT_EMAIL_FROM": SENDER,
+    }
+    base, process = start_serve({**env, "CSAT_PUBLIC_URL": "http://placeholder"}, tmp_path)
+    try:
+        auth = {"Authorization": f"Bearer {env['CSAT_API_TOKEN']}"}
+        made = httpx.post(
+            f"{base}/v1/surveys",
+            json={"channel": "email", "to": "Bo@Example.com", "interaction_id": "S-1"},
+            headers=auth,
+        )
+        assert made.status_code == 201, made.text
+        refused = httpx.post(
+            f"{base}/v1/surveys",
+            json={"channel": "email", "to": "bo at example", "interaction_id": "S-2"},
+            headers=auth,
+        )
+        assert refused.status_code == 422 and "e-mail address" in refused.text
+        deadline = time.monotonic() + 30
+        while not inbox.mails and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [mail["To"] for mail in inbox.mails] == ["bo@example.com"]
+        star = next(url for url in links(inbox.mails[0]) if url.endswith("?star=5"))
+        path = star.removeprefix("http://placeholder").split("?")[0]
+        shown = httpx.get(f"{base}{path}?star=5")
+        assert re.search(r'value="5" required\s+checked', shown.text)
+        sent = httpx.post(
+            f"{base}{path}", data={"question": "csat", "value": "5"}, headers={"origin": base}
+        )
+        assert sent.status_code == 303
+        scores = httpx.get(
+            f"{base}/v1/scores", params={"period": "today", "by": "channel"}, headers=auth
+        ).json()
+        assert scores["groups"]["email"]["csat"]["responses"] == 1
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=20)
+    assert "Traceback" not in output, output
+    assert "bo@example.com" not in output  # addresses are masked in the logs
