@@ -8,6 +8,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -242,3 +243,49 @@ def test_csat_serve_returns_the_url_and_counts_the_answer(
         process.terminate()
         output, _ = process.communicate(timeout=20)  # closes the pipe
     assert "Traceback" not in output, output
+
+
+def test_hostile_requests_to_the_page_never_fail_the_server_or_store_anything(
+    web: Service, db_engine: Engine
+) -> None:
+    """Generated paths, queries and form bodies: always a 2xx/3xx/4xx, never a 5xx; with a
+    forged token nothing is stored."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    url = link_survey(web)
+    real = url.rsplit("/", 1)[1]
+    tokens = st.one_of(
+        st.just(real),
+        st.text(max_size=80),
+        st.from_regex(r"[0-9a-f]{1,14}\.[A-Za-z0-9_-]{0,30}", fullmatch=True),
+    )
+    fields = st.dictionaries(
+        st.sampled_from(["question", "value", "comment", "skip", "List-Unsubscribe"]),
+        st.one_of(st.text(max_size=50), st.integers(-(10**12), 10**12).map(str)),
+        max_size=4,
+    )
+    seen: list[int] = []
+
+    async def hit(token: str, star: str, data: dict[str, str], path: str) -> None:
+        transport = httpx.ASGITransport(app=create_app(web))
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:
+            target = f"/{path}/{quote(token, safe='')}"
+            for response in (
+                await http.get(target, params={"star": star}),
+                await http.post(target, data=data, headers={"origin": ORIGIN}),
+            ):
+                seen.append(response.status_code)
+                assert response.status_code < 500, (token, star, data, response.text[:200])
+                assert "Traceback" not in response.text
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(tokens, st.text(max_size=12), fields, st.sampled_from(["s", "u"]))
+    def run(token: str, star: str, data: dict[str, str], path: str) -> None:
+        before = answers(db_engine)
+        asyncio.run(hit(token, star, data, path))
+        if token != real:
+            assert answers(db_engine) == before
+
+    run()
+    assert any(code >= 400 for code in seen)
