@@ -98,16 +98,26 @@ class WebSurveys:
         target = self.ctx.store.page_target(invitation_id)
         if target is None:
             return None
-        base = {
-            "invitation_id": target.id,
-            "locale": target.locale,
-            "channel": target.channel,
-            "address": target.address,
-        }
+
+        def page(
+            state: PageState,
+            question: OutboundMessage | None = None,
+            first: OutboundMessage | None = None,
+        ) -> PageView:
+            return PageView(
+                invitation_id=target.id,
+                state=state,
+                locale=target.locale,
+                channel=target.channel,
+                address=target.address,
+                question=question,
+                first_question=first,
+            )
+
         survey = self.ctx.surveys.get(target.survey)
         now = self.ctx.clock()
         if target.address is None or survey is None or survey.version != target.survey_version:
-            return PageView(state=PageState.CLOSED, **base)  # type: ignore[arg-type]
+            return page(PageState.CLOSED)
         context = Context(
             now=now,
             locale=target.locale,
@@ -116,11 +126,10 @@ class WebSurveys:
         )
         first = question_message(survey, 0, context)
         if target.status == Status.SCHEDULED:
-            return PageView(state=PageState.WAIT, **base)  # type: ignore[arg-type]
+            return page(PageState.WAIT)
         if target.status == Status.COMPLETED:
-            return PageView(state=PageState.THANKS, first_question=first, **base)  # type: ignore[arg-type]
+            return page(PageState.THANKS, first=first)
         expired = target.expires_at is not None and target.expires_at <= now
         if target.status != Status.SENT or expired:
-            return PageView(state=PageState.CLOSED, **base)  # type: ignore[arg-type]
-        question = question_message(survey, target.question_index, context)
-        return PageView(state=PageState.ASK, question=question, first_question=first, **base)  # type: ignore[arg-type]
+            return page(PageState.CLOSED)
+        return page(PageState.ASK, question_message(survey, target.question_index, context), first)
