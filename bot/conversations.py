@@ -18,6 +18,7 @@ from bot.parsing import Keyword, parse_keyword, parse_score_request
 from bot.reports import Reports
 from bot.results import InboundResult, decode_replies, encode_replies
 from bot.texts import message
+from bot.webhooks import Webhooks
 from storage.errors import DuplicateKey
 from storage.interface import (
     AnswerRow,
@@ -59,6 +60,7 @@ class Conversations:
         self.ctx = ctx
         self.reports = reports
         self.optouts = optouts
+        self.webhooks = Webhooks(ctx)
 
     # -- replies --------------------------------------------------------------------------
 
@@ -240,6 +242,12 @@ class Conversations:
             )
         )
         alerts = self._apply(tx, invitation, answers, transition, context.now)
+        if self.webhooks.enabled:
+            events = self.webhooks.for_reply(
+                invitation, transition.reason, transition.records, alerts, context.now
+            )
+            if events:
+                tx.add_events(events)
         return InboundResult(
             replies=transition.replies,
             reason=transition.reason,

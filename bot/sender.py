@@ -52,6 +52,7 @@ from bot.service import Service
 from bot.texts import message
 from bot.triggering import Triggering
 from bot.web_surveys import WebSurveys
+from bot.webhooks import Webhooks
 from storage.interface import Changes, DueSend
 from storage.values import Closure, Status
 
@@ -155,6 +156,7 @@ class Sender:
         self.optouts = OptOuts(ctx)
         self.privacy = Privacy(ctx)
         self.web = WebSurveys(ctx)
+        self.webhooks = Webhooks(ctx)
         self.digests = Digests(ctx, digest_sinks)
         self.batch = batch
         self.metrics = metrics or Metrics()
@@ -418,6 +420,38 @@ class Sender:
         that grows with repeated failures."""
         housekeeping_due = rollups_due = self.ctx.clock()
         failures = 0
+        # Webhooks go out on their own task: a slow receiver holds up no survey.
+        posting = (
+            asyncio.create_task(self._post_webhooks(stop, interval))
+            if self.webhooks.enabled
+            else None
+        )
+        try:
+            await self._pass_forever(stop, interval, housekeeping_due, rollups_due, failures)
+        finally:
+            if posting is not None:
+                await posting
+
+    async def _post_webhooks(self, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set():
+            busy = False
+            try:
+                done = await self.webhooks.deliver_due()
+                busy = bool(done.delivered or done.retried or done.failed)
+            except Exception:
+                log.exception("posting webhooks failed; going on")
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def _pass_forever(
+        self,
+        stop: asyncio.Event,
+        interval: float,
+        housekeeping_due: datetime,
+        rollups_due: datetime,
+        failures: int,
+    ) -> None:
         while not stop.is_set():
             full = False
             try:

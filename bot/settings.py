@@ -106,6 +106,32 @@ class Settings(BaseSettings):
     csat_smtp_url: SecretStr | None = None
     csat_email_from: str | None = None  # "Acme Support <support@acme.example>" or an address
 
+    # Signed outbound webhooks: one or more URLs (comma-separated) and the signing secret.
+    csat_webhook_urls: str = ""
+    csat_webhook_secret: SecretStr | None = None
+
+    @field_validator("csat_webhook_urls")
+    @classmethod
+    def _webhook_urls(cls, value: str) -> str:
+        for url in _split(value):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+    def webhook_urls(self) -> list[str]:
+        """The receivers; a ConfigError when they are set without a usable secret."""
+        urls = _split(self.csat_webhook_urls)
+        if not urls:
+            return []
+        secret = self.csat_webhook_secret
+        if secret is None or len(secret.get_secret_value().strip()) < MIN_TOKEN_LENGTH:
+            raise ConfigError(
+                f"CSAT_WEBHOOK_SECRET is required when CSAT_WEBHOOK_URLS is set "
+                f"(at least {MIN_TOKEN_LENGTH} characters)"
+            )
+        return urls
+
     @field_validator("csat_smtp_url")
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -241,6 +267,10 @@ class Settings(BaseSettings):
                 raise ConfigError(f"{names} is required for the {channel} channel")
             enabled.append(channel)
         return enabled
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -54,6 +54,30 @@ class ReplyTarget:
 
 
 @dataclass(frozen=True)
+class OutboxRow:
+    """One event for one receiving URL, written with what it tells."""
+
+    event_id: str
+    url: str
+    type: str
+    body: str  # the JSON as it will be posted (and signed)
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A claimed outbox row, to post."""
+
+    id: int
+    event_id: str
+    url: str
+    body: str
+    attempts: int
+    created_at: datetime
+    claim_token: str
+
+
+@dataclass(frozen=True)
 class PageTarget:
     """An invitation as its web survey page shows it, and who answers there (the address is
     None once the respondent was erased)."""
@@ -265,6 +289,9 @@ class ReplyTransaction(Protocol):
         """Insert the answer, or overwrite the one already there (the latest counts); the scale
         columns of an existing answer stay unless this one was rated on a scale."""
 
+    def add_events(self, rows: Sequence[OutboxRow]) -> None:
+        """Queue webhook events in this transaction (the outbox)."""
+
 
 class Transaction(ReplyTransaction, Protocol):
     # -- respondents and suppression ----------------------------------------------------------
@@ -380,6 +407,13 @@ class Store(Protocol):
 
     def page_target(self, invitation_id: int) -> PageTarget | None:
         """The invitation a web survey page shows, or None when there is none."""
+
+    def claim_events(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxEvent]:
+        """Due webhook events, held for this process until ``lease_until``."""
+
+    def finish_event(self, event: OutboxEvent, changes: Mapping[str, Any]) -> bool:
+        """Record a delivery's outcome (delivered_at, or next_at/attempts/last_error, or
+        failed_at) if the claim still holds."""
 
     def latest_comments(
         self,

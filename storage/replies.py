@@ -9,6 +9,7 @@ execution bookkeeping.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,11 +21,13 @@ from storage.interface import (
     GivenAnswer,
     InboundRow,
     OpenInvitation,
+    OutboxRow,
     ReplyTarget,
     Step,
     StoredReply,
 )
 from storage.models import Answer, InboundMessage, Invitation, Respondent
+from storage.outbox import ROW_COLUMNS, outbox_table, rows_for
 from storage.prepared import Prepared, RawTransaction
 from storage.types import UTCDateTime
 from storage.values import Status
@@ -179,6 +182,7 @@ class ReplyStatements:
         self.insert_answer = Prepared(insert(ANSWER), dialect, ANSWER_COLUMNS)
         self.update_answer = Prepared(_UPDATE_ANSWER, dialect)
         self.update_scored_answer = Prepared(_UPDATE_SCORED_ANSWER, dialect)
+        self.insert_event = Prepared(insert(outbox_table), dialect, ROW_COLUMNS)
 
 
 class RawReplies:
@@ -261,3 +265,7 @@ class RawReplies:
         self.tx.execute(
             self.statements.insert_answer, {name: getattr(row, name) for name in ANSWER_COLUMNS}
         )
+
+    def add_events(self, rows: Sequence[OutboxRow]) -> None:
+        for values in rows_for(rows):
+            self.tx.execute(self.statements.insert_event, values)

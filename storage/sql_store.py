@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
@@ -41,7 +41,14 @@ from storage.turn import WriteTurn, is_busy
 from storage.values import Counts, PeriodCounts, Refreshed, Status
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
-    from storage.interface import Changes, Claim, CommentRow, DueSend, PageTarget
+    from storage.interface import (
+        Changes,
+        Claim,
+        CommentRow,
+        DueSend,
+        OutboxEvent,
+        PageTarget,
+    )
     from storage.prepared import Prepared
     from storage.replies import RawReplies, ReplyStatements
     from storage.transaction import SessionTransaction
@@ -244,6 +251,18 @@ class SqlStore:
             send_at=send_at,
             expires_at=expires_at,
         )
+
+    def claim_events(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxEvent]:
+        from storage import outbox
+
+        with self.write_turn():
+            return outbox.claim(self.engine, now, lease_until, limit)
+
+    def finish_event(self, event: OutboxEvent, changes: Mapping[str, Any]) -> bool:
+        from storage import outbox
+
+        with self.write_turn():
+            return outbox.finish(self.engine, event, dict(changes))
 
     def latest_comments(
         self,

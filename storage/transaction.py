@@ -23,6 +23,7 @@ from storage.interface import (
     GivenAnswer,
     InboundRow,
     NewInvitation,
+    OutboxRow,
     Receipted,
     ReplyTarget,
     Respondent,
@@ -88,6 +89,9 @@ class SessionTransaction:
 
     def save_answer(self, row: AnswerRow, *, exists: bool) -> None:
         self._replies.save_answer(row, exists=exists)
+
+    def add_events(self, rows: Sequence[OutboxRow]) -> None:
+        self._replies.add_events(rows)
 
     # -- respondents and suppression -----------------------------------------------------------
 

@@ -40,6 +40,7 @@ TABLES = (
     "rollup_month_answer",
     "rollup_month_sent",
     "rollup_mark",
+    "webhook_outbox",
 )
 _migrated: set[str] = set()
 

@@ -94,9 +94,10 @@ def test_two_workers_never_send_one_invitation_twice(
 
 def test_migrations_match_the_models(db_engine: Engine) -> None:
     from channels.slack_install import slack_metadata
+    from storage.outbox import metadata as outbox_metadata
     from storage.rollup import metadata as rollup_metadata
 
-    metadata = [SQLModel.metadata, slack_metadata(), rollup_metadata]
+    metadata = [SQLModel.metadata, slack_metadata(), rollup_metadata, outbox_metadata]
     with db_engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"include_object": include_object})
         differences = compare_metadata(context, metadata)  # type: ignore[arg-type]
