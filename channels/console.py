@@ -14,11 +14,10 @@ from typing import TYPE_CHECKING
 
 from bot.channel import ChannelTraits, OutboundMessage, SendResult, plain_text
 from bot.errors import InvalidInput
+from channels.adapters import WithoutWebhooks
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from bot.hub import Hub
+    pass
 
 CONSOLE_TRAITS = ChannelTraits(
     supports_buttons=False, default_expiry=timedelta(days=7), keywords=True
@@ -49,20 +48,10 @@ class ConsoleChannel:
 
 
 @dataclass
-class ConsoleAdapter:
+class ConsoleAdapter(WithoutWebhooks):
     """The console needs no webhook: replies come from ``csat chat``'s prompt."""
 
     channel: ConsoleChannel = field(default_factory=ConsoleChannel)
-    alert_sink: None = None
-
-    def routes(self, hub: Hub) -> APIRouter | None:
-        return None
-
-    async def start(self, hub: Hub) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
 
 def render(outbound: OutboundMessage) -> str:

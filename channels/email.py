@@ -30,11 +30,10 @@ from bot.channel import ChannelTraits, OutboundMessage, SendResult, plain_text
 from bot.errors import ConfigError, InvalidInput, PermanentSendError, TransientSendError
 from bot.settings import Settings
 from bot.texts import message
+from channels.adapters import WithoutWebhooks
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from bot.hub import Hub
+    pass
 
 EMAIL_TRAITS = ChannelTraits(
     supports_buttons=True, default_expiry=timedelta(days=7), links_to_page=True
@@ -176,21 +175,11 @@ def _failure(code: int, text: str) -> TransientSendError | PermanentSendError:
 
 
 @dataclass
-class EmailAdapter:
+class EmailAdapter(WithoutWebhooks):
     """No webhook: answers come through the web survey page, opt-outs through its footer link
     and the one-click ``List-Unsubscribe`` POST (both served by the app)."""
 
     channel: EmailChannel
-    alert_sink: None = None
-
-    def routes(self, hub: Hub) -> APIRouter | None:
-        return None
-
-    async def start(self, hub: Hub) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
 
 def build_adapter(settings: Settings) -> EmailAdapter:

@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING
 
 from bot.channel import ChannelTraits, OutboundMessage, SendResult
 from bot.errors import InvalidInput
+from channels.adapters import WithoutWebhooks
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from bot.hub import Hub
+    pass
 
 LINK_TRAITS = ChannelTraits(
     supports_buttons=True, default_expiry=timedelta(days=7), answered_on_page=True
@@ -46,17 +45,7 @@ class LinkChannel:
 
 
 @dataclass
-class LinkAdapter:
+class LinkAdapter(WithoutWebhooks):
     """No webhook of its own: the app serves the survey page for every channel."""
 
     channel: LinkChannel = field(default_factory=LinkChannel)
-    alert_sink: None = None
-
-    def routes(self, hub: Hub) -> APIRouter | None:
-        return None
-
-    async def start(self, hub: Hub) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -91,3 +92,15 @@ EVERY_CHANNEL = {
     "CSAT_PUBLIC_URL": "https://csat.example.com",
     "TELEGRAM_WEBHOOK_SECRET": "w" * 32,
 }
+
+
+def browse(service: Service, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
+    """Run ``scenario`` against the real ASGI app of ``service`` at http://csat.test."""
+    from bot.app.web import create_app
+
+    async def main() -> None:
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://csat.test") as http:
+            await scenario(http)
+
+    asyncio.run(main())

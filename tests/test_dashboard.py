@@ -3,22 +3,19 @@ the API gives, the CSV of what is shown, and nothing for anyone else."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 
-from bot.app.web import create_app
 from bot.errors import NotAllowed
 from bot.service import Service
 from bot.settings import Settings
 from tests.conftest import Clock
-from tests.helpers import deliver, trigger
+from tests.helpers import browse, deliver, trigger
 
 AUTH = {"authorization": "Bearer test-token-0123456789"}
 LEAD = "lead-7"
@@ -33,15 +30,6 @@ def led(service: Service, settings: Settings) -> Service:
         service.handle_text("memory", f"w{n}", rating)
     service.handle_text("memory", "w2", "They never called back")
     return service
-
-
-def browse(service: Service, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=create_app(service))
-        async with httpx.AsyncClient(transport=transport, base_url="http://csat.test") as http:
-            await scenario(http)
-
-    asyncio.run(main())
 
 
 def test_nobody_sees_anything_without_signing_in(led: Service) -> None:

@@ -3,10 +3,9 @@ on the web survey page, scanners that open every link, one-click unsubscribe, SM
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -18,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from bot.app.web import create_app
 from bot.errors import ConfigError, InvalidInput
 from bot.requests import SurveyRequest
 from bot.service import Service
@@ -28,7 +26,7 @@ from channels.email import EmailChannel, SmtpServer
 from storage.models import Answer, InboundMessage, Invitation, Respondent
 from storage.sql_store import SqlStore
 from tests.conftest import Clock
-from tests.helpers import deliver, free_port
+from tests.helpers import browse, deliver, free_port
 
 PUBLIC = "http://csat.test"
 SENDER = "Acme Support <survey@acme.example>"
@@ -83,15 +81,6 @@ def mailer(settings: Settings, db_engine: Engine, clock: Clock, smtp: tuple[Inbo
         clock=clock,
         rng=random.Random(4),
     )
-
-
-def browse(service: Service, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=create_app(service))
-        async with httpx.AsyncClient(transport=transport, base_url=PUBLIC) as http:
-            await scenario(http)
-
-    asyncio.run(main())
 
 
 def survey(service: Service, to: str = "Ann@Example.com", **extra: str) -> None:

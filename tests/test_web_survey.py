@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -26,7 +25,7 @@ from channels.memory import MemoryChannel
 from storage.models import Answer, InboundMessage
 from storage.sql_store import SqlStore
 from tests.conftest import Clock
-from tests.helpers import deliver, start_serve
+from tests.helpers import browse, deliver, start_serve
 
 ORIGIN = "http://csat.test"
 
@@ -41,15 +40,6 @@ def web(settings: Settings, db_engine: Engine, memory: MemoryChannel, clock: Clo
         clock=clock,
         rng=random.Random(5),
     )
-
-
-def browse(service: Service, scenario: Callable[[httpx.AsyncClient], Awaitable[None]]) -> None:
-    async def main() -> None:
-        transport = httpx.ASGITransport(app=create_app(service))
-        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as http:
-            await scenario(http)
-
-    asyncio.run(main())
 
 
 def link_survey(service: Service, person: str = "visitor-1", **extra: str) -> str:
