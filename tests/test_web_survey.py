@@ -279,3 +279,18 @@ def test_hostile_requests_to_the_page_never_fail_the_server_or_store_anything(
 
     run()
     assert any(code >= 400 for code in seen)
+
+
+def test_behind_a_proxy_the_public_url_is_this_site(web: Service, settings: Settings) -> None:
+    """A proxy may pass its upstream's name as Host; the browser's Origin is the public URL."""
+    web.settings = settings.model_copy(update={"csat_public_url": "https://csat.example.com"})
+    url = link_survey(web).removeprefix("https://csat.example.com")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        data = {"question": "csat", "value": "5"}
+        ok = await http.post(url, data=data, headers={"origin": "https://csat.example.com"})
+        assert ok.status_code == 303
+        evil = await http.post(url, data=data, headers={"origin": "https://csat.example.co"})
+        assert evil.status_code == 403
+
+    browse(web, scenario)

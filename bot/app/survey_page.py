@@ -109,12 +109,19 @@ def show(
 
 def _same_origin(request: Request) -> bool:
     """A browser names the page's origin on a form POST; a POST from another site is refused.
-    Without the header (an old browser, a script) the token in the path is the credential."""
+    The page's own origin is the request's host or, behind a proxy that rewrites ``Host``, the
+    host of ``CSAT_PUBLIC_URL``. Without the header (an old browser, a mail provider's one-click
+    unsubscribe) the token in the path is the credential."""
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return urlsplit(origin).netloc == host
+    if origin is None:
+        return True
+    if origin == "null":
+        return False
+    service: Service = request.app.state.service
+    ours = {request.headers.get("host", "")}
+    if service.settings.csat_public_url:
+        ours.add(urlsplit(service.settings.csat_public_url).netloc)
+    return urlsplit(origin).netloc in ours - {""}
 
 
 @survey_page.post("/s/{token}")
