@@ -8,6 +8,7 @@ opens one star and presses the page's button records that star once, and the API
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
@@ -15,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,6 +40,7 @@ from tests.test_email import Inbox, links
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 AUTH = {"authorization": "Bearer test-token-0123456789"}
+IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (apt-get install -y chromium)"
@@ -137,6 +140,9 @@ def test_a_person_answers_from_the_mail_in_chromium_and_the_api_counts_it(
             page = browser.new_page(viewport={"width": 390, "height": 800})
             page.goto(four)
             assert page.is_checked('input[name="value"][value="4"]')
+            if os.environ.get("CSAT_UPDATE_SCREENSHOTS") == "1":  # the README's picture
+                clip = {"x": 0, "y": 0, "width": 390, "height": 260}
+                page.screenshot(path=str(IMAGES / "survey-phone.png"), clip=clip)
             wide = page.evaluate(
                 "document.documentElement.scrollWidth > document.documentElement.clientWidth"
             )
