@@ -85,6 +85,11 @@ def test_send_export_forget(env: dict[str, str], tmp_path: Path) -> None:
     ]
     forgot = runner.invoke(app, ["forget", "console", "ann"], env=env)
     assert forgot.exit_code == 0 and "1 survey" in forgot.output
+    link = runner.invoke(
+        app, ["send", "--channel", "link", "--to", "visitor-1", "--interaction", "L-1"], env=env
+    )
+    assert link.exit_code == 0, link.output
+    assert re.search(r"survey page: \S*/s/[0-9a-f]+\.[\w-]{22}\s*$", link.output), link.output
 
 
 def run_main(
@@ -207,7 +212,7 @@ def test_help_shows_the_grammar_and_the_choices() -> None:
     export = runner.invoke(app, ["export", "--help"], env={"COLUMNS": "200"}).output
     assert "csv|jsonl" in export
     send = runner.invoke(app, ["send", "--help"], env={"COLUMNS": "200"}).output
-    assert "sms|slack|telegram|console" in send
+    assert "sms|slack|telegram|email|link|console" in send
 
 
 def test_worker_once_sends_due_surveys(env: dict[str, str]) -> None:

@@ -294,3 +294,30 @@ def test_behind_a_proxy_the_public_url_is_this_site(web: Service, settings: Sett
         assert evil.status_code == 403
 
     browse(web, scenario)
+
+
+def test_a_page_opened_before_the_sender_handed_it_out_waits_and_reloads(
+    web: Service, db_engine: Engine
+) -> None:
+    result = web.start_surveys(
+        [SurveyRequest(channel="link", to="early", interaction_id="chat-early")]
+    )[0]
+    assert result.url is not None
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        page = await http.get(result.url)
+        assert 'http-equiv="refresh"' in page.text and 'name="value"' not in page.text
+        refused = await http.post(
+            result.url, data={"question": "csat", "value": "5"}, headers={"origin": ORIGIN}
+        )
+        assert refused.status_code == 303
+
+    browse(web, scenario)
+    assert answers(db_engine) == []
+    deliver(web)
+
+    async def later(http: httpx.AsyncClient) -> None:
+        page = await http.get(result.url)
+        assert 'name="value"' in page.text and 'http-equiv="refresh"' not in page.text
+
+    browse(web, later)

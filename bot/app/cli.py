@@ -37,7 +37,7 @@ app.add_typer(telegram_app, name="telegram")
 out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
-ChannelName = Literal["sms", "slack", "telegram", "console"]
+ChannelName = Literal["sms", "slack", "telegram", "email", "link", "console"]
 
 
 def _fail(message: str) -> NoReturn:
@@ -241,6 +241,8 @@ def send(
         f"send at {result.send_at.isoformat()}{note}",
         markup=False,
     )
+    if result.url is not None:
+        out.print(f"survey page: {result.url}", markup=False, soft_wrap=True)
 
 
 @app.command()
