@@ -324,3 +324,52 @@ def test_csat_serve_mails_the_survey_and_counts_the_answer(
         output, _ = process.communicate(timeout=20)
     assert "Traceback" not in output, output
     assert "bo@example.com" not in output  # addresses are masked in the logs
+
+
+@pytest.mark.parametrize("mode", ["starttls", "implicit"])
+def test_mail_goes_over_tls_as_the_url_says(
+    mode: str, mailer: Service, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``smtp://`` upgrades with STARTTLS (here the server insists on it), ``smtps://`` is TLS
+    from the first byte; the server's certificate is checked (trusted here via SSL_CERT_FILE)."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: no certificate for the TLS server")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox, port = Inbox(), free_port()
+    if mode == "starttls":
+        controller = Controller(
+            inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
+        )
+    else:
+        controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=context)
+    controller.start()
+    try:
+        url = f"{'smtp' if mode == 'starttls' else 'smtps'}://user:p%40ss@127.0.0.1:{port}"
+        server = SmtpServer.parse(url)
+        assert (server.username, server.password) == ("user", "p@ss")
+        channel = EmailChannel(
+            server=SmtpServer("127.0.0.1", port, None, None, server.implicit_tls),
+            sender=SENDER,
+            brand="Acme",
+        )
+        mailer.ctx.channels["email"] = channel
+        survey(mailer, "tls@example.com")
+    finally:
+        controller.stop()
+    assert [mail["To"] for mail in inbox.mails] == ["tls@example.com"]
