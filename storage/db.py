@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0009"
 """The newest migration. Checking a database against it is one SELECT, so a command that only
 reads (``csat score``) never loads alembic; a test holds it equal to the migrations' head."""
 

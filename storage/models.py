@@ -137,6 +137,14 @@ class Answer(SQLModel, table=True):
             sqlite_where=text("comment IS NOT NULL"),
             postgresql_where=text("comment IS NOT NULL"),
         ),
+        # The reasons report: the options chosen in a span.
+        Index(
+            "ix_answer_choices",
+            "answered_at",
+            "id",
+            sqlite_where=text("choice IS NOT NULL"),
+            postgresql_where=text("choice IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -145,6 +153,7 @@ class Answer(SQLModel, table=True):
     kind: str = Field(max_length=16)
     value: int | None = None
     comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    choice: str | None = Field(default=None, max_length=64)  # the option id on a choice question
     scale_min: int | None = None
     scale_max: int | None = None
     positive: bool = False
@@ -156,6 +165,58 @@ class Answer(SQLModel, table=True):
     touchpoint: str | None = Field(default=None, max_length=200)
     survey: str = Field(max_length=64)
     locale: str = Field(max_length=16)
+
+
+class Alert(SQLModel, table=True):
+    """One low rating a lead should follow up: open, then claimed, then resolved."""
+
+    __tablename__ = "alert"
+    __table_args__ = (
+        UniqueConstraint("invitation_id"),
+        Index("ix_alert_status_created", "status", "created_at"),
+        Index("ix_alert_created", "created_at"),
+        Index(
+            "ix_alert_remind_due",
+            "remind_at",
+            sqlite_where=text("reminded_at IS NULL AND status = 'open'"),
+            postgresql_where=text("reminded_at IS NULL AND status = 'open'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    invitation_id: int = Field(foreign_key="invitation.id")
+    interaction_id: str = Field(max_length=200)
+    channel: str = Field(max_length=16)
+    agent: str | None = Field(default=None, max_length=200)
+    team: str | None = Field(default=None, max_length=200)
+    survey: str = Field(max_length=64)
+    value: int
+    scale_max: int
+    comment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reason: str | None = Field(default=None, max_length=64)
+    status: str = Field(max_length=16)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    remind_at: datetime | None = Field(default=None, sa_column=_utc())
+    reminded_at: datetime | None = Field(default=None, sa_column=_utc())
+    claimed_by: str | None = Field(default=None, max_length=200)
+    claimed_at: datetime | None = Field(default=None, sa_column=_utc())
+    resolved_by: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = Field(default=None, sa_column=_utc())
+    version: int = 0
+
+
+class AlertPost(SQLModel, table=True):
+    """A chat message showing an alert (a Slack channel + ts, a Telegram chat + message id)."""
+
+    __tablename__ = "alert_post"
+    __table_args__ = (Index("ix_alert_post_alert", "alert_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id")
+    sink: str = Field(max_length=16)
+    target: str = Field(max_length=200)
+    message_id: str = Field(max_length=64)
+    posted_at: datetime = Field(sa_column=_utc(nullable=False))
 
 
 class InboundMessage(SQLModel, table=True):

@@ -32,6 +32,8 @@ TABLES = (
     "slack_installations",
     "slack_bots",
     "slack_oauth_states",
+    "alert_post",
+    "alert",
     "rollup_state",
     "rollup_day",
     "rollup_day_answer",
