@@ -46,6 +46,7 @@ class ServiceContext:
         self.clock = clock
         self.rng = rng or random.Random()
         self.leads = settings.leads()
+        self.agents = settings.agents()
         self._hash_key: bytes | None = None
 
     def channel(self, name: str) -> Channel:
@@ -64,6 +65,11 @@ class ServiceContext:
 
     def is_lead(self, channel: str, address: str) -> bool:
         return Lead(channel, address) in self.leads
+
+    def may_follow_up(self, channel: str, address: str) -> bool:
+        """Leads and ``CSAT_AGENTS`` may claim and resolve alerts."""
+        person = Lead(channel, address)
+        return person in self.leads or person in self.agents
 
     def hash_key(self) -> bytes:
         """``CSAT_HASH_KEY``, or a random key made once and kept in the database."""

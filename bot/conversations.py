@@ -24,6 +24,7 @@ from storage.interface import (
     AnswerRow,
     GivenAnswer,
     InboundRow,
+    NewAlert,
     OpenInvitation,
     ReplyTransaction,
     Step,
@@ -288,54 +289,89 @@ class Conversations:
             raise _Conflict
         for record in transition.records:
             self._upsert_answer(tx, invitation, record, now, record.question.id in answers)
-        return self._alerts(invitation, answers, transition.records)
+        return self._alerts(tx, invitation, answers, transition.records, now)
 
     def _alerts(
         self,
+        tx: ReplyTransaction,
         invitation: OpenInvitation,
         answers: Mapping[str, GivenAnswer],
         records: Sequence[conv.Record],
+        now: datetime,
     ) -> tuple[Alert, ...]:
-        """An alert when a low rating arrives, and again when its comment follows."""
-        ratings = {
-            q: (given.value, given.scale_max)
-            for q, given in answers.items()
-            if given.kind in ALERT_KINDS
-        }
-        alerts: list[Alert] = []
+        """One alert per low rating, kept in the database: raised by the rating, brought up to
+        date by what follows (the comment, the reason, a correction). A correction that lifts the
+        rating above ``CSAT_ALERT_BELOW`` leaves a raised alert as it was: somebody may already
+        be on it."""
+        rating = next(
+            (
+                (given.value, given.scale_max)
+                for given in answers.values()
+                if given.kind in ALERT_KINDS
+            ),
+            None,
+        )
+        comment = reason = None
+        touched = False
         for record in records:
-            rating: tuple[int | None, int | None] | None = None
-            comment = None
             if record.question.kind in ALERT_KINDS and record.question.scale is not None:
                 rating = (record.value, record.question.scale.maximum)
-                ratings[record.question.id] = rating
+                touched = True
+            elif record.choice is not None:
+                reason = record.choice
+                comment = record.comment if record.comment is not None else comment
+                touched = True
             elif record.comment is not None:
                 comment = record.comment
-                rating = next(iter(ratings.values()), None)
-            if rating is None:
-                continue
-            value, scale_max = rating
-            if value is None or scale_max is None or value > self.ctx.settings.csat_alert_below:
-                continue
-            alert = Alert(
+                touched = True
+        if not touched or rating is None:
+            return ()
+        value, scale_max = rating
+        if value is None or scale_max is None or value > self.ctx.settings.csat_alert_below:
+            return ()
+        follow_up_after = self.ctx.settings.follow_up_after()
+        saved = tx.save_alert(
+            NewAlert(
                 invitation_id=invitation.id,
                 interaction_id=invitation.interaction_id,
                 channel=invitation.channel,
                 agent=invitation.agent,
+                team=invitation.team,
                 survey=invitation.survey,
                 value=value,
                 scale_max=scale_max,
                 comment=comment,
+                reason=reason,
+                created_at=now,
+                remind_at=None if follow_up_after is None else now + follow_up_after,
             )
+        )
+        if not saved.created and not saved.changed:
+            return ()
+        if saved.created:
             log.warning(
                 "low score %s/%s for %s (agent %s)",
-                alert.value,
-                alert.scale_max,
-                alert.interaction_id,
-                alert.agent,
+                value,
+                scale_max,
+                invitation.interaction_id,
+                invitation.agent,
             )
-            alerts.append(alert)
-        return tuple(alerts)
+        alert = Alert(
+            invitation_id=invitation.id,
+            interaction_id=invitation.interaction_id,
+            channel=invitation.channel,
+            agent=invitation.agent,
+            survey=invitation.survey,
+            value=value,
+            scale_max=scale_max,
+            comment=comment,
+            id=saved.id,
+            team=invitation.team,
+            reason=reason,
+            created_at=now,
+            created=saved.created,
+        )
+        return (alert,)
 
     def _upsert_answer(
         self,

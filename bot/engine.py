@@ -57,11 +57,13 @@ class Context:
 
 @dataclass(frozen=True)
 class Record:
-    """One answer to upsert: a rating (``value``) or a comment (``comment``)."""
+    """One answer to upsert: a rating (``value``), an option (``choice``, its id) or a comment
+    (``comment``)."""
 
     question: Question
     value: int | None = None
     comment: str | None = None
+    choice: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from anyio import to_thread
 
-from bot.alerts import AlertSink, dispatch
+from bot.alerts import AlertDesk, AlertSink
 from bot.conversations import TextRoute
+from bot.followups import FollowUpResult
 from bot.metrics import Metrics
 from bot.results import InboundResult, Incoming
 from bot.service import Service
+from storage.values import FollowUpAction
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -37,6 +39,7 @@ class Hub:
         self.service = service
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
+        self.desk = AlertDesk(self.sinks, service.store, service.ctx.clock)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """A read, or anything slow, on the general thread pool."""
@@ -55,8 +58,10 @@ class Hub:
         if not result.duplicate:
             self.metrics.replies.labels(channel, result.reason.split(":")[0]).inc()
             if result.alerts:
-                self.metrics.alerts.labels(channel).inc(len(result.alerts))
-                await dispatch(self.sinks, result.alerts)
+                raised = sum(1 for alert in result.alerts if alert.created)
+                if raised:
+                    self.metrics.alerts.labels(channel).inc(raised)
+                await self.desk.publish(result.alerts)
         return result
 
     async def receive(self, incoming: Incoming) -> InboundResult:
@@ -101,6 +106,19 @@ class Hub:
     async def comments_for(self, channel: str, address: str, query: str) -> dict[str, Any]:
         """Leads only, like :meth:`scores_for`: the latest comments for ``comments ...``."""
         return await self.run(self.service.comments_for, channel, address, query)
+
+    async def follow_up(
+        self, channel: str, address: str, who: str, alert_id: int, action: FollowUpAction
+    ) -> FollowUpResult:
+        """A tap on an alert's "I'll follow up" or "Resolved": recorded, then every message
+        that shows the alert is edited to say who and when."""
+        result = await self.write(
+            self.service.followups.act, channel, address, who, alert_id, action
+        )
+        if result.alert is not None:
+            self.metrics.follow_ups.labels(str(action)).inc()
+            await self.desk.refresh(result.alert)
+        return result
 
     async def opt_out(self, channel: str, address: str, reason: str) -> bool:
         return await self.write(self.service.opt_out, channel, address, reason)

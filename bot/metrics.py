@@ -23,6 +23,17 @@ class Metrics:
         self.alerts = Counter(
             "csat_alerts_total", "Low-score alerts raised", ["channel"], registry=self.registry
         )
+        self.follow_ups = Counter(
+            "csat_alert_follow_ups_total",
+            "Alerts claimed and resolved from chat",
+            ["action"],
+            registry=self.registry,
+        )
+        self.reminders = Counter(
+            "csat_alert_reminders_total",
+            "Alerts posted again because nobody claimed them in time",
+            registry=self.registry,
+        )
         self.sends = Counter(
             "csat_sends_total",
             "What the sender did with claimed surveys and reminders",

@@ -38,12 +38,14 @@ from datetime import datetime, timedelta
 
 from anyio import to_thread
 
+from bot.alerts import AlertDesk, AlertSink
 from bot.channel import Channel, OutboundMessage
 from bot.context import ServiceContext
 from bot.delivery import pause
 from bot.digest import Digests, DigestSink
 from bot.engine import Context, question_message
 from bot.errors import PermanentSendError, TransientSendError
+from bot.followups import FollowUps
 from bot.metrics import Metrics
 from bot.optouts import OptOuts
 from bot.privacy import Privacy
@@ -146,6 +148,7 @@ class Sender:
         metrics: Metrics | None = None,
         digest_sinks: Sequence[DigestSink] = (),
         in_flight: int | None = None,
+        alert_sinks: Sequence[AlertSink] = (),
     ) -> None:
         """``source``: the service, or just the context (the sender needs nothing else).
         ``in_flight``: the most sends of one channel at once (1: one after the other); by
@@ -158,6 +161,8 @@ class Sender:
         self.web = WebSurveys(ctx)
         self.webhooks = Webhooks(ctx)
         self.digests = Digests(ctx, digest_sinks)
+        self.followups = FollowUps(ctx, self.webhooks)
+        self.desk = AlertDesk(alert_sinks, ctx.store, ctx.clock)
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()
@@ -414,6 +419,18 @@ class Sender:
             log.info("rollups: %d day(s) counted, %d mark(s) cleared", done.days, done.marks)
         return timedelta(0) if done.pending else ROLLUP_EVERY
 
+    async def remind(self) -> int:
+        """Post again, once, the alerts nobody claimed within ``CSAT_FOLLOW_UP_AFTER``. Each is
+        taken by one process only (see :meth:`FollowUps.due_reminders`); without an alert sink
+        nothing is taken, so a process with no sinks never uses up a reminder."""
+        if not self.desk.sinks:
+            return 0
+        alerts = await to_thread.run_sync(self.followups.due_reminders)
+        if alerts:
+            self.metrics.reminders.inc(len(alerts))
+            await self.desk.publish(alerts)
+        return len(alerts)
+
     async def run_forever(self, stop: asyncio.Event, interval: float) -> None:
         """Pass after pass until ``stop`` is set. A pass that fails (the database away, a bug) is
         logged and counted in ``csat_sender_errors_total``, and the loop goes on after a pause
@@ -460,6 +477,7 @@ class Sender:
                 if report.sent or report.failed or report.retried:
                     log.info("sender: %s", report)
                 await self.digests.run_due()
+                await self.remind()
                 if self.ctx.clock() >= rollups_due:
                     rollups_due = self.ctx.clock() + await self._refresh_rollups()
                 if self.ctx.clock() >= housekeeping_due:

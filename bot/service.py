@@ -23,6 +23,7 @@ from bot.channel import Channel
 from bot.comments import Comments
 from bot.context import ServiceContext, utcnow
 from bot.conversations import Conversations
+from bot.followups import FollowUps
 from bot.optouts import OptOuts
 from bot.privacy import Privacy
 from bot.receipts import Receipts
@@ -67,6 +68,7 @@ class Service:
         self.comments = Comments(ctx)
         self.signin = SignIn(ctx)
         self.web = WebSurveys(ctx)
+        self.followups = FollowUps(ctx)
         # The facade's methods are the parts' own.
         self.start_survey = self.triggering.start_survey
         self.start_surveys = self.triggering.start_surveys

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     csat_quiet_end: str = "20:00"
 
     csat_alert_below: int = 2
+    # Who may claim and resolve alerts besides the leads (channel:address, comma-separated), and
+    # after how long an alert nobody claimed is posted again, once ("off": never).
+    csat_agents: str = ""
+    csat_follow_up_after: str = "4h"
     slack_alert_channel: str | None = None
     telegram_alert_chat: str | None = None
     # Scheduled digests: "daily 09:00" or "weekly mon 09:00" in CSAT_TIMEZONE; blank is off.
@@ -220,6 +224,21 @@ class Settings(BaseSettings):
             raise ValueError("must be longer than 0")
         return value
 
+    @field_validator("csat_follow_up_after")
+    @classmethod
+    def _follow_up_after(cls, value: str) -> str:
+        if value.strip().lower() == "off":
+            return "off"
+        if parse_duration(value) <= timedelta(0):
+            raise ValueError('must be longer than 0, or "off"')
+        return value
+
+    def follow_up_after(self) -> timedelta | None:
+        """When an unclaimed alert is posted again; None when reminders are off."""
+        if self.csat_follow_up_after == "off":
+            return None
+        return parse_duration(self.csat_follow_up_after)
+
     def send_retry_for(self) -> timedelta:
         return parse_duration(self.csat_send_retry_for)
 
@@ -234,16 +253,11 @@ class Settings(BaseSettings):
         return value
 
     def leads(self) -> frozenset[Lead]:
-        found: set[Lead] = set()
-        for item in self.csat_leads.split(","):
-            item = item.strip()
-            if not item:
-                continue
-            channel, sep, address = item.partition(":")
-            if not sep or not address.strip():
-                raise ConfigError(f"CSAT_LEADS: {item!r} is not channel:address")
-            found.add(Lead(channel.strip().lower(), address.strip()))
-        return frozenset(found)
+        return _people(self.csat_leads, "CSAT_LEADS")
+
+    def agents(self) -> frozenset[Lead]:
+        """Who may claim and resolve alerts without being a lead."""
+        return _people(self.csat_agents, "CSAT_AGENTS")
 
     def enabled_channels(self) -> list[str]:
         """Channels whose settings are present; raises ConfigError for a half-set one."""
@@ -285,3 +299,16 @@ def load_settings(**overrides: Any) -> Settings:
     settings.enabled_channels()
     settings.leads()
     return settings
+
+
+def _people(value: str, setting: str) -> frozenset[Lead]:
+    found: set[Lead] = set()
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        channel, sep, address = item.partition(":")
+        if not sep or not address.strip():
+            raise ConfigError(f"{setting}: {item!r} is not channel:address")
+        found.add(Lead(channel.strip().lower(), address.strip()))
+    return frozenset(found)

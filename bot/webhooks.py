@@ -1,4 +1,5 @@
-"""Signed outbound webhooks: ``response.created``, ``response.updated``, ``alert.created``.
+"""Signed outbound webhooks: ``response.created``/``.updated``, ``alert.created``/``.claimed``/
+``.resolved``.
 
 Each event is JSON ``{"id", "type", "created_at", "data"}``, queued in the outbox by the same
 transaction that records what it tells (so a crash loses none and tells nothing that was rolled
@@ -28,11 +29,11 @@ from typing import Any
 import httpx
 from anyio import to_thread
 
-from bot.alerts import Alert
+from bot.alerts import Alert, describe
 from bot.context import ServiceContext
 from bot.engine import Record
-from storage.interface import OpenInvitation, OutboxEvent, OutboxRow
-from storage.values import Reason
+from storage.interface import AlertRecord, OpenInvitation, OutboxEvent, OutboxRow
+from storage.values import AlertStatus, Reason
 
 log = logging.getLogger("csat.webhooks")
 
@@ -113,16 +114,17 @@ class Webhooks:
                 ],
             }
             rows += self._rows(kind, data, now)
-        # One alert per low rating: the core raises it again when the comment follows, which a
-        # receiver gets as the response's update.
-        for alert in (alert for alert in alerts if alert.comment is None):
+        # One alert per low rating: what follows it (a comment, a reason) is the response's update.
+        for alert in (alert for alert in alerts if alert.created):
             rows += self._rows(
                 "alert.created",
                 {
+                    "alert_id": alert.id,
                     "invitation_id": alert.invitation_id,
                     "interaction_id": alert.interaction_id,
                     "channel": alert.channel,
                     "agent": alert.agent,
+                    "team": alert.team,
                     "survey": alert.survey,
                     "value": alert.value,
                     "scale_max": alert.scale_max,
@@ -130,6 +132,13 @@ class Webhooks:
                 now,
             )
         return rows
+
+    def for_follow_up(self, alert: AlertRecord, now: datetime) -> list[OutboxRow]:
+        """``alert.claimed`` or ``alert.resolved``, told by the transaction that records it."""
+        if not self.enabled or alert.status is AlertStatus.OPEN:
+            return []
+        kind = "alert.resolved" if alert.status is AlertStatus.RESOLVED else "alert.claimed"
+        return self._rows(kind, describe(alert), now)
 
     async def deliver_due(self, client: httpx.AsyncClient | None = None) -> Delivered:
         """Post the due events (a batch, side by side) and record each outcome."""

@@ -48,6 +48,7 @@ from channels.slack_blocks import (
     COMMENT_BLOCK,
     COMMENT_INPUT,
     COMMENT_VIEW,
+    FOLLOW_UP_ACTIONS,
     RATE_ACTION,
     SELECT_ACTION,
     SKIP_ACTION,
@@ -109,6 +110,8 @@ def add_csat_listeners(
     app.action(COMMENT_ACTION)(listeners.open_comment)
     app.action(SKIP_ACTION)(listeners.skip_comment)
     app.view(COMMENT_VIEW)(listeners.submit_comment)
+    for action_id in FOLLOW_UP_ACTIONS.values():
+        app.action(action_id)(listeners.follow_up)
     app.command(command)(listeners.scores)
     if direct_messages:
         app.event("message", matchers=[_is_direct_message])(listeners.direct_message)
@@ -273,6 +276,37 @@ class _Listeners:
             await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
         else:
             await self.post(client, channel_id, result.replies)
+
+    async def follow_up(
+        self,
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        """ "I'll follow up" or "Resolved" on an alert in the leads' channel. The core decides
+        whether this person may; a refusal is shown only to them (an ephemeral message)."""
+        await ack()
+        chosen = next(
+            (a for a, name in FOLLOW_UP_ACTIONS.items() if name == action.get("action_id")), None
+        )
+        raw = str(action.get("value") or "")
+        address = self.address(context, body)
+        user = body.get("user") or {}
+        channel_id, _ = _message_location(body)
+        if chosen is None or not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+            log.warning("ignoring a Slack alert action that is not ours: %r", raw)
+            return
+        if address is None:
+            return
+        who = "@" + str(user.get("username") or user.get("name") or user.get("id") or "someone")
+        result = await self.hub.follow_up(CHANNEL, address, who, int(raw), chosen)
+        if result.notice and channel_id and user.get("id"):
+            await _quietly(
+                "chat.postEphemeral",
+                client.chat_postEphemeral(channel=channel_id, user=user["id"], text=result.notice),
+            )
 
     async def open_comment(
         self,

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.alerts import Alert, action_label, alert_text, follow_up_line
 from bot.channel import Button, OutboundMessage, plain_text
 from bot.locales import normalise_locale
 from bot.report_text import change_text, group_line, pct, short_summary
 from bot.results import Tap
+from storage.values import FollowUpAction
 
 Block = dict[str, Any]
 
@@ -399,11 +401,62 @@ def report_text(report: Mapping[str, Any]) -> str:
     return short_summary(report)
 
 
-def alert_blocks(text: str, fields: Mapping[str, str]) -> list[Block]:
-    block: Block = {"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}}
-    if fields:
-        block["fields"] = [
+FOLLOW_UP_ACTIONS = {
+    FollowUpAction.CLAIM: "csat_alert_claim",
+    FollowUpAction.RESOLVE: "csat_alert_resolve",
+}
+
+
+def alert_blocks(alert: Alert) -> list[Block]:
+    """The alert: what happened, its details, where the follow-up stands, and the buttons that
+    are still useful (none once resolved). A button's value is only the alert's id: who may
+    press it is decided by the core from the presser's Slack user."""
+    head = alert_text(replace(alert, comment=None, reason=None, id=None)).split("\n")
+    fields = {
+        "Agent": alert.agent or "no agent",
+        "Interaction": alert.interaction_id,
+        "Rating": f"{alert.value}/{alert.scale_max}",
+        "Channel": alert.channel,
+    }
+    if alert.team:
+        fields["Team"] = alert.team
+    if alert.reason:
+        fields["Reason"] = alert.reason
+    if alert.comment:
+        fields["Comment"] = alert.comment
+    block: Block = {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": escape("\n".join(head))[:3000]},
+        "fields": [
             {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)[:1900]}"}
             for k, v in fields.items()
-        ]
-    return [block]
+        ],
+    }
+    blocks: list[Block] = [block]
+    if alert.id is None:
+        return blocks
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": escape(follow_up_line(alert))}],
+        }
+    )
+    actions = alert.actions()
+    if actions:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "csat_alert",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": FOLLOW_UP_ACTIONS[action],
+                        "text": _plain(action_label(action)),
+                        "value": str(alert.id),
+                        **({"style": "primary"} if action is FollowUpAction.CLAIM else {}),
+                    }
+                    for action in actions
+                ],
+            }
+        )
+    return blocks

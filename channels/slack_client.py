@@ -38,6 +38,7 @@ from channels.slack_blocks import (
     message_blocks,
 )
 from channels.slack_install import DatabaseInstallationStore
+from storage.interface import AlertPost
 
 if TYPE_CHECKING:
     pass
@@ -236,27 +237,36 @@ class SlackDigestSink:
 
 @dataclass
 class SlackAlertSink:
-    """Low-score alerts to ``SLACK_ALERT_CHANNEL`` (``C123``, ``#name``, or ``T123:C123``)."""
+    """Low-score alerts to ``SLACK_ALERT_CHANNEL`` (``C123``, ``#name``, or ``T123:C123``), with
+    the follow-up buttons; a claim edits the message in place."""
 
     channel: SlackChannel
     target: str
+    name: str = "slack"
 
-    async def post_alert(self, alert: Alert) -> None:
+    def _where(self) -> tuple[str | None, str]:
         match = _ALERT_TARGET.fullmatch(self.target.strip())
         if match is None:
             raise ConfigError(f"SLACK_ALERT_CHANNEL: {self.target!r} is not a channel id")
-        team_id, channel_id = match.group(1), match.group(2)
-        fields = {
-            "Agent": alert.agent or "no agent",
-            "Interaction": alert.interaction_id,
-            "Rating": f"{alert.value}/{alert.scale_max}",
-            "Channel": alert.channel,
-        }
-        if alert.comment:
-            fields["Comment"] = alert.comment
+        return match.group(1), match.group(2)
+
+    async def post_alert(self, alert: Alert) -> AlertPost | None:
+        team_id, channel_id = self._where()
         client = self.channel.client(await self.channel.token_for(team_id))
-        await client.chat_postMessage(
+        posted = await client.chat_postMessage(
+            channel=channel_id, text=alert_text(alert), blocks=alert_blocks(alert)
+        )
+        ts, where = posted.get("ts"), posted.get("channel") or channel_id
+        if not ts:
+            return None
+        return AlertPost(self.name, f"{team_id or ''}:{where}", str(ts))
+
+    async def edit_alert(self, alert: Alert, post: AlertPost) -> None:
+        team_id, _, channel_id = post.target.partition(":")
+        client = self.channel.client(await self.channel.token_for(team_id or None))
+        await client.chat_update(
             channel=channel_id,
+            ts=post.message_id,
             text=alert_text(alert),
-            blocks=alert_blocks(alert_text(alert), fields),
+            blocks=alert_blocks(alert),
         )

@@ -36,7 +36,7 @@ from bot.errors import ConfigError
 from bot.hub import Hub
 from bot.settings import Settings
 from channels.telegram_commands import CommandHandlers
-from channels.telegram_render import CALLBACK_PATTERN
+from channels.telegram_render import ALERT_PATTERN, CALLBACK_PATTERN
 from channels.telegram_send import (
     CHAT_ID,
     TelegramAlertSink,
@@ -116,6 +116,9 @@ def add_csat_handlers(
     commands = CommandHandlers(hub, brand=hub.brand)
     application.add_handler(
         CallbackQueryHandler(answers.button, pattern=CALLBACK_PATTERN), group=group
+    )
+    application.add_handler(
+        CallbackQueryHandler(answers.follow_up, pattern=ALERT_PATTERN), group=group
     )
     application.add_handler(CommandHandler("score", commands.score), group=group)
     application.add_handler(

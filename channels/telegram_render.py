@@ -23,9 +23,11 @@ from telegram.error import (
     TelegramError,
 )
 
+from bot.alerts import Alert, action_label
 from bot.channel import OutboundMessage, plain_text
 from bot.errors import PermanentSendError, SendError, TransientSendError
 from bot.results import Tap
+from storage.values import FollowUpAction
 
 log = logging.getLogger("csat.telegram")
 
@@ -37,6 +39,35 @@ MAX_ROW = 7
 STAR = "⭐"
 
 Markup = InlineKeyboardMarkup | ForceReply
+
+
+ALERT_PREFIX = "csat_alert"
+ALERT_PATTERN = re.compile(rf"^{ALERT_PREFIX}:(claim|resolve):(\d{{1,18}})$")
+
+
+def alert_keyboard(alert: Alert) -> InlineKeyboardMarkup | None:
+    """The follow-up buttons still useful on an alert; none once it is resolved."""
+    actions = alert.actions()
+    if not actions or alert.id is None:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    action_label(action), callback_data=f"{ALERT_PREFIX}:{action}:{alert.id}"
+                )
+                for action in actions
+            ]
+        ]
+    )
+
+
+def parse_alert_callback(data: str | None) -> tuple[FollowUpAction, int] | None:
+    """The action and alert id of an alert button; ``None`` for anything we did not make."""
+    match = ALERT_PATTERN.match(data or "")
+    if match is None:
+        return None
+    return FollowUpAction(match.group(1)), int(match.group(2))
 
 
 def callback_data(invitation_id: int, question_id: str, value: int) -> str:

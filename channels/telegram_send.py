@@ -18,7 +18,14 @@ from telegram.error import RetryAfter, TelegramError
 from bot.alerts import Alert, alert_text
 from bot.channel import ChannelTraits, OutboundMessage, SendResult
 from bot.errors import InvalidInput, TransientSendError
-from channels.telegram_render import MAX_TEXT, render, retry_seconds, send_error
+from channels.telegram_render import (
+    MAX_TEXT,
+    alert_keyboard,
+    render,
+    retry_seconds,
+    send_error,
+)
+from storage.interface import AlertPost
 
 log = logging.getLogger("csat.telegram")
 
@@ -95,14 +102,34 @@ class TelegramDigestSink:
 
 
 class TelegramAlertSink:
-    """Low-score alerts into the leads' chat (``TELEGRAM_ALERT_CHAT``)."""
+    """Low-score alerts into the leads' chat (``TELEGRAM_ALERT_CHAT``), with the follow-up
+    buttons; a claim edits the message in place."""
+
+    name = "telegram"
 
     def __init__(self, bot: Bot, chat_id: str) -> None:
         self.bot = bot
         self.chat_id = chat_id
 
-    async def post_alert(self, alert: Alert) -> None:
+    async def post_alert(self, alert: Alert) -> AlertPost | None:
         try:
-            await self.bot.send_message(chat_id=self.chat_id, text=alert_text(alert)[:MAX_TEXT])
+            sent = await self.bot.send_message(
+                chat_id=self.chat_id,
+                text=alert_text(alert)[:MAX_TEXT],
+                reply_markup=alert_keyboard(alert),
+            )
         except TelegramError as exc:
             log.warning("could not post alert to TELEGRAM_ALERT_CHAT: %s", exc)
+            return None
+        return AlertPost(self.name, str(sent.chat_id), str(sent.message_id))
+
+    async def edit_alert(self, alert: Alert, post: AlertPost) -> None:
+        try:
+            await self.bot.edit_message_text(
+                chat_id=post.target,
+                message_id=int(post.message_id),
+                text=alert_text(alert)[:MAX_TEXT],
+                reply_markup=alert_keyboard(alert),
+            )
+        except TelegramError as exc:
+            log.warning("could not edit alert message %s: %s", post.message_id, exc)

@@ -16,7 +16,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.channel import OutboundMessage
 from bot.hub import Hub
 from bot.results import Incoming, Outcome
-from channels.telegram_render import MAX_TEXT, parse_callback
+from channels.telegram_render import MAX_TEXT, parse_alert_callback, parse_callback
 from channels.telegram_send import CHANNEL, deliver
 
 log = logging.getLogger("csat.telegram")
@@ -78,6 +78,26 @@ class AnswerHandlers:
         if isinstance(message, Message):
             await self._settle(query, message, result.outcome)
         await _reply(context.bot, chat_id, result.replies)
+        raise ApplicationHandlerStop
+
+    async def follow_up(self, update: Update, context: Context) -> None:
+        """A tap on an alert's "I'll follow up" or "Resolved" in the leads' chat."""
+        query = update.callback_query
+        if query is None:
+            return
+        parsed = parse_alert_callback(query.data if isinstance(query.data, str) else None)
+        notice = ""
+        if parsed is not None:
+            action, alert_id = parsed
+            person = query.from_user
+            who = f"@{person.username}" if person.username else person.full_name
+            result = await self.hub.follow_up(CHANNEL, str(person.id), who, alert_id, action)
+            notice = result.notice
+        try:
+            # A refusal or "already claimed" shows as a pop-up only to whoever tapped.
+            await query.answer(notice[:200] or None, show_alert=bool(notice))
+        except TelegramError as exc:
+            log.info("callback query %s not answered: %s", query.id, exc)
         raise ApplicationHandlerStop
 
     @staticmethod

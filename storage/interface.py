@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypedDict, TypeVar
 
-from storage.values import Closure, Counts, PeriodCounts, Reason, Refreshed, Status
+from storage.values import (
+    AlertStatus,
+    Closure,
+    Counts,
+    PeriodCounts,
+    Reason,
+    Refreshed,
+    Status,
+)
 
 T = TypeVar("T")
 
@@ -159,6 +167,77 @@ class AnswerRow:
 
 
 @dataclass(frozen=True)
+class NewAlert:
+    """A low rating to follow up, or what changed on it (a comment, a correction, a reason)."""
+
+    invitation_id: int
+    interaction_id: str
+    channel: str
+    agent: str | None
+    team: str | None
+    survey: str
+    value: int
+    scale_max: int
+    comment: str | None
+    reason: str | None
+    created_at: datetime
+    remind_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert as stored: the rating, and who followed it up and when."""
+
+    id: int
+    invitation_id: int
+    interaction_id: str
+    channel: str
+    agent: str | None
+    team: str | None
+    survey: str
+    value: int
+    scale_max: int
+    comment: str | None
+    reason: str | None
+    status: AlertStatus
+    created_at: datetime
+    remind_at: datetime | None
+    reminded_at: datetime | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    version: int
+
+
+@dataclass(frozen=True)
+class AlertPost:
+    """A chat message that shows an alert: which sink, where, and the message's id there."""
+
+    sink: str
+    target: str
+    message_id: str
+
+
+@dataclass(frozen=True)
+class SavedAlert:
+    id: int
+    created: bool  # the first time this rating raised an alert
+    changed: bool = False  # an alert raised before now reads differently (value, comment, reason)
+
+
+@dataclass(frozen=True)
+class FollowUpTimes:
+    """One alert of a span, for the follow-up figures."""
+
+    agent: str | None
+    team: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    resolved_at: datetime | None
+
+
+@dataclass(frozen=True)
 class NewInvitation:
     interaction_id: str
     survey: str
@@ -289,6 +368,11 @@ class ReplyTransaction(Protocol):
         """Insert the answer, or overwrite the one already there (the latest counts); the scale
         columns of an existing answer stay unless this one was rated on a scale."""
 
+    def save_alert(self, alert: NewAlert) -> SavedAlert:
+        """Raise the invitation's alert, or bring its rating, comment and reason up to date
+        (one alert per invitation, whatever follows)."""
+        ...
+
     def add_events(self, rows: Sequence[OutboxRow]) -> None:
         """Queue webhook events in this transaction (the outbox)."""
 
@@ -414,6 +498,40 @@ class Store(Protocol):
     def finish_event(self, event: OutboxEvent, changes: Mapping[str, Any]) -> bool:
         """Record a delivery's outcome (delivered_at, or next_at/attempts/last_error, or
         failed_at) if the claim still holds."""
+
+    # -- alerts and their follow-up --------------------------------------------------------------
+
+    def alert(self, alert_id: int) -> AlertRecord | None: ...
+
+    def alerts(
+        self, status: AlertStatus | None, limit: int, before_id: int | None = None
+    ) -> list[AlertRecord]:
+        """Newest first; ``before_id`` pages on."""
+        ...
+
+    def alert_posts(self, alert_id: int) -> list[AlertPost]: ...
+
+    def add_alert_posts(self, alert_id: int, posts: Sequence[AlertPost], now: datetime) -> None: ...
+
+    def follow_up(
+        self,
+        alert_id: int,
+        version: int,
+        changes: Mapping[str, Any],
+        events: Callable[[AlertRecord], Sequence[OutboxRow]],
+    ) -> AlertRecord | None:
+        """Apply ``changes`` if the alert is still at ``version``, with the events made from the
+        changed alert, in one transaction; the changed alert, or None if someone was first."""
+        ...
+
+    def due_reminders(self, now: datetime, limit: int) -> list[AlertRecord]:
+        """Take the open alerts whose reminder is due: each is returned to one caller only,
+        ever (``reminded_at`` is set as they are taken)."""
+        ...
+
+    def follow_up_times(self, start: datetime, end: datetime) -> list[FollowUpTimes]:
+        """The alerts raised in ``[start, end)``, with when they were claimed and resolved."""
+        ...
 
     def latest_comments(
         self,

@@ -16,13 +16,16 @@ from typing import Any, cast
 from sqlalchemy import String, Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 
+from storage.alerts import AlertStatements, save_alert
 from storage.interface import (
     AnswerRow,
     GivenAnswer,
     InboundRow,
+    NewAlert,
     OpenInvitation,
     OutboxRow,
     ReplyTarget,
+    SavedAlert,
     Step,
     StoredReply,
 )
@@ -183,6 +186,7 @@ class ReplyStatements:
         self.update_answer = Prepared(_UPDATE_ANSWER, dialect)
         self.update_scored_answer = Prepared(_UPDATE_SCORED_ANSWER, dialect)
         self.insert_event = Prepared(insert(outbox_table), dialect, ROW_COLUMNS)
+        self.alerts = AlertStatements(dialect)
 
 
 class RawReplies:
@@ -265,6 +269,9 @@ class RawReplies:
         self.tx.execute(
             self.statements.insert_answer, {name: getattr(row, name) for name in ANSWER_COLUMNS}
         )
+
+    def save_alert(self, alert: NewAlert) -> SavedAlert:
+        return save_alert(self.tx, self.statements.alerts, alert)
 
     def add_events(self, rows: Sequence[OutboxRow]) -> None:
         for values in rows_for(rows):

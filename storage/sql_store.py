@@ -38,15 +38,19 @@ from storage.export import iter_responses
 from storage.models import Invitation, Respondent, Suppression
 from storage.scores import two_periods
 from storage.turn import WriteTurn, is_busy
-from storage.values import Counts, PeriodCounts, Refreshed, Status
+from storage.values import AlertStatus, Counts, PeriodCounts, Refreshed, Status
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
     from storage.interface import (
+        AlertPost,
+        AlertRecord,
         Changes,
         Claim,
         CommentRow,
         DueSend,
+        FollowUpTimes,
         OutboxEvent,
+        OutboxRow,
         PageTarget,
     )
     from storage.prepared import Prepared
@@ -263,6 +267,54 @@ class SqlStore:
 
         with self.write_turn():
             return outbox.finish(self.engine, event, dict(changes))
+
+    # -- alerts --------------------------------------------------------------------------------
+
+    def alert(self, alert_id: int) -> AlertRecord | None:
+        from storage import alerts
+
+        return alerts.one(self.engine, alert_id)
+
+    def alerts(
+        self, status: AlertStatus | None, limit: int, before_id: int | None = None
+    ) -> list[AlertRecord]:
+        from storage import alerts
+
+        return alerts.listed(self.engine, status, limit, before_id)
+
+    def alert_posts(self, alert_id: int) -> list[AlertPost]:
+        from storage import alerts
+
+        return alerts.posts(self.engine, alert_id)
+
+    def add_alert_posts(self, alert_id: int, posts: Sequence[AlertPost], now: datetime) -> None:
+        from storage import alerts
+
+        with self.write_turn():
+            alerts.add_posts(self.engine, alert_id, posts, now)
+
+    def follow_up(
+        self,
+        alert_id: int,
+        version: int,
+        changes: Mapping[str, Any],
+        events: Callable[[AlertRecord], Sequence[OutboxRow]],
+    ) -> AlertRecord | None:
+        from storage import alerts
+
+        with self.write_turn():
+            return alerts.follow_up(self.engine, alert_id, version, changes, events)
+
+    def due_reminders(self, now: datetime, limit: int) -> list[AlertRecord]:
+        from storage import alerts
+
+        with self.write_turn():
+            return alerts.due_reminders(self.engine, now, limit)
+
+    def follow_up_times(self, start: datetime, end: datetime) -> list[FollowUpTimes]:
+        from storage import alerts
+
+        return alerts.follow_up_times(self.engine, start, end)
 
     def latest_comments(
         self,

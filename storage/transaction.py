@@ -22,16 +22,18 @@ from storage.interface import (
     Changes,
     GivenAnswer,
     InboundRow,
+    NewAlert,
     NewInvitation,
     OutboxRow,
     Receipted,
     ReplyTarget,
     Respondent,
+    SavedAlert,
     Step,
     StoredReply,
     Triggered,
 )
-from storage.models import Answer, InboundMessage, Invitation, Setting, Suppression
+from storage.models import Alert, Answer, InboundMessage, Invitation, Setting, Suppression
 from storage.models import Respondent as RespondentRow
 from storage.prepared import RawTransaction
 from storage.queries import changed
@@ -92,6 +94,9 @@ class SessionTransaction:
 
     def add_events(self, rows: Sequence[OutboxRow]) -> None:
         self._replies.add_events(rows)
+
+    def save_alert(self, alert: NewAlert) -> SavedAlert:
+        return self._replies.save_alert(alert)
 
     # -- respondents and suppression -----------------------------------------------------------
 
@@ -269,6 +274,10 @@ class SessionTransaction:
         changed(
             session,
             update(Answer).where(col(Answer.invitation_id).in_(invitations)).values(comment=None),
+        )
+        changed(
+            session,
+            update(Alert).where(col(Alert.invitation_id).in_(invitations)).values(comment=None),
         )
         changed(
             session,

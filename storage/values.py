@@ -60,6 +60,19 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
+class AlertStatus(StrEnum):
+    """Where the follow-up of a low rating is."""
+
+    OPEN = "open"  # nobody has taken it yet
+    CLAIMED = "claimed"  # someone said they will follow up
+    RESOLVED = "resolved"  # followed up and closed
+
+
+class FollowUpAction(StrEnum):
+    CLAIM = "claim"
+    RESOLVE = "resolve"
+
+
 LIVE_STATUSES = (
     Status.SCHEDULED,
     Status.SENT,

@@ -1,53 +1,292 @@
-"""Low-score alerts: raised on a low rating and again with its comment, posted through the hub."""
+"""Low-score alerts and their follow-up: one alert per low rating, kept in the database, posted once
+and edited as it changes; claimed and resolved by leads and agents only; reminded once."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
+from dataclasses import replace
 
-from bot.alerts import Alert, alert_text
+import pytest
+
+from bot.alerts import Alert, alert_text, follow_up_line
+from bot.followups import NOT_ALLOWED, follow_up_report
 from bot.hub import Hub
 from bot.results import Incoming
+from bot.sender import Sender
 from bot.service import Service
+from storage.interface import AlertPost
+from storage.values import AlertStatus, FollowUpAction
+from tests.conftest import Clock
 from tests.helpers import deliver, trigger
 
+CLAIM, RESOLVE = FollowUpAction.CLAIM, FollowUpAction.RESOLVE
 
-class Inbox:
+
+class Board:
+    """An alert sink that keeps what it was asked to show, message by message."""
+
     def __init__(self, fail: bool = False) -> None:
-        self.alerts: list[Alert] = []
+        self.name = "broken" if fail else "board"
         self.fail = fail
+        self.posted: list[Alert] = []
+        self.messages: dict[str, str] = {}  # message id -> the text it shows now
+        self.edits = 0
 
-    async def post_alert(self, alert: Alert) -> None:
+    async def post_alert(self, alert: Alert) -> AlertPost | None:
         if self.fail:
             raise RuntimeError("alert channel down")
-        self.alerts.append(alert)
+        self.posted.append(alert)
+        message_id = str(len(self.posted))
+        self.messages[message_id] = alert_text(alert)
+        return AlertPost(self.name, "room", message_id)
+
+    async def edit_alert(self, alert: Alert, post: AlertPost) -> None:
+        assert post.sink == self.name and post.message_id in self.messages
+        self.messages[post.message_id] = alert_text(alert)
+        self.edits += 1
 
 
-def test_low_rating_and_its_comment_are_alerted(service: Service) -> None:
-    inbox, broken = Inbox(), Inbox(fail=True)
-    hub = Hub(service, [broken, inbox])
-    trigger(service, agent="alice")
-    deliver(service)
-
+def _low_rating(service: Service, hub: Hub, *texts: str, to: str = "cust-1") -> None:
     async def converse() -> None:
-        await hub.receive(Incoming("memory", "cust-1", "1"))
-        await hub.receive(Incoming("memory", "cust-1", "Nobody called me back"))
+        for text in texts:
+            await hub.receive(Incoming("memory", to, text))
 
     asyncio.run(converse())
-    assert [(a.value, a.comment) for a in inbox.alerts] == [
-        (1, None),
-        (1, "Nobody called me back"),
+
+
+def _rated(service: Service, board: Board, *texts: str) -> Hub:
+    hub = Hub(service, [Board(fail=True), board])
+    trigger(service, agent="alice", team="care")
+    deliver(service)
+    _low_rating(service, hub, *texts)
+    return hub
+
+
+def test_a_low_rating_is_posted_once_and_its_comment_edits_that_message(
+    service: Service,
+) -> None:
+    board = Board()
+    hub = _rated(service, board, "1", "Nobody called me back")
+    assert len(board.posted) == 1, "the comment edits the alert, it does not post a second one"
+    shown = board.messages["1"]
+    assert "1/5" in shown and "T-1" in shown and "alice" in shown
+    assert 'Comment: "Nobody called me back"' in shown
+    assert "Nobody is following up yet" in shown
+    stored = service.store.alerts(None, 10)
+    assert [(a.value, a.comment, a.status, a.team) for a in stored] == [
+        (1, "Nobody called me back", AlertStatus.OPEN, "care")
     ]
-    text = alert_text(inbox.alerts[1])
-    assert "1/5" in text and "T-1" in text and "alice" in text and "Nobody" in text
-    metrics = hub.metrics.alerts.labels("memory")._value.get()
-    assert metrics == 2
+    assert hub.metrics.alerts.labels("memory")._value.get() == 1
+
+
+def test_a_correction_updates_the_one_alert(service: Service) -> None:
+    board = Board()
+    _rated(service, board, "2", "1")  # "1" right after the rating corrects it (no comment yet)
+    assert len(board.posted) == 1
+    assert [a.value for a in service.store.alerts(None, 10)] == [1]
+    assert "1/5" in board.messages["1"]
 
 
 def test_good_rating_raises_no_alert(service: Service) -> None:
-    inbox = Inbox()
-    hub = Hub(service, [inbox])
-    trigger(service)
+    board = Board()
+    _rated(service, board, "4", "fine")
+    assert board.posted == [] and service.store.alerts(None, 10) == []
+
+
+def test_only_leads_and_agents_may_follow_up_and_a_refusal_changes_nothing(
+    service: Service, clock: Clock
+) -> None:
+    board = Board()
+    hub = _rated(service, board, "1")
+    (alert,) = service.store.alerts(None, 10)
+    refused = asyncio.run(hub.follow_up("memory", "cust-1", "@cust", alert.id, CLAIM))
+    assert refused.alert is None and refused.notice == NOT_ALLOWED
+    assert service.store.alert(alert.id) == alert, "a refusal leaves the alert as it was"
+    assert board.edits == 0
+
+    clock.advance(minutes=12)
+    claimed = asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
+    assert claimed.alert is not None and claimed.notice == ""
+    assert "Claimed by @ann 12 min after the rating" in board.messages["1"]
+
+    # An agent (CSAT_AGENTS) may act too, but cannot take over a claim.
+    service.ctx.agents = service.ctx.settings.model_copy(
+        update={"csat_agents": "memory:agent-7"}
+    ).agents()
+    again = asyncio.run(hub.follow_up("memory", "agent-7", "@bob", alert.id, CLAIM))
+    assert again.alert is None and again.notice == "Already claimed by @ann."
+    clock.advance(hours=2, minutes=48)
+    resolved = asyncio.run(hub.follow_up("memory", "agent-7", "@bob", alert.id, RESOLVE))
+    assert resolved.alert is not None
+    shown = board.messages["1"]
+    assert "Resolved by @bob 3 h after the rating (claimed by @ann)" in shown
+    late = asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
+    assert late.notice == "Already resolved by @bob."
+    stored = service.store.alert(alert.id)
+    assert stored is not None and stored.status is AlertStatus.RESOLVED
+    assert (stored.claimed_by, stored.resolved_by) == ("@ann", "@bob")
+
+
+def test_an_unknown_or_forged_alert_id_is_answered_politely(service: Service) -> None:
+    hub = _rated(service, Board(), "1")
+    for alert_id in (0, 999_999, -1):
+        result = asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert_id, CLAIM))
+        assert result.alert is None and result.notice == "That alert is no longer here."
+
+
+def test_two_leads_claiming_at_once_get_one_claim(service: Service) -> None:
+    _rated(service, Board(), "1")
+    (alert,) = service.store.alerts(None, 10)
+    service.ctx.leads = service.ctx.leads | {
+        replace(next(iter(service.ctx.leads)), channel="memory", address=f"lead-{n}")
+        for n in range(2, 9)
+    }
+    results: list[str] = []
+    start = threading.Barrier(8)
+
+    def claim(n: int) -> None:
+        start.wait()
+        outcome = service.followups.act("memory", f"lead-{n}", f"@lead{n}", alert.id, CLAIM)
+        results.append("won" if outcome.alert is not None else outcome.notice)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(1, 9)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("won") == 1, results
+    stored = service.store.alert(alert.id)
+    assert stored is not None and stored.claimed_by is not None
+    assert all(r == f"Already claimed by {stored.claimed_by}." for r in results if r != "won")
+
+
+def test_an_unclaimed_alert_is_posted_again_once_by_one_of_two_senders(
+    service: Service, clock: Clock
+) -> None:
+    board = Board()
+    _rated(service, board, "1")
+    first, second = (Sender(service, alert_sinks=[board]) for _ in range(2))
+
+    async def both() -> list[int]:
+        return list(await asyncio.gather(first.remind(), second.remind()))
+
+    clock.advance(hours=3, minutes=59)
+    assert asyncio.run(both()) == [0, 0], "not before CSAT_FOLLOW_UP_AFTER (4 h)"
+    clock.advance(minutes=1)
+    assert sorted(asyncio.run(both())) == [0, 1]
+    clock.advance(hours=30)
+    assert asyncio.run(both()) == [0, 0], "once only"
+    assert len(board.posted) == 2
+    assert board.messages["2"].startswith("Reminder: nobody has followed this up in 4 h.")
+    # A claim now edits both messages.
+    (alert,) = service.store.alerts(None, 10)
+    asyncio.run(Hub(service, [board]).follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
+    assert all("Claimed by @ann" in text for text in board.messages.values())
+    assert not board.messages["2"].startswith("Reminder"), "the edit shows where it stands"
+
+
+def test_a_claimed_alert_is_not_reminded_and_reminders_can_be_off(
+    service: Service, clock: Clock
+) -> None:
+    board = Board()
+    hub = _rated(service, board, "1")
+    (alert,) = service.store.alerts(None, 10)
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
+    clock.advance(hours=5)
+    assert asyncio.run(Sender(service, alert_sinks=[board]).remind()) == 0
+    service.ctx.settings = service.ctx.settings.model_copy(update={"csat_follow_up_after": "off"})
+    trigger(service, to="cust-2", interaction="T-2")
     deliver(service)
-    asyncio.run(hub.receive(Incoming("memory", "cust-1", "4")))
-    asyncio.run(hub.receive(Incoming("memory", "cust-1", "fine")))
-    assert inbox.alerts == []
+    _low_rating(service, hub, "1", to="cust-2")
+    clock.advance(hours=50)
+    assert asyncio.run(Sender(service, alert_sinks=[board]).remind()) == 0
+    assert len(board.posted) == 2
+
+
+def test_a_sender_without_alert_sinks_leaves_reminders_for_one_that_has_them(
+    service: Service, clock: Clock
+) -> None:
+    board = Board()
+    _rated(service, board, "1")
+    clock.advance(hours=5)
+    assert asyncio.run(Sender(service).remind()) == 0
+    assert asyncio.run(Sender(service, alert_sinks=[board]).remind()) == 1
+
+
+def test_follow_up_events_go_to_the_webhook_outbox(service: Service, clock: Clock) -> None:
+    service.ctx.settings = service.ctx.settings.model_copy(
+        update={"csat_webhook_urls": "http://127.0.0.1:9/hook", "csat_webhook_secret": None}
+    )
+    from pydantic import SecretStr
+
+    service.ctx.settings = service.ctx.settings.model_copy(
+        update={"csat_webhook_secret": SecretStr("a-webhook-secret-of-enough-length")}
+    )
+    from bot.followups import FollowUps
+
+    service.followups = FollowUps(service.ctx)
+    service.conversations.webhooks = service.followups.webhooks
+    hub = _rated(service, Board(), "1")
+    (alert,) = service.store.alerts(None, 10)
+    clock.advance(minutes=5)
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))  # no change
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, RESOLVE))
+    events = service.store.claim_events(clock.advance(seconds=1), clock(), 50)
+    types = [json.loads(event.body)["type"] for event in events]
+    assert types == ["response.created", "alert.created", "alert.claimed", "alert.resolved"]
+    resolved = json.loads(events[-1].body)["data"]
+    assert resolved["claimed_by"] == "@ann" and resolved["status"] == "resolved"
+
+
+def test_follow_up_figures_overall_and_by_agent(service: Service, clock: Clock) -> None:
+    board = Board()
+    hub = Hub(service, [board])
+    for n, agent in enumerate(("alice", "alice", "bob"), start=1):
+        trigger(service, to=f"cust-{n}", interaction=f"T-{n}", agent=agent)
+    deliver(service)
+    for n in (1, 2, 3):
+        _low_rating(service, hub, "1", to=f"cust-{n}")
+    first, second, _third = sorted(service.store.alerts(None, 10), key=lambda a: a.id)
+    clock.advance(minutes=10)
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", first.id, CLAIM))
+    clock.advance(minutes=20)
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", second.id, CLAIM))
+    clock.advance(minutes=30)
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", first.id, RESOLVE))
+    times = service.store.follow_up_times(first.created_at, clock())
+    report = follow_up_report(times, "agent")
+    assert report["alerts"] == 3 and report["claimed"] == 2 and report["resolved"] == 1
+    assert report["follow_up_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert report["median_minutes_to_claim"] == 20.0  # 10 and 30 minutes
+    assert report["median_minutes_to_resolve"] == 60.0
+    assert report["groups"]["alice"]["claimed"] == 2
+    assert report["groups"]["bob"] == {
+        "alerts": 1,
+        "claimed": 0,
+        "resolved": 0,
+        "follow_up_rate": 0.0,
+        "median_minutes_to_claim": None,
+        "median_minutes_to_resolve": None,
+    }
+
+
+def test_erasing_a_customer_clears_the_alert_comment(service: Service) -> None:
+    _rated(service, Board(), "1", "My address is 1 Main St")
+    assert service.forget("memory", "cust-1") >= 1
+    (alert,) = service.store.alerts(None, 10)
+    assert alert.comment is None
+
+
+def test_follow_up_line_wording() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    rated = datetime(2025, 1, 1, tzinfo=UTC)
+    alert = Alert(1, "T", "sms", None, "support", 1, 5, id=3, created_at=rated)
+    assert follow_up_line(alert) == "Nobody is following up yet"
+    claimed = replace(
+        alert, status=AlertStatus.CLAIMED, claimed_by="@ann", claimed_at=rated + timedelta(days=3)
+    )
+    assert follow_up_line(claimed) == "Claimed by @ann 3 days after the rating"

@@ -477,25 +477,75 @@ def test_a_typed_dm_and_slacks_retry_of_it_record_once(
 # -- alerts -------------------------------------------------------------------------------------
 
 
-def test_a_low_score_alerts_the_channel_and_again_with_the_comment(
+def _alert_messages(slack: FakeSlack) -> list[tuple[str, dict[str, Any]]]:
+    """The alert channel's messages as they stand now (edits applied), oldest first."""
+    return [(ts, args) for (channel, ts), args in slack.messages.items() if channel == "C0ALERTS"]
+
+
+async def _press(w: World, ts: str, args: dict[str, Any], action_id: str, user: str) -> None:
+    button = next(
+        e
+        for b in args["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == action_id
+    )
+    body = block_actions(
+        user=user,
+        channel="C0ALERTS",
+        message={"ts": ts, "blocks": args["blocks"], "text": args["text"]},
+        action={"action_id": action_id, "value": button["value"], "action_ts": "1700000300.1"},
+    )
+    assert (await w.post(body)).status_code == 200
+    await w.settle()
+
+
+def test_a_low_score_alert_shows_its_comment_and_is_claimed_and_resolved_in_slack(
     world: Callable[..., None],
     slack: FakeSlack,
+    clock: Clock,
 ) -> None:
     async def scenario(w: World) -> None:
         await w.send(agent="alice", interaction="T-9")
         await w.tap(1)
         await w.settle()
-        alerts = [c.args for c in slack.to("chat.postMessage") if c.args["channel"] == "C0ALERTS"]
-        assert len(alerts) == 1
-        text = json.dumps(alerts[0])
+        ((ts, args),) = _alert_messages(slack)
+        text = json.dumps(args)
         assert "alice" in text and "T-9" in text and "1/5" in text
+        assert [
+            e["action_id"] for b in args["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ] == [
+            "csat_alert_claim",
+            "csat_alert_resolve",
+        ]
         event = message_event(
             user=CUSTOMER, text="Nobody answered", channel="D111", ts="1700000200.000200"
         )
         await w.post(event)
         await w.settle()
-        alerts = [c.args for c in slack.to("chat.postMessage") if c.args["channel"] == "C0ALERTS"]
-        assert len(alerts) == 2 and "Nobody answered" in json.dumps(alerts[1])
+        ((ts, args),) = _alert_messages(slack)  # edited in place, not posted again
+        assert "Nobody answered" in json.dumps(args)
+
+        # A customer (not a lead) presses the button: told so, only them, nothing changes.
+        await _press(w, ts, args, "csat_alert_claim", CUSTOMER)
+        (refusal,) = [c.args for c in slack.to("chat.postEphemeral")]
+        assert refusal["user"] == CUSTOMER and "Only leads" in refusal["text"]
+        assert _alert_messages(slack) == [(ts, args)]
+
+        clock.advance(minutes=12)
+        await _press(w, ts, args, "csat_alert_claim", LEAD)
+        ((ts, args),) = _alert_messages(slack)
+        assert f"Claimed by @{LEAD} 12 min after the rating" in json.dumps(args)
+        assert [
+            e["action_id"] for b in args["blocks"] if b["type"] == "actions" for e in b["elements"]
+        ] == ["csat_alert_resolve"]
+        clock.advance(minutes=48)
+        await _press(w, ts, args, "csat_alert_resolve", LEAD)
+        ((ts, args),) = _alert_messages(slack)
+        assert f"Resolved by @{LEAD} 1 h after the rating" in json.dumps(args)
+        assert not [b for b in args["blocks"] if b["type"] == "actions"]
+        (alert,) = w.service.store.alerts(None, 5)
+        assert (alert.claimed_by, alert.resolved_by) == (f"@{LEAD}", f"@{LEAD}")
 
     world(scenario, slack_alert_channel="C0ALERTS")
 

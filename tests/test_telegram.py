@@ -553,18 +553,61 @@ def test_score_trend_answers_with_a_chart(play: Callable[..., None]) -> None:
     play(scenario)
 
 
-def test_low_score_alerts_go_to_the_alert_chat_with_the_comment(
-    play: Callable[..., None],
+def _alert_press(
+    fake: FakeTelegram, update_id: int, sent: dict[str, Any], action: str, user: int, name: str
+) -> dict[str, Any]:
+    """A lead (or anyone) pressing a follow-up button on an alert in the alert chat."""
+    update = copy.deepcopy(template("telegram_callback_query_update.json"))
+    update["update_id"] = update_id
+    query = update["callback_query"]
+    query["id"] = f"alert{update_id}"
+    query["from"].update(id=user, username=name, first_name=name.title())
+    query["message"] = copy.deepcopy(sent)
+    buttons = [b for row in sent["reply_markup"]["inline_keyboard"] for b in row]
+    query["data"] = next(
+        b["callback_data"] for b in buttons if b["callback_data"].startswith(f"csat_alert:{action}")
+    )
+    fake.expect_callback(query["id"])
+    return update
+
+
+def test_a_low_score_alert_shows_its_comment_and_is_claimed_and_resolved_in_telegram(
+    play: Callable[..., None], clock: Clock
 ) -> None:
     async def scenario(w: World) -> None:
         w.trigger(1040, "T-40")
         await w.deliver()
         await w.post(tap_update(w.fake, 9201, last_message(w.fake, 1040), 1))
         await w.post(message_update(9202, 1040, "Nobody answered for a week"))
-        alerts = [m["text"] for m in w.fake.sent() if m["chat_id"] == ALERTS]
-        assert len(alerts) == 2
-        assert alerts[0].startswith("Low score 1/5 on telegram for interaction T-40 (agent alice")
-        assert 'Comment: "Nobody answered for a week"' in alerts[1]
+        posted = [m for m in w.fake.sent() if m["chat_id"] == ALERTS]
+        assert len(posted) == 1, "the comment edits the alert, it is not posted twice"
+        alert = last_message(w.fake, int(ALERTS))
+        assert alert["text"].startswith(
+            "Low score 1/5 on telegram for interaction T-40 (agent alice"
+        )
+        assert 'Comment: "Nobody answered for a week"' in alert["text"]
+        labels = [b["text"] for row in alert["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels == ["I'll follow up", "Resolved"]
+
+        # The customer is no lead: a pop-up says so, the alert stays as it was.
+        await w.post(_alert_press(w.fake, 9203, alert, "claim", 1040, "cust"))
+        refusal = w.fake.sent("answerCallbackQuery")[-1]
+        assert refusal["callback_query_id"] == "alert9203"
+        assert refusal["show_alert"] in (True, "true") and "Only leads" in refusal["text"]
+        assert last_message(w.fake, int(ALERTS)) == alert
+
+        clock.advance(minutes=12)
+        await w.post(_alert_press(w.fake, 9204, alert, "claim", LEAD, "ann"))
+        claimed = last_message(w.fake, int(ALERTS))
+        assert "Claimed by @ann 12 min after the rating" in claimed["text"]
+        labels = [b["text"] for row in claimed["reply_markup"]["inline_keyboard"] for b in row]
+        assert labels == ["Resolved"]
+        clock.advance(hours=2)
+        await w.post(_alert_press(w.fake, 9205, claimed, "resolve", LEAD, "ann"))
+        resolved = last_message(w.fake, int(ALERTS))
+        assert "Resolved by @ann 2 h 12 min after the rating" in resolved["text"]
+        assert "reply_markup" not in resolved
+        assert not w.fake.violations
 
     play(scenario)
 

@@ -169,7 +169,8 @@ def worker(
     setup_logging()
     service, adapters = _built(_settings())
     digests = [d for a in adapters if (d := getattr(a, "digest_sink", None)) is not None]
-    sender = Sender(service, digest_sinks=digests)
+    sinks = [a.alert_sink for a in adapters if a.alert_sink is not None]
+    sender = Sender(service, digest_sinks=digests, alert_sinks=sinks)
 
     async def work() -> None:
         # Adapters are not started here: webhooks and polling belong to `csat serve`. A channel

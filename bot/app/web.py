@@ -86,8 +86,8 @@ def create_app(
     With ``run_sender`` the delivery loop runs inside the app."""
     metrics = Metrics()
     digests = [d for a in adapters if (d := getattr(a, "digest_sink", None)) is not None]
-    sender = Sender(service, metrics=metrics, digest_sinks=digests)
     sinks = [a.alert_sink for a in adapters if a.alert_sink is not None]
+    sender = Sender(service, metrics=metrics, digest_sinks=digests, alert_sinks=sinks)
     hub = Hub(service, sinks, metrics)
 
     @contextlib.asynccontextmanager
