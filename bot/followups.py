@@ -13,13 +13,15 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.alerts import Alert
 from bot.context import ServiceContext
-from bot.webhooks import Webhooks
 from storage.interface import AlertRecord, FollowUpTimes, OutboxRow
 from storage.values import AlertStatus, FollowUpAction
+
+if TYPE_CHECKING:  # reports use the figures below and should not load the HTTP client
+    from bot.webhooks import Webhooks
 
 NOT_ALLOWED = "Only leads and the agents in CSAT_AGENTS can follow up alerts."
 UNKNOWN = "That alert is no longer here."
@@ -36,6 +38,8 @@ class FollowUpResult:
 
 class FollowUps:
     def __init__(self, ctx: ServiceContext, webhooks: Webhooks | None = None) -> None:
+        from bot.webhooks import Webhooks
+
         self.ctx = ctx
         self.webhooks = webhooks or Webhooks(ctx)
 
@@ -151,13 +155,16 @@ def figures_text(figures: Mapping[str, Any]) -> str:
     claim = figures.get("median_minutes_to_claim")
     resolve = figures.get("median_minutes_to_resolve")
     if claim is not None:
-        text += f", median {_minutes(claim)} to claim"
+        text += f", median {minutes_text(claim)} to claim"
     if resolve is not None:
-        text += f", {_minutes(resolve)} to resolve"
+        text += f", {minutes_text(resolve)} to resolve"
     return text
 
 
-def _minutes(value: float) -> str:
+def minutes_text(value: float | None) -> str:
+    """ "12 min", "3.5 h", or "-" for none."""
+    if value is None:
+        return "-"
     if value < 60:
         return f"{value:g} min"
     return f"{value / 60:.1f} h"

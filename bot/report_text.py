@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bot.followups import figures_text
 from bot.periods import TIME_UNITS
 
 
@@ -71,4 +72,7 @@ def short_summary(report: Mapping[str, Any], limit: int = 6) -> str:
         lines.append(f"{name}: {group_line(groups[name])}")
     if len(groups) > limit:
         lines.append(f"+{len(groups) - limit} more")
+    follow_up = figures_text(report.get("follow_up") or {})
+    if follow_up:
+        lines.append(follow_up)
     return "\n".join(lines)

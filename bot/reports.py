@@ -8,6 +8,7 @@ from typing import Any
 from bot.channel import OutboundMessage
 from bot.context import ServiceContext
 from bot.errors import InvalidInput, NotAllowed
+from bot.followups import follow_up_report
 from bot.periods import Period, ScoreQuery, buckets, parse_query, resolve_period
 from bot.results import InboundResult
 from bot.scoring import group_report, report
@@ -42,7 +43,12 @@ class Reports:
             groups = {
                 key: group_report(now.get(key), before.get(key)) for key in group_keys(now.groups)
             }
-        return report(period=period, overall=overall, groups=groups, by=query.by)
+        result = report(period=period, overall=overall, groups=groups, by=query.by)
+        if not query.over_time:
+            # Alerts raised in the period: how many were followed up, and how fast.
+            times = store.follow_up_times(period.start, period.end)
+            result["follow_up"] = follow_up_report(times, query.by)
+        return result
 
     def buckets(self, period: Period, unit: str) -> dict[str, dict[str, Any]]:
         """The period's calendar buckets (``unit`` in TIME_UNITS), each with the group fields

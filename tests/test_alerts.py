@@ -290,3 +290,58 @@ def test_follow_up_line_wording() -> None:
         alert, status=AlertStatus.CLAIMED, claimed_by="@ann", claimed_at=rated + timedelta(days=3)
     )
     assert follow_up_line(claimed) == "Claimed by @ann 3 days after the rating"
+
+
+# -- the API, the reports, the command line ------------------------------------------------------
+
+
+def test_alerts_api_lists_by_status_and_pages(service: Service, clock: Clock) -> None:
+    from tests.test_api import AUTH, Api
+
+    board = Board()
+    hub = Hub(service, [board])
+    for n in range(1, 4):
+        trigger(service, to=f"cust-{n}", interaction=f"T-{n}", agent="alice")
+    deliver(service)
+    for n in range(1, 4):
+        _low_rating(service, hub, "1", to=f"cust-{n}")
+    ids = sorted(alert.id for alert in service.store.alerts(None, 10))
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", ids[0], CLAIM))
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", ids[1], RESOLVE))
+    api = Api(service)
+    try:
+        assert api.request("GET", "/v1/alerts").status_code == 401
+        everything = api.request("GET", "/v1/alerts", headers=AUTH).json()
+        assert [a["id"] for a in everything["alerts"]] == ids[::-1]
+        assert everything["next_before"] is None
+        for status, expected in (("open", ids[2]), ("claimed", ids[0]), ("resolved", ids[1])):
+            found = api.request("GET", f"/v1/alerts?status={status}", headers=AUTH).json()
+            assert [a["id"] for a in found["alerts"]] == [expected]
+            assert found["alerts"][0]["status"] == status
+        page = api.request("GET", "/v1/alerts?limit=2", headers=AUTH).json()
+        assert [a["id"] for a in page["alerts"]] == [ids[2], ids[1]]
+        rest = api.request(
+            "GET", f"/v1/alerts?limit=2&before={page['next_before']}", headers=AUTH
+        ).json()
+        assert [a["id"] for a in rest["alerts"]] == [ids[0]] and rest["next_before"] is None
+        resolved = rest["alerts"][0]
+        assert resolved["claimed_by"] == "@ann" and resolved["agent"] == "alice"
+        for bad in ("status=lost", "limit=0", "limit=501", "before=-3", "before=x"):
+            answer = api.request("GET", f"/v1/alerts?{bad}", headers=AUTH)
+            assert answer.status_code == 422 and "Traceback" not in answer.text, bad
+        report = api.request("GET", "/v1/scores?period=today&by=agent", headers=AUTH).json()
+        assert report["follow_up"]["alerts"] == 3 and report["follow_up"]["claimed"] == 2
+        assert report["follow_up"]["groups"]["alice"]["resolved"] == 1
+    finally:
+        api.close()
+
+
+def test_the_lead_summary_names_the_follow_up(service: Service, clock: Clock) -> None:
+    from bot.report_text import short_summary
+
+    hub = _rated(service, Board(), "1")
+    (alert,) = service.store.alerts(None, 10)
+    clock.advance(minutes=90)
+    asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
+    text = short_summary(service.scores(service.parse_query("today")))
+    assert text.splitlines()[-1] == "Follow-up: 1/1 alerts claimed, median 1.5 h to claim"

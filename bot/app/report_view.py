@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bot.followups import minutes_text
 from bot.periods import TIME_UNITS
 from bot.report_text import pct
 
@@ -67,6 +68,34 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     if report.get("by") in TIME_UNITS:
         print_trend(report, console)
     _print_details(report["overall"], console)
+    _print_follow_up(report.get("follow_up") or {}, console)
+
+
+def _print_follow_up(figures: dict[str, Any], console: Console) -> None:
+    """Low-score alerts of the period: followed up (claimed) or not, and how fast; per agent or
+    team when the report is by one of them."""
+    from rich import box
+
+    if not figures.get("alerts"):
+        return
+    table = Table(title="Follow-up of low-score alerts", box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("group", overflow="fold", ratio=1)
+    for name in ("alerts", "claimed", "resolved", "rate", "to claim", "to resolve"):
+        table.add_column(name, justify="right", no_wrap=True)
+    rows = [("overall", figures), *(figures.get("groups") or {}).items()]
+    for name, row in rows:
+        rate = row.get("follow_up_rate")
+        table.add_row(
+            name,
+            str(row["alerts"]),
+            str(row["claimed"]),
+            str(row["resolved"]),
+            "-" if rate is None else pct(rate * 100),
+            minutes_text(row.get("median_minutes_to_claim")),
+            minutes_text(row.get("median_minutes_to_resolve")),
+        )
+    console.print(table)
+    console.print("to claim / to resolve: median time after the rating", style="dim")
 
 
 SPARKS = "▁▂▃▄▅▆▇█"

@@ -21,6 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.alerts import describe
 from bot.app.dashboard import dashboard
 from bot.app.survey_page import survey_page
 from bot.app.tokens import bearer_matches
@@ -33,6 +34,7 @@ from bot.metrics import Metrics
 from bot.requests import SurveyRequest
 from bot.sender import Sender
 from bot.service import Service
+from storage.values import AlertStatus
 
 MAX_BATCH = 1000
 _one = TypeAdapter(SurveyRequest)
@@ -350,6 +352,25 @@ def comments(
     words = [period, filter] + ([f"by {by}"] if by else [])
     query = service.comments.parse(" ".join(words))
     return service.comments.latest(query, limit=limit, cursor=cursor)
+
+
+@api.get("/alerts")
+def alerts(
+    service: ServiceDep,
+    status: Literal["open", "claimed", "resolved"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """Low-score alerts, newest first, with who followed them up and when; ``before`` (an id)
+    pages on."""
+    found = service.followups.listed(
+        None if status is None else AlertStatus(status), limit + 1, before
+    )
+    page = found[:limit]
+    return {
+        "alerts": [describe(alert) for alert in page],
+        "next_before": page[-1].id if len(found) > limit else None,
+    }
 
 
 @api.get("/responses", response_model=None)
