@@ -345,3 +345,29 @@ def test_the_lead_summary_names_the_follow_up(service: Service, clock: Clock) ->
     asyncio.run(hub.follow_up("memory", "lead-1", "@ann", alert.id, CLAIM))
     text = short_summary(service.scores(service.parse_query("today")))
     assert text.splitlines()[-1] == "Follow-up: 1/1 alerts claimed, median 1.5 h to claim"
+
+
+def test_four_senders_remind_each_of_many_alerts_exactly_once(
+    service: Service, clock: Clock
+) -> None:
+    board = Board()
+    hub = Hub(service, [board])
+    for n in range(30):
+        trigger(service, to=f"cust-{n}", interaction=f"T-{n}")
+    deliver(service)
+    for n in range(30):
+        _low_rating(service, hub, "1", to=f"cust-{n}")
+    senders = [Sender(service, alert_sinks=[board]) for _ in range(4)]
+    clock.advance(hours=4)
+
+    async def all_of_them() -> int:
+        total = 0
+        for _ in range(3):  # batches of 20: more than one round is needed
+            total += sum(await asyncio.gather(*(sender.remind() for sender in senders)))
+        return total
+
+    assert asyncio.run(all_of_them()) == 30
+    reminders = [alert for alert in board.posted if alert.reminder]
+    assert sorted(alert.id for alert in reminders) == sorted(
+        alert.id for alert in service.store.alerts(None, 100)
+    )

@@ -550,6 +550,34 @@ def test_a_low_score_alert_shows_its_comment_and_is_claimed_and_resolved_in_slac
     world(scenario, slack_alert_channel="C0ALERTS")
 
 
+def test_forged_alert_buttons_change_nothing(
+    world: Callable[..., None], slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario(w: World) -> None:
+        await w.send(agent="alice", interaction="T-9")
+        await w.tap(1)
+        await w.settle()
+        ((ts, args),) = _alert_messages(slack)
+        before = w.service.store.alerts(None, 5)
+        for value in ("abc", "-1", "9" * 30, "１２", "", "1 OR 1=1", "999999"):
+            for action_id in ("csat_alert_claim", "csat_alert_resolve"):
+                body = block_actions(
+                    user=LEAD,
+                    channel="C0ALERTS",
+                    message={"ts": ts, "blocks": args["blocks"], "text": args["text"]},
+                    action={"action_id": action_id, "value": value, "action_ts": "1.2"},
+                )
+                assert (await w.post(body)).status_code == 200
+        await w.settle()
+        assert w.service.store.alerts(None, 5) == before
+        assert _alert_messages(slack) == [(ts, args)]
+        notices = [c.args["text"] for c in slack.to("chat.postEphemeral")]
+        assert set(notices) <= {"That alert is no longer here."}
+        assert "Traceback" not in caplog.text
+
+    world(scenario, slack_alert_channel="C0ALERTS")
+
+
 # -- leads -------------------------------------------------------------------------------------
 
 
