@@ -28,6 +28,7 @@ from bot.comments import Comments
 from bot.context import ServiceContext
 from bot.errors import ConfigError
 from bot.periods import Period, ScoreQuery, calendar_span, local_midnight
+from bot.followups import figures_text
 from bot.report_text import group_line
 from bot.reports import Reports
 from bot.settings import DIGEST_SCHEDULE
@@ -166,6 +167,9 @@ class Digests:
 
         report = self.reports.scores(ScoreQuery(period=period, by=None))
         lines = [f"CSAT digest {period.label} ({period.timezone})", group_line(report["overall"])]
+        follow_up = figures_text(report.get("follow_up") or {})
+        if follow_up:
+            lines.append(follow_up)
         for dimension in ("agent", "team"):
             weakest = self._weakest(period, dimension)
             if weakest:

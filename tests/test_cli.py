@@ -52,6 +52,19 @@ def test_chat_then_score(env: dict[str, str]) -> None:
     assert table.exit_code == 0 and "demo-agent" in table.output
 
 
+def test_a_low_rating_shows_in_the_follow_up_table(env: dict[str, str]) -> None:
+    chat = runner.invoke(app, ["chat"], input="1\nNobody called back\n", env=env)
+    assert chat.exit_code == 0, chat.output
+    table = runner.invoke(app, ["score", "today", "by", "agent"], env=env)
+    assert table.exit_code == 0, table.output
+    assert "Follow-up of low-score alerts" in table.output
+    follow_up = table.output.split("Follow-up of low-score alerts", 1)[1]
+    row = next(line for line in follow_up.splitlines() if line.strip().startswith("demo-agent "))
+    assert row.split()[:4] == ["demo-agent", "1", "0", "0"], table.output
+    report = json.loads(runner.invoke(app, ["score", "today", "--json"], env=env).output)
+    assert report["follow_up"]["alerts"] == 1 and report["follow_up"]["follow_up_rate"] == 0.0
+
+
 def test_send_export_forget(env: dict[str, str], tmp_path: Path) -> None:
     sent = runner.invoke(
         app,

@@ -111,6 +111,7 @@ def test_one_digest_per_period_however_many_processes_look(
     assert "CSAT" in text and "[" in text  # the score with its interval
     assert "Weakest by agent: bob" in text  # bob has enough answers and the lower score
     assert "1/5 bob: Nobody called me back" in text
+    assert "Follow-up: 0/17 alerts claimed" in text  # sixteen 2s and one 1, nobody on them
     assert chart.startswith(b"\x89PNG") and title.startswith("CSAT 2025-05-27..2025-06-09 by day")
     with Session(db_engine) as session:
         rows = session.exec(select(Digest)).all()
