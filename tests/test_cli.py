@@ -63,6 +63,13 @@ def test_a_low_rating_shows_in_the_follow_up_table(env: dict[str, str]) -> None:
     assert row.split()[:4] == ["demo-agent", "1", "0", "0"], table.output
     report = json.loads(runner.invoke(app, ["score", "today", "--json"], env=env).output)
     assert report["follow_up"]["alerts"] == 1 and report["follow_up"]["follow_up_rate"] == 0.0
+    listed = runner.invoke(app, ["alerts", "--status", "open"], env=env)
+    assert listed.exit_code == 0 and "Nobody is following up yet" in listed.output, listed.output
+    assert "1/5" in listed.output and "demo-agent" in listed.output
+    none = runner.invoke(app, ["alerts", "--status", "resolved", "--json"], env=env)
+    assert json.loads(none.output) == {"alerts": []}
+    bad = runner.invoke(app, ["alerts", "--status", "lost"], env=env)
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
 
 
 def test_send_export_forget(env: dict[str, str], tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from bot.locales import SUPPORTED_LOCALES
 from bot.periods import DIMENSIONS, PERIODS_HELP
 from bot.settings import Settings, load_settings
 from storage.errors import DatabaseSettingError
-from storage.values import Reason
+from storage.values import AlertStatus, Reason
 
 # Plain help (no rich markup): a grammar such as "[period] [by dimension]" is shown as written.
 app = typer.Typer(
@@ -273,6 +273,47 @@ def score(
     from bot.app.report_view import print_report
 
     print_report(report, out)
+
+
+@app.command()
+def alerts(
+    status: Annotated[
+        AlertStatus | None, typer.Option(help="Only open, claimed or resolved alerts.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="The API's JSON shape.")] = False,
+) -> None:
+    """Low-score alerts and their follow-up: who claimed and resolved each, and when."""
+    from rich import box
+    from rich.table import Table
+
+    from bot.alerts import describe, elapsed, follow_up_line
+    from bot.alerts import Alert as AlertView
+    from bot.app.assembly import build_reports
+
+    settings = _settings()
+    reports = _run(lambda: build_reports(settings))
+    _opened.append(reports.ctx.store)
+    found = _run(lambda: reports.ctx.store.alerts(status, limit))
+    if as_json:
+        out.print_json(json.dumps({"alerts": [describe(alert) for alert in found]}))
+        return
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1))
+    for name in ("id", "rating", "agent", "interaction", "raised", "follow-up"):
+        table.add_column(name, overflow="fold")
+    now = reports.ctx.clock()
+    for alert in found:
+        table.add_row(
+            str(alert.id),
+            f"{alert.value}/{alert.scale_max}",
+            alert.agent or "-",
+            alert.interaction_id,
+            f"{elapsed(alert.created_at, now)} ago",
+            follow_up_line(AlertView.of(alert)),
+        )
+    out.print(table)
+    if not found:
+        out.print("no alerts", style="dim")
 
 
 @app.command()
