@@ -27,8 +27,8 @@ from anyio import to_thread
 from bot.comments import Comments
 from bot.context import ServiceContext
 from bot.errors import ConfigError
-from bot.periods import Period, ScoreQuery, calendar_span, local_midnight
 from bot.followups import figures_text
+from bot.periods import Period, ScoreQuery, calendar_span, local_midnight
 from bot.report_text import group_line
 from bot.reports import Reports
 from bot.settings import DIGEST_SCHEDULE

@@ -287,8 +287,8 @@ def alerts(
     from rich import box
     from rich.table import Table
 
-    from bot.alerts import describe, elapsed, follow_up_line
     from bot.alerts import Alert as AlertView
+    from bot.alerts import describe, elapsed, follow_up_line
     from bot.app.assembly import build_reports
 
     settings = _settings()
