@@ -304,7 +304,9 @@ class Result:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def signed_replies(customers: int, duplicates: float) -> list[tuple[bytes, str]]:
+def signed_replies(
+    customers: int, duplicates: float, body: str = "4, quick and friendly"
+) -> list[tuple[bytes, str]]:
     """(body, signature) per request, built before the clock starts: Twilio does the signing."""
     validator = RequestValidator(TOKEN)
     replies = []
@@ -316,7 +318,7 @@ def signed_replies(customers: int, duplicates: float) -> list[tuple[bytes, str]]
             "NumMedia": "0",
             "SmsSid": sid,
             "SmsStatus": "received",
-            "Body": "4, quick and friendly",
+            "Body": body,
             "To": "+3197010000000",
             "NumSegments": "1",
             "MessageSid": sid,
@@ -531,6 +533,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="move the surveys' sending back this many hours before the replies (default 0: "
         "answered right after sending)",
     )
+    parser.add_argument(
+        "--body",
+        default="4, quick and friendly",
+        help='what every customer texts back (e.g. "1": a low rating, so each reply also '
+        "raises an alert)",
+    )
     parser.add_argument("--serve", choices=("bare",), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -553,7 +561,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
         prepare_bare_db(bare_db)
-        replies = signed_replies(args.customers, args.duplicates)
+        replies = signed_replies(args.customers, args.duplicates, args.body)
         results: list[Result] = []
         recorded: dict[str, str] = {}
         exact = True
