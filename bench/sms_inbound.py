@@ -465,7 +465,7 @@ def count_app(database_url: str) -> dict[str, int]:
     from storage.db import make_engine
 
     queries = {
-        "answers": "SELECT count(*) FROM answer WHERE question_id = 'csat' AND value = 4",
+        "answers": "SELECT count(*) FROM answer WHERE question_id = 'csat' AND value IS NOT NULL",
         "inbound": "SELECT count(*) FROM inbound_message",
         "responded": "SELECT count(*) FROM invitation WHERE responded_at IS NOT NULL",
     }
