@@ -9,13 +9,14 @@ general thread pool, so a long report never holds up a customer's reply.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from anyio import to_thread
 
-from bot.alerts import AlertDesk, AlertSink
+from bot.alerts import Alert, AlertDesk, AlertSink
 from bot.conversations import TextRoute
 from bot.followups import FollowUpResult
 from bot.metrics import Metrics
@@ -40,6 +41,8 @@ class Hub:
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
         self.desk = AlertDesk(self.sinks, service.store, service.ctx.clock)
+        self._posting: set[asyncio.Task[None]] = set()
+        self._in_order: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """A read, or anything slow, on the general thread pool."""
@@ -61,8 +64,32 @@ class Hub:
                 raised = sum(1 for alert in result.alerts if alert.created)
                 if raised:
                     self.metrics.alerts.labels(channel).inc(raised)
-                await self.desk.publish(result.alerts)
+                self._publish(result.alerts)
         return result
+
+    def _publish(self, alerts: Sequence[Alert]) -> None:
+        """Alerts are posted on a task of their own: a slow Slack or Telegram never holds up the
+        customer's answer (the alert is in the database already; a lost post is logged)."""
+        if not self.sinks:
+            return
+        task = asyncio.create_task(self._publish_in_order(alerts))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
+
+    async def _publish_in_order(self, alerts: Sequence[Alert]) -> None:
+        """One at a time, in the order the replies came: an edit (the comment) never runs
+        before the post it edits."""
+        loop = asyncio.get_running_loop()
+        lock = self._in_order.get(loop)
+        if lock is None:
+            lock = self._in_order[loop] = asyncio.Lock()
+        async with lock:
+            await self.desk.publish(alerts)
+
+    async def drain(self) -> None:
+        """Wait for the alerts still being posted (on shutdown, and in tests)."""
+        while self._posting:
+            await asyncio.gather(*self._posting, return_exceptions=True)
 
     async def receive(self, incoming: Incoming) -> InboundResult:
         """The one way in for a message: a tap is recorded in the write turn; a typed text is

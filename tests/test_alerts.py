@@ -52,6 +52,7 @@ def _low_rating(service: Service, hub: Hub, *texts: str, to: str = "cust-1") -> 
     async def converse() -> None:
         for text in texts:
             await hub.receive(Incoming("memory", to, text))
+        await hub.drain()
 
     asyncio.run(converse())
 
@@ -371,3 +372,29 @@ def test_four_senders_remind_each_of_many_alerts_exactly_once(
     assert sorted(alert.id for alert in reminders) == sorted(
         alert.id for alert in service.store.alerts(None, 100)
     )
+
+
+def test_a_slow_alert_channel_never_holds_up_the_customers_answer(service: Service) -> None:
+    import time
+
+    class Slow(Board):
+        async def post_alert(self, alert: Alert) -> AlertPost | None:
+            await asyncio.sleep(1.5)
+            return await super().post_alert(alert)
+
+    slow = Slow()
+    hub = Hub(service, [slow])
+    trigger(service)
+    deliver(service)
+
+    async def answer() -> float:
+        began = time.perf_counter()
+        result = await hub.receive(Incoming("memory", "cust-1", "1"))
+        took = time.perf_counter() - began
+        assert result.alerts and slow.posted == []
+        await hub.drain()
+        return took
+
+    took = asyncio.run(answer())
+    assert took < 1.0, f"the answer waited {took:.2f} s for the alert channel"
+    assert len(slow.posted) == 1

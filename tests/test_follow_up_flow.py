@@ -12,6 +12,7 @@ import asyncio
 import copy
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -88,9 +89,15 @@ class Desk:
         return [m.text or "" for m in ET.fromstring(answer.text).iter("Message")]
 
 
-async def _settle() -> None:
-    for _ in range(20):
-        await asyncio.sleep(0.02)
+async def _settle(hub: Any, done: Callable[[], bool] = lambda: True) -> None:
+    """Wait (at most 10 s) until ``done``: Bolt finishes its work after the ack, and alerts are
+    posted and edited, on tasks of their own."""
+    for _ in range(1000):
+        await hub.drain()
+        if done():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out waiting for the chats")
 
 
 def _slack_alert(slack: FakeSlack) -> tuple[str, dict[str, Any]]:
@@ -175,8 +182,9 @@ def test_a_low_sms_rating_is_followed_up_from_slack_and_telegram(
             assert "rate" in asked["Body"]
 
             (follow_up,) = await desk.text("2")
-            await _settle()
+            await _settle(app.state.hub)
             await answer_follow_up(desk, follow_up)
+            await _settle(app.state.hub)
 
             # The alert is in both chats, once each, with the reason and the comment.
             ts, posted = _slack_alert(slack)
@@ -208,8 +216,10 @@ def test_a_low_sms_rating_is_followed_up_from_slack_and_telegram(
             assert (
                 await http.post("/slack/events", content=press, headers=headers)
             ).status_code == 200
-            await _settle()
             claimed_line = f"Claimed by @{SLACK_LEAD} 12 min after the rating"
+            await _settle(
+                app.state.hub, lambda: claimed_line in _telegram_alert(fake).get("text", "")
+            )
             assert claimed_line in json.dumps(_slack_alert(slack)[1])
             tg_alert = _telegram_alert(fake)
             assert claimed_line in tg_alert["text"], "the claim shows in Telegram too"
@@ -233,9 +243,11 @@ def test_a_low_sms_rating_is_followed_up_from_slack_and_telegram(
                 "/telegram/webhook", json=update, headers={SECRET_HEADER: TELEGRAM_SECRET}
             )
             assert answered.status_code == 200
-            await _settle()
             resolved_line = (
                 f"Resolved by @bob 2 h 12 min after the rating (claimed by @{SLACK_LEAD})"
+            )
+            await _settle(
+                app.state.hub, lambda: resolved_line in json.dumps(_slack_alert(slack)[1])
             )
             assert resolved_line in _telegram_alert(fake)["text"]
             assert resolved_line in json.dumps(_slack_alert(slack)[1])

@@ -193,6 +193,7 @@ class World:
     fake: FakeTelegram
     client: httpx.AsyncClient
     engine: Engine
+    hub: Hub
 
     async def post(self, update: Any, secret: str | None = SECRET) -> httpx.Response:
         headers = {SECRET_HEADER: secret} if secret is not None else {}
@@ -231,7 +232,7 @@ async def world(
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://csat.test") as client,
     ):
-        yield World(service, adapter, fake, client, engine)
+        yield World(service, adapter, fake, client, engine, app.state.hub)
 
 
 Scenario = Callable[[World], Awaitable[None]]
@@ -300,7 +301,8 @@ def test_typed_rating_works_like_a_tap(
         await w.deliver()
         assert (await w.post(message_update(6001, 1002, typed))).status_code == 200
         assert answers(db_engine) == {"csat": (value, None)}
-        assert "main reason" in w.fake.sent()[-1]["text"]
+        to_customer = [m for m in w.fake.sent() if str(m["chat_id"]) == "1002"]
+        assert "main reason" in to_customer[-1]["text"]
 
     play(scenario)
 
@@ -579,6 +581,7 @@ def test_a_low_score_alert_shows_its_comment_and_is_claimed_and_resolved_in_tele
         await w.deliver()
         await w.post(tap_update(w.fake, 9201, last_message(w.fake, 1040), 1))
         await w.post(message_update(9202, 1040, "Nobody answered for a week"))
+        await w.hub.drain()
         posted = [m for m in w.fake.sent() if m["chat_id"] == ALERTS]
         assert len(posted) == 1, "the comment edits the alert, it is not posted twice"
         alert = last_message(w.fake, int(ALERTS))

@@ -110,6 +110,7 @@ def create_app(
             stop.set()
             if task is not None:
                 await task
+            await hub.drain()  # alerts still being posted go out before the channels close
             for adapter in reversed(started):
                 await adapter.stop()
             await asyncio.to_thread(hub.close)
