@@ -1,8 +1,9 @@
-"""The surveys every installation has: ``support`` (CSAT), ``nps`` and ``ces``."""
+"""The surveys every installation has: ``support`` (CSAT), ``reasons`` (CSAT, then what went
+wrong), ``nps`` and ``ces``."""
 
 from __future__ import annotations
 
-from bot.survey_model import Condition, Question, Survey, default_scale
+from bot.survey_model import Condition, Option, Question, Survey, default_scale
 
 _COMMENT_TEXTS = {
     "en": "What is the main reason for your score?",
@@ -16,27 +17,113 @@ _COMMENT_TEXTS = {
 }
 
 
+# Texts of the reason list are short (each is a line of the SMS) and, except Chinese, GSM-7:
+# Spanish and Portuguese are worded around á, ó, ç and ã ("Contacto y respuestas").
+_REASON_TEXTS = {
+    "en": "What was the main problem?",
+    "nl": "Wat was het grootste probleem?",
+    "nb": "Hva var det største problemet?",
+    "de": "Was war das Hauptproblem?",
+    "es": "¿Qué es lo que ha fallado?",
+    "zh": "主要问题出在哪里？",
+    "fr": "Quel a été le principal problème ?",
+    "pt": "Qual foi o principal problema?",
+}
+_REASONS: dict[str, dict[str, str]] = {
+    "knowledge": {
+        "en": "Knowledge",
+        "nl": "Kennis",
+        "nb": "Kunnskap",
+        "de": "Fachwissen",
+        "es": "Conocimientos",
+        "zh": "专业知识",
+        "fr": "Connaissances",
+        "pt": "Conhecimento",
+    },
+    "communication": {
+        "en": "Communication and responsiveness",
+        "nl": "Communicatie en bereikbaarheid",
+        "nb": "Kommunikasjon og oppfølging",
+        "de": "Kommunikation, Erreichbarkeit",
+        "es": "Contacto y respuestas",
+        "zh": "沟通与响应",
+        "fr": "Communication et réactivité",
+        "pt": "Contato e retorno",
+    },
+    "professionalism": {
+        "en": "Professionalism",
+        "nl": "Professionaliteit",
+        "nb": "Profesjonalitet",
+        "de": "Professionalität",
+        "es": "Profesionalidad",
+        "zh": "专业态度",
+        "fr": "Professionnalisme",
+        "pt": "Profissionalismo",
+    },
+    "speed": {
+        "en": "Speed",
+        "nl": "Snelheid",
+        "nb": "Hastighet",
+        "de": "Tempo",
+        "es": "Rapidez",
+        "zh": "处理速度",
+        "fr": "Rapidité",
+        "pt": "Rapidez",
+    },
+    "resolution": {
+        "en": "Effective resolution",
+        "nl": "Goede oplossing",
+        "nb": "God løsning",
+        "de": "Wirksame Lösung",
+        "es": "Resolver el problema",
+        "zh": "问题解决效果",
+        "fr": "Résolution efficace",
+        "pt": "Resolver o problema",
+    },
+    "other": {
+        "en": "Something else",
+        "nl": "Iets anders",
+        "nb": "Noe annet",
+        "de": "Etwas anderes",
+        "es": "Otro motivo",
+        "zh": "其他",
+        "fr": "Autre chose",
+        "pt": "Outro motivo",
+    },
+}
+
+
 def _build_builtins() -> dict[str, Survey]:
     comment = Question("comment", "text", _COMMENT_TEXTS, None, required=False)
-    support = Survey(
-        "support",
+    csat = Question(
+        "csat",
+        "csat",
+        {
+            "en": "How would you rate the support you received from {brand}?",
+            "nl": "Hoe beoordeel je de hulp die je van {brand} hebt gekregen?",
+            "nb": "Hvordan vil du vurdere hjelpen du fikk fra {brand}?",
+            "de": "Wie bewerten Sie die Unterstützung durch {brand}?",
+            "es": "¿Qué le ha parecido la ayuda que ha recibido de {brand}?",
+            "zh": "您如何评价{brand}为您提供的支持服务？",
+            "fr": "Comment évaluez-vous l'aide apportée par {brand} ?",
+            "pt": "Como foi seu atendimento com {brand}?",
+        },
+        default_scale("csat"),
+    )
+    support = Survey("support", (csat, comment))
+    reasons = Survey(
+        "reasons",
         (
+            csat,
             Question(
-                "csat",
-                "csat",
-                {
-                    "en": "How would you rate the support you received from {brand}?",
-                    "nl": "Hoe beoordeel je de hulp die je van {brand} hebt gekregen?",
-                    "nb": "Hvordan vil du vurdere hjelpen du fikk fra {brand}?",
-                    "de": "Wie bewerten Sie die Unterstützung durch {brand}?",
-                    "es": "¿Qué le ha parecido la ayuda que ha recibido de {brand}?",
-                    "zh": "您如何评价{brand}为您提供的支持服务？",
-                    "fr": "Comment évaluez-vous l'aide apportée par {brand} ?",
-                    "pt": "Como foi seu atendimento com {brand}?",
-                },
-                default_scale("csat"),
+                "reason",
+                "choice",
+                _REASON_TEXTS,
+                None,
+                ask_if=Condition("csat", "<=", 3),
+                required=False,
+                options=tuple(Option(key, texts) for key, texts in _REASONS.items()),
             ),
-            comment,
         ),
     )
     nps = Survey(
@@ -109,7 +196,7 @@ def _build_builtins() -> dict[str, Survey]:
             ),
         ),
     )
-    return {survey.name: survey for survey in (support, nps, ces)}
+    return {survey.name: survey for survey in (support, reasons, nps, ces)}
 
 
 _BUILTINS = _build_builtins()

@@ -40,6 +40,14 @@ class OutboundMessage:
     # For a channel whose buttons are links (e-mail): the survey page and the opt-out page.
     page: str | None = None
     unsubscribe: str | None = None
+    skippable: bool = False  # an optional question: a channel may offer a Skip control
+
+
+def numbered_options(outbound: OutboundMessage) -> list[str]:
+    """A choice question's options as a text-only channel lists them: "1 Knowledge"."""
+    if outbound.question_kind != "choice":
+        return []
+    return [f"{button.value} {button.label}" for button in outbound.buttons]
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,14 @@ class Channel(Protocol):
 
 
 def plain_text(outbound: OutboundMessage, locale: str | None = None) -> str:
-    """Text-only rendering: the buttons become the reply hint."""
+    """Text-only rendering: the buttons become the reply hint (a choice question's options a
+    numbered list above it)."""
+    options = numbered_options(outbound)
+    if options:
+        lines = [outbound.text, *options]
+        if outbound.hint:
+            lines.append(outbound.hint)
+        return "\n".join(lines)
     if outbound.hint is not None:
         return f"{outbound.text}\n{outbound.hint}" if outbound.hint else outbound.text
     if outbound.buttons:

@@ -391,6 +391,7 @@ class Conversations:
                 kind=question.kind,
                 value=record.value,
                 comment=record.comment,
+                choice=record.choice,
                 scale_min=scale.minimum if scale is not None and scored else None,
                 scale_max=scale.maximum if scale is not None and scored else None,
                 positive=scale.is_positive(record.value)

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.channel import Button, OutboundMessage
+from bot.choices import NotAnOption, Picked, read_choice
 from bot.parsing import Rating, Reprompt, parse_rating
 from bot.surveys import Question, Survey
 from bot.texts import is_skip, message
-from storage.values import CLOSED_STATUSES, Reason, Status
+from storage.values import CLOSED_STATUSES, Kind, Reason, Status
 
 MAX_REPROMPTS = 2
 OPEN = Status.SENT
@@ -86,6 +87,8 @@ def question_message(
     text = question.text(ctx.locale, survey.fallback_locale, ctx.brand)
     if prefix:
         text = f"{prefix}{text}"
+    if question.kind == Kind.CHOICE:
+        return _choice_message(survey, question, ctx, text, kind=kind)
     if question.scale is None:
         hint = None if question.required else message("comment_optional_hint", ctx.locale)
         return OutboundMessage(
@@ -108,6 +111,39 @@ def question_message(
         question_kind=question.kind,
         kind=kind,
         locale=ctx.locale,
+    )
+
+
+def _choice_message(
+    survey: Survey,
+    question: Question,
+    ctx: Context,
+    text: str,
+    *,
+    kind: str = "reply",
+    hint: str | None = None,
+) -> OutboundMessage:
+    """A choice question: a button per option whose value is its position, which is also the
+    number a text-only channel lists it under and the customer replies with."""
+    buttons = tuple(
+        Button(label=option.text(ctx.locale, survey.fallback_locale, ctx.brand), value=position)
+        for position, option in enumerate(question.options, start=1)
+    )
+    if hint is None:
+        hint = message("reply_hint", ctx.locale, min=1, max=len(buttons))
+        if not question.required:
+            optional = message("comment_optional_hint", ctx.locale)
+            hint += optional if optional.startswith("（") else f" {optional}"
+    return OutboundMessage(
+        text=text,
+        buttons=buttons,
+        hint=hint,
+        invitation_id=ctx.invitation_id,
+        question_id=question.id,
+        question_kind=question.kind,
+        kind=kind,
+        locale=ctx.locale,
+        skippable=not question.required,
     )
 
 
@@ -238,7 +274,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     correction = _correction(survey, state, event, ctx)
     if correction is not None and (
         state.status == COMPLETED
-        or survey.questions[state.question_index].scale is None
+        or survey.questions[state.question_index].kind == Kind.TEXT
         or (
             isinstance(event, ButtonReply)
             and event.question_id != survey.questions[state.question_index].id
@@ -250,6 +286,8 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
 
     index = state.question_index
     question = survey.questions[index]
+    if question.kind == Kind.CHOICE:
+        return _choose(survey, state, event, ctx)
     if isinstance(event, ButtonReply):
         if event.question_id != question.id or question.scale is None:
             return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))
@@ -263,14 +301,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
     text = event.text.strip()
     if question.scale is None:
         if not question.required and is_skip(text):
-            return Transition(
-                status=COMPLETED,
-                question_index=index,
-                reprompts=0,
-                reason=Reason.COMMENT_SKIPPED,
-                replies=(_say(ctx, "thanks"),),
-                closed=True,
-            )
+            return _skipped(survey, state, ctx)
         if not text:
             return _same(state, Reason.EMPTY_COMMENT)
         answers = {**state.answers, question.id: None}
@@ -297,14 +328,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
         )
     assert isinstance(parsed, Reprompt)
     if state.reprompts >= MAX_REPROMPTS:
-        return Transition(
-            status=Status.UNPARSED,
-            question_index=index,
-            reprompts=state.reprompts,
-            reason=Reason.UNPARSED,
-            replies=(_say(ctx, "unparsed_final"),),
-            closed=True,
-        )
+        return _given_up(state, ctx)
     hint = message(f"reprompt_{parsed.reason}", ctx.locale, min=scale.minimum, max=scale.maximum)
     return Transition(
         status=OPEN,
@@ -322,4 +346,81 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
                 locale=ctx.locale,
             ),
         ),
+    )
+
+
+def _skipped(survey: Survey, state: State, ctx: Context) -> Transition:
+    """An optional question declined: the survey is done (a skipped question has no answer, so
+    no later question's condition can hold on it)."""
+    return Transition(
+        status=COMPLETED,
+        question_index=state.question_index,
+        reprompts=0,
+        reason=Reason.COMMENT_SKIPPED,
+        replies=(_say(ctx, "thanks"),),
+        closed=True,
+    )
+
+
+def _given_up(state: State, ctx: Context) -> Transition:
+    """The third reply that answers nothing closes the survey rather than nagging further."""
+    return Transition(
+        status=Status.UNPARSED,
+        question_index=state.question_index,
+        reprompts=state.reprompts,
+        reason=Reason.UNPARSED,
+        replies=(_say(ctx, "unparsed_final"),),
+        closed=True,
+    )
+
+
+def _choose(survey: Survey, state: State, event: Event, ctx: Context) -> Transition:
+    """A reply to the open choice question: a tap carries the option's position, a text is read
+    by :func:`bot.choices.read_choice` (number, words, else ``other`` with the text)."""
+    index = state.question_index
+    question = survey.questions[index]
+    answered = {**state.answers, question.id: None}
+    count = len(question.options)
+    if isinstance(event, ButtonReply):
+        if event.question_id != question.id:
+            return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))
+        option = question.option_at(event.value)
+        if option is None:  # a forged or stale position: nothing recorded, the list again
+            again = _choice_message(
+                survey,
+                question,
+                ctx,
+                message("reprompt_no_choice", ctx.locale, min=1, max=count),
+                hint="",
+            )
+            return _same(state, Reason.INVALID_BUTTON, (again,))
+        record = Record(question, choice=option.id)
+        return _after_answer(survey, state, index, answered, ctx, record, Reason.CHOICE)
+    text = event.text.strip()
+    if is_skip(text):
+        if not question.required:
+            return _skipped(survey, state, ctx)
+        read: Picked | NotAnOption = NotAnOption("no_choice")
+    else:
+        read = read_choice(text, question, ctx.locale)
+    if isinstance(read, Picked):
+        option = question.options[read.position - 1]
+        comment = None if read.comment is None else read.comment[:4000]
+        record = Record(question, choice=option.id, comment=comment)
+        return _after_answer(survey, state, index, answered, ctx, record, Reason.CHOICE)
+    if state.reprompts >= MAX_REPROMPTS:
+        return _given_up(state, ctx)
+    again = _choice_message(
+        survey,
+        question,
+        ctx,
+        message("reprompt_no_choice", ctx.locale, min=1, max=count),
+        hint="",
+    )
+    return Transition(
+        status=OPEN,
+        question_index=index,
+        reprompts=state.reprompts + 1,
+        reason=Reason.reprompt(read.reason),
+        replies=(again,),
     )

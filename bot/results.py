@@ -74,7 +74,7 @@ class Outcome(StrEnum):
     """What an inbound message came to, for an adapter to act on (edit the survey message, let
     a host bot have the message...) without reading the core's reason codes."""
 
-    RECORDED = "recorded"  # a rating was stored, or replaced by a correction
+    RECORDED = "recorded"  # a rating or an option was stored, or a rating corrected
     COMMENT = "comment"  # the comment was stored
     CLOSED = "closed"  # it answers a survey that is over (expired, closed, redefined)
     NOT_AN_ANSWER = "not_an_answer"  # no open survey: none sent, or the newest is done
@@ -83,6 +83,7 @@ class Outcome(StrEnum):
 
 _OUTCOMES = {
     Reason.RATING: Outcome.RECORDED,
+    Reason.CHOICE: Outcome.RECORDED,
     Reason.CORRECTION: Outcome.RECORDED,
     Reason.COMMENT: Outcome.COMMENT,
     Reason.LATE: Outcome.CLOSED,

@@ -27,10 +27,15 @@ it. ``examples/surveys.toml`` is a commented, working example.
 
     [[surveys.onboarding.questions]]
     id = "why"
-    kind = "text"
+    kind = "choice"            # or "text" for a free comment
     ask_if = "ease <= 4"       # optional: ask only when an earlier scored answer matches
     required = false           # optional, default true; an optional question accepts SKIP
     text = { en = "What made it hard?" }
+    options = [                # choice only: 2 to 9, answered by number, tap or word
+      { id = "docs", text = { en = "The documentation", nl = "De documentatie" } },
+      { id = "setup", text = "Installing it" },
+      { id = "other", text = "Something else" },   # free text goes here, as the comment
+    ]
 
 Durations are whole numbers with a unit, largest unit first: ``30s``, ``10m``, ``24h``, ``7d``,
 ``2w``, ``1h30m``; ``0`` means zero.
@@ -48,6 +53,13 @@ Scales: ``csat`` defaults to 1-5 (satisfied at 4+), ``csat10`` to 1-10 (8+), ``c
 easy. Any other range must name ``positive_at`` itself. ``nps`` is always 0-10 (promoters 9-10,
 detractors 0-6) because NPS is only comparable on that scale. ``text`` questions have no scale,
 and the first question must be scored.
+
+``choice`` questions have no scale but ``options``: an array of 2 to 9 tables with an ``id``
+(letters, digits and _, unique within the question; it is what is stored, so a text can be
+reworded later without changing old answers) and a ``text`` (a table per locale or a plain string,
+like a question's; each needs the fallback locale's text). A reply is an option's number, a tap,
+or one of its words; any other text goes to the option with id ``other`` as its comment (without
+such an option the reply is asked again).
 
 ``ask_if`` is ``"<question id> <op> <integer>"`` with ``<``, ``<=``, ``>``, ``>=``, ``==`` or
 ``!=``; it must refer to an earlier scored question and the number must lie on its scale.
@@ -72,7 +84,9 @@ from bot.errors import ConfigError
 from bot.locales import normalise_locale
 from bot.survey_model import (
     KNOWN_THRESHOLDS,
+    UNSCALED_KINDS,
     Condition,
+    Option,
     Question,
     Scale,
     Survey,
@@ -80,10 +94,12 @@ from bot.survey_model import (
     ask_if_value_problem,
     default_scale,
     duplicate_id_problem,
+    duplicate_option_problem,
     duration_problem,
     fallback_text_problem,
     first_question_problem,
     kind_problem,
+    option_count_problem,
     positive_at_problem,
     question_count_problem,
     question_id_problem,
@@ -119,7 +135,8 @@ _SURVEY_KEYS = (
     "throttle",
     "questions",
 )
-_QUESTION_KEYS = ("id", "kind", "scale", "text", "ask_if", "required")
+_QUESTION_KEYS = ("id", "kind", "scale", "text", "ask_if", "required", "options")
+_OPTION_KEYS = ("id", "text")
 _SCALE_KEYS = ("min", "max", "positive_at")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -273,13 +290,19 @@ class _Loader:
         self.check((*path, "kind"), kind_problem(kind))
         if not earlier:
             self.check((*path, "kind"), first_question_problem(kind))
-        if kind == "text":
+        if kind in UNSCALED_KINDS:
             if "scale" in raw:
-                self.fail((*path, "scale"), "text questions have no scale")
+                self.fail((*path, "scale"), f"{kind} questions have no scale")
             scale = None
         else:
             scale = self.scale((*path, "scale"), kind, raw.get("scale"))
         texts = self.texts((*path, "text"), self.required(path, raw, "text"), fallback)
+        options: tuple[Option, ...] = ()
+        if kind == "choice":
+            raw_options = self.required(path, raw, "options")
+            options = self.options((*path, "options"), raw_options, fallback)
+        elif "options" in raw:
+            self.fail((*path, "options"), "only choice questions have options")
         required = raw.get("required", True)
         if not isinstance(required, bool):
             self.fail((*path, "required"), f"expected true or false, got {_type_name(required)}")
@@ -287,9 +310,33 @@ class _Loader:
         if "ask_if" in raw:
             condition = self.condition((*path, "ask_if"), raw["ask_if"], earlier)
         try:
-            return Question(question_id, kind, texts, scale, condition, required)
+            return Question(question_id, kind, texts, scale, condition, required, options)
         except ValueError as exc:
             self.fail(path, str(exc))
+
+    def options(self, path: KeyPath, raw: object, fallback: str) -> tuple[Option, ...]:
+        if not isinstance(raw, list):
+            self.fail(
+                path,
+                f'expected an array of tables such as [{{ id = "speed", text = "Speed" }}], '
+                f"got {_type_name(raw)}",
+            )
+        problem = option_count_problem(len(raw))
+        if problem is not None:
+            self.fail((*path, len(raw) - 1) if raw else path, problem)
+        options: list[Option] = []
+        for index, item in enumerate(raw):
+            item_path = (*path, index)
+            table = self.table(item_path, item)
+            self.check_keys(item_path, table, _OPTION_KEYS)
+            option_id = self.string((*item_path, "id"), self.required(item_path, table, "id"))
+            self.check((*item_path, "id"), question_id_problem(option_id))
+            self.check((*item_path, "id"), duplicate_option_problem(option_id, options))
+            texts = self.texts(
+                (*item_path, "text"), self.required(item_path, table, "text"), fallback
+            )
+            options.append(Option(option_id, texts))
+        return tuple(options)
 
     def scale(self, path: KeyPath, kind: str, raw: object) -> Scale:
         default = default_scale(kind)

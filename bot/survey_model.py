@@ -81,8 +81,9 @@ class Scale:
 
 
 def default_scale(kind: str) -> Scale | None:
-    """The scale a question of ``kind`` gets when its definition names none (``None`` for text)."""
-    if kind == "text":
+    """The scale a question of ``kind`` gets when its definition names none (``None`` for text
+    and choice questions, which have none)."""
+    if kind in UNSCALED_KINDS:
         return None
     if kind not in DEFAULT_SCALES:
         raise ValueError(f'unknown question kind "{kind}"')
@@ -99,6 +100,9 @@ _OPERATORS: dict[str, Callable[[int, int], bool]] = {
     "!=": operator.ne,
 }
 QUESTION_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+UNSCALED_KINDS = ("text", "choice")
+MIN_OPTIONS, MAX_OPTIONS = 2, 9  # one digit answers any option by SMS ("Reply 1-9")
+OTHER_OPTION = "other"  # the option a free-text reply to a choice question goes to
 _CONDITION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*([+-]?\d+)\s*")
 
 
@@ -163,9 +167,50 @@ class _Texts(Mapping[str, str]):
         return repr(self._items)
 
 
+def _localised(texts: Mapping[str, str], locale: str, fallback: str, brand: str) -> str:
+    """The text in the respondent's language, else the fallback language, else any.
+
+    ``{brand}`` is substituted literally rather than with :meth:`str.format`, so braces
+    elsewhere in an operator-written text can never raise. A blank ``brand`` (no
+    ``CSAT_BRAND``) becomes the default phrase in the language of the text chosen, which is
+    the fallback's when the respondent's language has no text (see :func:`brand_for`).
+    """
+    chosen = None
+    for candidate in (normalise_locale(locale), normalise_locale(fallback) or fallback):
+        if candidate is not None and candidate in texts:
+            chosen = candidate
+            break
+    if chosen is None:
+        chosen = next(iter(texts))
+    return texts[chosen].replace("{brand}", brand_for(brand, chosen))
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer of a choice question: an id that is stored (so rewording a text never changes
+    what old answers mean) and its text per locale."""
+
+    id: str
+    texts: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        if question_id_problem(self.id) is not None:
+            raise ValueError(f'option id "{self.id}" must be letters, digits and _')
+        if not self.texts:
+            raise ValueError(f'option "{self.id}" has no text')
+        object.__setattr__(self, "texts", _Texts(self.texts))
+
+    def text(self, locale: str, fallback: str, brand: str = "") -> str:
+        return _localised(self.texts, locale, fallback, brand)
+
+
 @dataclass(frozen=True)
 class Question:
-    """One question of a survey, with its text in every locale we have it in."""
+    """One question of a survey, with its text in every locale we have it in.
+
+    A ``choice`` question has ``options`` (2 to 9, answered by their position or their words)
+    and no scale; every other kind has no options.
+    """
 
     id: str
     kind: str
@@ -173,38 +218,44 @@ class Question:
     scale: Scale | None
     ask_if: Condition | None = None
     required: bool = True
+    options: tuple[Option, ...] = ()
 
     def __post_init__(self) -> None:
         if question_id_problem(self.id) is not None:
             raise ValueError(f'question id "{self.id}" must be letters, digits and _')
         if kind_problem(self.kind) is not None:
             raise ValueError(f'unknown question kind "{self.kind}"')
-        if (self.kind == "text") != (self.scale is None):
-            raise ValueError(f'question "{self.id}": only text questions have no scale')
+        if (self.kind in UNSCALED_KINDS) != (self.scale is None):
+            raise ValueError(f'question "{self.id}": only text and choice questions have no scale')
+        object.__setattr__(self, "options", tuple(self.options))
+        if self.kind == "choice":
+            problem = option_count_problem(len(self.options))
+            for index, option in enumerate(self.options):
+                problem = problem or duplicate_option_problem(option.id, self.options[:index])
+            if problem is not None:
+                raise ValueError(f'question "{self.id}": {problem}')
+        elif self.options:
+            raise ValueError(f'question "{self.id}": only choice questions have options')
         if not self.texts:
             raise ValueError(f'question "{self.id}" has no text')
         object.__setattr__(self, "texts", _Texts(self.texts))
 
     def text(self, locale: str, fallback: str, brand: str) -> str:
-        """The question in the respondent's language, else the survey's fallback language.
+        """The question in the respondent's language, else the survey's fallback language."""
+        return _localised(self.texts, locale, fallback, brand)
 
-        ``{brand}`` is substituted literally rather than with :meth:`str.format`, so braces
-        elsewhere in an operator-written text can never raise. A blank ``brand`` (no
-        ``CSAT_BRAND``) becomes the default phrase in the language of the text chosen, which is
-        the fallback's when the respondent's language has no text (see :func:`brand_for`).
-        """
-        chosen = None
-        for candidate in (normalise_locale(locale), normalise_locale(fallback) or fallback):
-            if candidate is not None and candidate in self.texts:
-                chosen = candidate
-                break
-        if chosen is None:
-            chosen = next(iter(self.texts))
-        return self.texts[chosen].replace("{brand}", brand_for(brand, chosen))
+    def option_at(self, position: int) -> Option | None:
+        """The option numbered ``position`` (1-based, as buttons and SMS lists number them)."""
+        if 1 <= position <= len(self.options):
+            return self.options[position - 1]
+        return None
+
+    def option(self, option_id: str) -> Option | None:
+        return next((option for option in self.options if option.id == option_id), None)
 
     def _canonical(self) -> dict[str, object]:
         scale = self.scale
-        return {
+        canonical: dict[str, object] = {
             "id": self.id,
             "kind": self.kind,
             "required": self.required,
@@ -214,6 +265,12 @@ class Question:
             else [scale.minimum, scale.maximum, scale.positive_at, scale.negative_below],
             "texts": dict(sorted(self.texts.items())),
         }
+        if self.options:  # absent otherwise, so the versions of existing surveys stay as they were
+            canonical["options"] = [
+                {"id": option.id, "texts": dict(sorted(option.texts.items()))}
+                for option in self.options
+            ]
+        return canonical
 
 
 @dataclass(frozen=True)
@@ -280,6 +337,12 @@ def _survey_problem(survey: Survey) -> str | None:
             return f'duplicate question id "{question.id}"'
         if fallback_text_problem(question.texts, survey.fallback_locale) is not None:
             return f'question "{question.id}" has no "{survey.fallback_locale}" text'
+        for option in question.options:
+            if fallback_text_problem(option.texts, survey.fallback_locale) is not None:
+                return (
+                    f'question "{question.id}", option "{option.id}" has no '
+                    f'"{survey.fallback_locale}" text'
+                )
         condition = question.ask_if
         if condition is not None:
             if ask_if_target_problem(condition, earlier) is not None:
@@ -354,6 +417,21 @@ def first_question_problem(kind: str) -> str | None:
     return None
 
 
+def option_count_problem(count: int) -> str | None:
+    """One digit must answer any option by SMS, and one option is no choice."""
+    if not MIN_OPTIONS <= count <= MAX_OPTIONS:
+        return f"a choice question has {MIN_OPTIONS} to {MAX_OPTIONS} options, not {count}"
+    return None
+
+
+def duplicate_option_problem(option_id: str, earlier: Sequence[Option]) -> str | None:
+    """Answers are stored by option id, so two options may not share one."""
+    for position, other in enumerate(earlier):
+        if other.id == option_id:
+            return f'duplicate option id "{option_id}" (also options[{position}])'
+    return None
+
+
 def duplicate_id_problem(question_id: str, earlier: Sequence[Question]) -> str | None:
     """Answers and ``ask_if`` conditions refer to questions by id."""
     for position, other in enumerate(earlier):
@@ -379,7 +457,7 @@ def ask_if_target_problem(condition: Condition, earlier: Sequence[Question]) -> 
             f"(earlier: {known})"
         )
     if target.scale is None:
-        return f'refers to "{target.id}", a text question; it must be a scored one'
+        return f'refers to "{target.id}", a {target.kind} question; it must be a scored one'
     return None
 
 

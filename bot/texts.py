@@ -85,6 +85,21 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "fr": "Désolé, je n'ai pas compris. Merci de répondre par un seul nombre de {min} à {max}.",
         "pt": "Desculpe, não entendi. Responda com uma única nota de {min} a {max}.",
     },
+    "reprompt_no_choice": {  # a choice question: the options follow as a numbered list
+        "en": "Sorry, I didn't catch that. Please reply with the number of one option, "
+        "from {min} to {max}.",
+        "nl": "Sorry, dat begreep ik niet. Antwoord met het nummer van een keuze, van {min} tot "
+        "en met {max}.",
+        "nb": "Beklager, det forsto jeg ikke. Svar med nummeret til ett av valgene, fra {min} "
+        "til {max}.",
+        "de": "Entschuldigung, das habe ich nicht verstanden. Bitte antworten Sie mit der "
+        "Nummer einer Antwort, von {min} bis {max}.",
+        "es": "Perdone, no lo he entendido. Responda con una de las opciones, del {min} al {max}.",
+        "zh": "抱歉，我没有看懂。请回复其中一个选项的编号（{min}到{max}）。",
+        "fr": "Désolé, je n'ai pas compris. Merci de répondre par le numéro d'un des choix, de "
+        "{min} à {max}.",
+        "pt": "Desculpe, não entendi. Responda com o número de uma das opções, de {min} a {max}.",
+    },
     "reprompt_out_of_range": {
         "en": "That number is outside the scale. Please pick a number from {min} to {max}.",
         "nl": "Dat getal valt buiten de schaal. Kies een getal van {min} tot en met {max}.",

@@ -57,6 +57,6 @@ class ConsoleAdapter(WithoutWebhooks):
 def render(outbound: OutboundMessage) -> str:
     """Text plus the buttons as a numbered scale, the fallback for a channel without buttons."""
     text = plain_text(outbound)
-    if outbound.buttons:
+    if outbound.buttons and outbound.question_kind != "choice":  # a choice lists its options
         text += "\n" + " ".join(f"[{button.label}]" for button in outbound.buttons)
     return text

@@ -53,6 +53,7 @@ from channels.slack_blocks import (
     SELECT_ACTION,
     SKIP_ACTION,
     CommentTarget,
+    answer_text,
     answered_blocks,
     comment_locale,
     comment_view,
@@ -62,10 +63,8 @@ from channels.slack_blocks import (
     escape,
     fallback_text,
     message_blocks,
-    rating_text,
     report_blocks,
     report_text,
-    scale_of,
     thanks_view,
 )
 from channels.slack_client import (
@@ -268,7 +267,7 @@ class _Listeners:
             return
         blocks = (body.get("message") or {}).get("blocks") or []
         if result.outcome is Outcome.RECORDED:
-            note = rating_text(tap.value, scale_of(blocks))
+            note = answer_text(tap.value, blocks)
             await self.replace(client, channel_id, message_ts, note, answered_blocks(blocks, note))
             await self.post(client, channel_id, result.replies)
         elif result.outcome is Outcome.CLOSED:

@@ -239,17 +239,29 @@ def _rating_elements(outbound: OutboundMessage) -> list[dict[str, Any]]:
 
 
 def message_blocks(outbound: OutboundMessage) -> list[Block]:
-    """A core message as blocks: rating buttons, a comment prompt, or just the text."""
+    """A core message as blocks: rating buttons (a button per option for a choice question, the
+    option's number as its value), a comment prompt, or just the text."""
     rateable = bool(outbound.buttons) and outbound.invitation_id is not None
     if rateable and outbound.question_id is not None:
         low, high = outbound.buttons[0].value, outbound.buttons[-1].value
         kind = outbound.question_kind or "csat"
+        controls = _rating_elements(outbound)
+        if kind == "choice" and outbound.skippable:
+            target = f"{outbound.invitation_id}:{outbound.question_id}"
+            controls.append(
+                {
+                    "type": "button",
+                    "action_id": SKIP_ACTION,
+                    "text": _plain(label("skip", outbound.locale)),
+                    "value": target,
+                }
+            )
         return [
             _section(outbound.text),
             {
                 "type": "actions",
                 "block_id": f"{SCALE_BLOCK_PREFIX}:{kind}:{low}:{high}",
-                "elements": _rating_elements(outbound),
+                "elements": controls,
             },
         ]
     if (
@@ -307,6 +319,24 @@ def rating_text(value: int, scale: tuple[str, int, int] | None) -> str:
     if kind == "csat" and low == 1 and high <= 5:
         return "★" * value + "☆" * (high - value) + f"  {value}/{high}"
     return f"{value}/{high}"
+
+
+def answer_text(value: int, blocks: Sequence[Mapping[str, Any]]) -> str:
+    """What a tapped message shows in place of its buttons: the stars of a rating, or the text
+    of the option chosen (read back from the button that carried ``value``)."""
+    scale = scale_of(blocks)
+    if scale is not None and scale[0] == "choice":
+        buttons = [
+            element
+            for block in blocks
+            if block.get("type") == "actions"
+            for element in block.get("elements") or ()
+        ]
+        for button in buttons:
+            tap = decode_tap(button.get("value"))
+            if tap is not None and tap.value == value:
+                return f"✓ {(button.get('text') or {}).get('text', value)}"
+    return rating_text(value, scale)
 
 
 def _kept_sections(blocks: Sequence[Mapping[str, Any]]) -> list[Block]:

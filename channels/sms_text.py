@@ -110,7 +110,8 @@ def guess_locale(outbound: OutboundMessage) -> str | None:
     low = outbound.buttons[0].value if outbound.buttons else None
     high = outbound.buttons[-1].value if outbound.buttons else None
     for locale in translations("stop_hint"):
-        if low is not None and hint == message("reply_hint", locale, min=low, max=high):
+        # A choice question's hint may go on with the optional-question line.
+        if low is not None and hint.startswith(message("reply_hint", locale, min=low, max=high)):
             return locale
         if hint == message("comment_optional_hint", locale):
             return locale
@@ -147,9 +148,15 @@ def ucs2_warnings(surveys: Iterable[Survey], brand: str) -> Iterator[str]:
         yield f"CSAT_BRAND {brand!r}: {', '.join(map(repr, odd))} not in GSM-7, every survey {tail}"
     for survey in surveys:
         for question in survey.questions:
-            for locale, template in question.texts.items():
-                if odd := _latin_outside_gsm7(template.replace("{brand}", "")):
-                    yield (
-                        f'survey "{survey.name}", question "{question.id}", locale {locale}: '
-                        f"{', '.join(map(repr, odd))} not in GSM-7, so this text {tail}"
-                    )
+            texts = [(f'question "{question.id}"', question.texts)]
+            texts += [
+                (f'question "{question.id}", option "{option.id}"', option.texts)
+                for option in question.options
+            ]
+            for what, templates in texts:
+                for locale, template in templates.items():
+                    if odd := _latin_outside_gsm7(template.replace("{brand}", "")):
+                        yield (
+                            f'survey "{survey.name}", {what}, locale {locale}: '
+                            f"{', '.join(map(repr, odd))} not in GSM-7, so this text {tail}"
+                        )

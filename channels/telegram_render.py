@@ -27,6 +27,7 @@ from bot.alerts import Alert, action_label
 from bot.channel import OutboundMessage, plain_text
 from bot.errors import PermanentSendError, SendError, TransientSendError
 from bot.results import Tap
+from bot.texts import message
 from storage.values import FollowUpAction
 
 log = logging.getLogger("csat.telegram")
@@ -102,7 +103,8 @@ def _label(outbound: OutboundMessage, index: int) -> str:
 
 
 def keyboard(outbound: OutboundMessage) -> InlineKeyboardMarkup | None:
-    """Stars for a 1-5 CSAT question, numbers for wider scales; ``None`` when the message has no
+    """Stars for a 1-5 CSAT question, numbers for wider scales, a row per option of a choice
+    question (its position as the value); ``None`` when the message has no
     buttons or a button would not fit Telegram's 64-byte callback data (then the text says how to
     answer by typing, which works just as well)."""
     if not outbound.buttons or outbound.invitation_id is None or outbound.question_id is None:
@@ -114,6 +116,8 @@ def keyboard(outbound: OutboundMessage) -> InlineKeyboardMarkup | None:
             log.warning("question id %r too long for Telegram buttons", outbound.question_id)
             return None
         buttons.append(InlineKeyboardButton(_label(outbound, index), callback_data=data))
+    if outbound.question_kind == "choice":  # options are words: one a row, in full
+        return InlineKeyboardMarkup([[button] for button in buttons])
     layout: list[list[InlineKeyboardButton]] = []
     start = 0
     for length in _rows(len(buttons)):
@@ -127,6 +131,8 @@ def render(outbound: OutboundMessage) -> tuple[str, Markup | None]:
     (so the customer's phone opens the reply box), plain text otherwise."""
     markup: Markup | None = keyboard(outbound)
     text = outbound.text if markup is not None else plain_text(outbound)
+    if markup is not None and outbound.skippable:  # no Skip button: a typed SKIP does it
+        text = f"{text}\n{message('comment_optional_hint', outbound.locale)}"
     if markup is None and outbound.question_kind == "text":
         markup = ForceReply(selective=True)
     return text[:MAX_TEXT], markup

@@ -164,6 +164,7 @@ class AnswerRow:
     touchpoint: str | None
     survey: str
     locale: str
+    choice: str | None = None  # the option id picked on a choice question
 
 
 @dataclass(frozen=True)

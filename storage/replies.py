@@ -125,6 +125,7 @@ _ANSWER_KEY = and_(
 _ANSWER_VALUES = {
     "value": bindparam("b_value"),
     "comment": bindparam("b_comment"),
+    "choice": bindparam("b_choice"),
     "answered_at": bindparam("b_answered_at", type_=_UTC),
 }
 _UPDATE_ANSWER = update(ANSWER).where(_ANSWER_KEY).values(_ANSWER_VALUES)
@@ -158,6 +159,7 @@ ANSWER_COLUMNS = (
     "kind",
     "value",
     "comment",
+    "choice",
     "scale_min",
     "scale_max",
     "positive",
@@ -253,6 +255,7 @@ class RawReplies:
                 "b_question_id": row.question_id,
                 "b_value": row.value,
                 "b_comment": row.comment,
+                "b_choice": row.choice,
                 "b_answered_at": row.answered_at,
             }
             statement = self.statements.update_answer

@@ -105,6 +105,7 @@ class Kind(StrEnum):
     NPS = "nps"
     CES = "ces"
     TEXT = "text"
+    CHOICE = "choice"  # one option of a short list, stored by its id (answer.choice)
 
 
 class Reason(StrEnum):
@@ -113,6 +114,7 @@ class Reason(StrEnum):
 
     RATING = "rating"
     COMMENT = "comment"
+    CHOICE = "choice"  # an option of a choice question was picked
     CORRECTION = "correction"  # a new rating replaced the one given
     COMMENT_SKIPPED = "comment_skipped"
     EMPTY_COMMENT = "empty_comment"
@@ -138,6 +140,7 @@ class Reason(StrEnum):
     REPROMPT_MULTIPLE_NUMBERS = "reprompt:multiple_numbers"
     REPROMPT_WRONG_DENOMINATOR = "reprompt:wrong_denominator"
     REPROMPT_QUALIFIED = "reprompt:qualified"
+    REPROMPT_NO_CHOICE = "reprompt:no_choice"  # a choice question's reply named no option
 
     @classmethod
     def keyword(cls, keyword: str) -> Reason:

@@ -646,7 +646,7 @@ _INVALID: dict[str, tuple[str, str, str]] = {
     "unknown kind": (
         _BASE.replace('kind = "csat"', 'kind = "stars"  # <-'),
         "surveys.x.questions[0].kind",
-        'unknown kind "stars" (expected one of csat, csat10, nps, ces, text)',
+        'unknown kind "stars" (expected one of csat, csat10, nps, ces, text, choice)',
     ),
     "kind not a string": (
         _BASE.replace('kind = "csat"', "kind = 5  # <-"),
@@ -917,7 +917,7 @@ def test_unknown_kind_message_in_full(tmp_path: Path) -> None:
         load_surveys(path)
     assert str(info.value) == (
         f"{path} line 7: surveys.onboarding.questions[0].kind: "
-        'unknown kind "stars" (expected one of csat, csat10, nps, ces, text)'
+        'unknown kind "stars" (expected one of csat, csat10, nps, ces, text, choice)'
     )
 
 
@@ -956,5 +956,5 @@ def test_lines_are_right_for_crlf_files(tmp_path: Path) -> None:
 
 
 def test_questions_kinds_constant() -> None:
-    assert QUESTION_KINDS == ("csat", "csat10", "nps", "ces", "text")
-    assert set(DEFAULT_SCALES) == set(QUESTION_KINDS) - {"text"}
+    assert QUESTION_KINDS == ("csat", "csat10", "nps", "ces", "text", "choice")
+    assert set(DEFAULT_SCALES) == set(QUESTION_KINDS) - {"text", "choice"}

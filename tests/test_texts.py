@@ -29,6 +29,7 @@ EXPECTED_KEYS = {
     "reprompt_no_number",
     "reprompt_qualified",
     "reprompt_empty",
+    "reprompt_no_choice",
     "thanks",
     "thanks_rating",
     "correction",

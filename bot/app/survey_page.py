@@ -92,11 +92,15 @@ def show(
     values: dict[str, Any] = {"state": view.state.value, "action": f"/s/{token}"}
     if view.state is PageState.ASK:
         assert view.question is not None
-        offered = {button.value for button in view.question.buttons}
+        question = view.question
+        offered = {button.value for button in question.buttons}
+        # A choice question always has a hint (its SMS list's), so it says itself whether it may
+        # be skipped; an optional comment is the one scale-less question with a hint.
+        optional = question.skippable if question.question_kind == "choice" else question.hint
         values.update(
-            question=view.question,
+            question=question,
             star=star if star in offered else None,
-            skip=message("page_skip", locale) if view.question.hint else None,
+            skip=message("page_skip", locale) if optional else None,
         )
     elif view.state is PageState.THANKS:
         values.update(text=message("thanks", locale), first=view.first_question)
