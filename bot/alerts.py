@@ -10,13 +10,14 @@ shows in Telegram.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
 from anyio import to_thread
 
+from bot.surveys import Survey
 from storage.interface import AlertPost, AlertRecord, Store
 from storage.values import CSAT_KINDS, AlertStatus, FollowUpAction
 
@@ -155,10 +156,24 @@ class AlertDesk:
         sinks: Sequence[AlertSink],
         store: Store | None,
         clock: Callable[[], datetime],
+        surveys: Mapping[str, Survey] | None = None,
     ) -> None:
         self.sinks = list(sinks)
         self.store = store
         self.clock = clock
+        self.surveys = dict(surveys or {})
+
+    def shown(self, alert: Alert) -> Alert:
+        """The alert as leads read it: the reason's text (in the survey's fallback language)
+        rather than the option id that is stored."""
+        survey = self.surveys.get(alert.survey)
+        if alert.reason is None or survey is None:
+            return alert
+        for question in survey.questions:
+            option = question.option(alert.reason)
+            if option is not None:
+                return replace(alert, reason=option.text("", survey.fallback_locale))
+        return alert
 
     async def publish(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
@@ -171,7 +186,7 @@ class AlertDesk:
         made: list[AlertPost] = []
         for sink in self.sinks:
             try:
-                post = await sink.post_alert(alert)
+                post = await sink.post_alert(self.shown(alert))
             except Exception:
                 log.exception("could not post alert for %s", alert.interaction_id)
                 continue
@@ -196,7 +211,7 @@ class AlertDesk:
             return
         if stored is None:
             return
-        shown = Alert.of(stored)
+        shown = self.shown(Alert.of(stored))
         for post in posts:
             for sink in self.sinks:
                 if sink.name != post.sink:

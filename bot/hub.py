@@ -40,7 +40,7 @@ class Hub:
         self.service = service
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
-        self.desk = AlertDesk(self.sinks, service.store, service.ctx.clock)
+        self.desk = AlertDesk(self.sinks, service.store, service.ctx.clock, service.surveys)
         self._posting: set[asyncio.Task[None]] = set()
         self._in_order: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 

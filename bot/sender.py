@@ -162,7 +162,7 @@ class Sender:
         self.webhooks = Webhooks(ctx)
         self.digests = Digests(ctx, digest_sinks)
         self.followups = FollowUps(ctx, self.webhooks)
-        self.desk = AlertDesk(alert_sinks, ctx.store, ctx.clock)
+        self.desk = AlertDesk(alert_sinks, ctx.store, ctx.clock, ctx.surveys)
         self.batch = batch
         self.metrics = metrics or Metrics()
         self.pauses = Pauses()

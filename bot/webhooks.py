@@ -88,9 +88,12 @@ class Webhooks:
         """The events of one recorded reply: the response created (a first rating) or updated
         (a comment, a correction), and any alert it raised."""
         rows: list[OutboxRow] = []
-        kind = {Reason.RATING: "response.created", Reason.CORRECTION: "response.updated"}.get(
-            reason, "response.updated" if reason == Reason.COMMENT else None
-        )
+        kind = {
+            Reason.RATING: "response.created",
+            Reason.CORRECTION: "response.updated",
+            Reason.COMMENT: "response.updated",
+            Reason.CHOICE: "response.updated",
+        }.get(reason)
         if kind is not None and records:
             data = {
                 "invitation_id": invitation.id,
@@ -109,6 +112,7 @@ class Webhooks:
                         if record.question.scale is not None
                         else None,
                         "comment": record.comment,
+                        "choice": record.choice,
                     }
                     for record in records
                 ],

@@ -85,11 +85,12 @@ def test_a_claimed_alert_reads_as_a_lead_sees_it(service: Service, clock: Clock)
     from playwright.sync_api import sync_playwright
 
     hub = Hub(service)
-    trigger(service, agent="alice", team="billing", interaction="T-1042")
+    trigger(service, agent="alice", team="billing", interaction="T-1042", survey="reasons")
     deliver(service)
 
     async def rate() -> None:
         await hub.receive(Incoming("memory", "cust-1", "2"))
+        # Not one of the listed reasons: the text is the comment, the reason "Something else".
         await hub.receive(Incoming("memory", "cust-1", "Waited three days for an answer"))
 
     asyncio.run(rate())
@@ -99,21 +100,23 @@ def test_a_claimed_alert_reads_as_a_lead_sees_it(service: Service, clock: Clock)
     assert claim.alert is not None
     claimed = service.store.alert(stored.id)
     assert claimed is not None
-    blocks = alert_blocks(Alert.of(claimed))
+    assert claimed.reason == "other"
+    blocks = alert_blocks(hub.desk.shown(Alert.of(claimed)))
 
     assert CHROMIUM is not None
     with sync_playwright() as play:
         browser = play.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 660, "height": 330})
+            page = browser.new_page(viewport={"width": 660, "height": 600})
             page.set_content(_page(blocks))
             seen = page.inner_text("body")
             assert "Low score 2/5 on memory for interaction T-1042" in seen
             assert "Waited three days for an answer" in seen
+            assert "Reason\nSomething else" in seen
             assert "Claimed by @ann 12 min after the rating" in seen
             assert page.locator(".button").all_inner_texts() == ["Resolved"]
             if os.environ.get("CSAT_UPDATE_SCREENSHOTS") == "1":
-                height = page.evaluate("document.querySelector('.message').offsetHeight")
+                height = page.evaluate("document.querySelector('.message').offsetHeight") + 4
                 clip = {"x": 0, "y": 0, "width": 660, "height": height}
                 page.screenshot(path=str(IMAGES / "alert-claimed.png"), clip=clip)
         finally:

@@ -274,9 +274,8 @@ def test_a_low_sms_rating_is_followed_up_from_slack_and_telegram(
     asyncio.run(scenario())
 
 
-# What differs with the survey asked: the support survey asks for a comment after a low rating.
-SURVEY = "support"
-EXPECTED_IN_ALERT = "Nobody called me back"
+SURVEY = "reasons"
+EXPECTED_IN_ALERT = "Speed"
 EXPECTED_EVENTS = [
     "response.created",
     "response.updated",
@@ -287,13 +286,17 @@ EXPECTED_EVENTS = [
 
 
 async def answer_follow_up(desk: Desk, follow_up: str) -> None:
-    assert "reason" in follow_up
-    (thanks,) = await desk.text("Nobody called me back")
+    """The low rating was answered with the numbered reason list; "4" picks speed."""
+    lines = follow_up.splitlines()
+    assert "1 Knowledge" in lines and "4 Speed" in lines and "6 Something else" in lines
+    assert "from 1 to 6" in follow_up
+    (thanks,) = await desk.text("4")
     assert thanks
 
 
 async def check_reasons(http: httpx.AsyncClient) -> None:
-    return None
+    alerts = (await http.get("/v1/alerts", headers=AUTH)).json()["alerts"]
+    assert [(a["reason"], a["status"]) for a in alerts] == [("speed", "resolved")]
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
