@@ -34,6 +34,7 @@ later mark, which the next round takes).
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -64,6 +65,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from storage.models import Answer, Invitation
@@ -79,6 +81,7 @@ CHUNK_DAYS = 7  # days counted per transaction: a short hold of the write turn
 DIMENSIONS = ("channel", "agent", "team", "touchpoint", "survey", "locale")
 NONE_GROUP = "(none)"
 OVERALL = ""  # the dim and grp of the rows without a dimension
+log = logging.getLogger("csat.rollup")
 
 metadata = MetaData()  # beside SQLModel's: these tables have no ORM model
 state_table = Table(
@@ -752,16 +755,23 @@ def counts(
     now = datetime.now(UTC)
     if len(bounds) < 2 or not _enough_closed_days(bounds, _zone(timezone), now):
         return None  # decided without a connection: "today" costs what it did
-    with engine.connect() as connection:
-        found = plan(connection, bounds, timezone, now)
-        if found is None:
-            return None
-        parts: list[list[Mapping[str | None, Counts]]] = [
-            [share] for share in rolled_counts(connection, found, len(bounds) - 1, by)
-        ]
-        for low, high in found.raw:
-            first = bisect_right(bounds, low) - 1
-            inner = [low, *(bound for bound in bounds if low < bound < high), high]
-            for offset, share in enumerate(grouped_counts(connection, inner, by)):
-                parts[first + offset].append(share)
+    faults = (DBAPIError, engine.dialect.loaded_dbapi.Error)  # the reads' cursor is the driver's
+    try:
+        with engine.connect() as connection:
+            found = plan(connection, bounds, timezone, now)
+            if found is None:
+                return None
+            parts: list[list[Mapping[str | None, Counts]]] = [
+                [share] for share in rolled_counts(connection, found, len(bounds) - 1, by)
+            ]
+            for low, high in found.raw:
+                first = bisect_right(bounds, low) - 1
+                inner = [low, *(bound for bound in bounds if low < bound < high), high]
+                for offset, share in enumerate(grouped_counts(connection, inner, by)):
+                    parts[first + offset].append(share)
+    except faults as exc:
+        # The rollups only make reports faster: a report the raw rows can answer is not lost
+        # to a fault in them. A fault of the database itself fails the raw read as well.
+        log.warning("reading the rollups failed, counting raw rows instead: %s", exc)
+        return None
     return [add(shares) for shares in parts]

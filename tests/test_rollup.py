@@ -454,3 +454,17 @@ def _wait_until_blocked(engine: Engine, thread: threading.Thread) -> None:
             time.sleep(0.02)
     raise AssertionError("the takeover never waited for the keeper")
 
+
+def test_a_fault_in_the_rollups_reads_the_raw_rows(db_engine: Engine) -> None:
+    zone = "Europe/Amsterdam"
+    store = SqlStore(db_engine)
+    _seed(db_engine, random.Random(11), 200, oldest=timedelta(days=20))
+    _refresh_all(store, zone)
+    with db_engine.begin() as connection:
+        connection.execute(text("ALTER TABLE rollup_day_sent RENAME TO rollup_day_sent_away"))
+    try:
+        assert _check_all(store, zone, expect_rollups=False) == 0
+    finally:
+        with db_engine.begin() as connection:
+            connection.execute(text("ALTER TABLE rollup_day_sent_away RENAME TO rollup_day_sent"))
+    _check_all(store, zone, expect_rollups=True)
