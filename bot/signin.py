@@ -57,10 +57,10 @@ class SignIn:
 
     def lead_of(self, cookie: str | None) -> str | None:
         """Whose valid session this is, or None (forged, expired or malformed)."""
-        if not cookie or len(cookie) > 1000 or "." not in cookie:
+        if not cookie or len(cookie) > 1000 or not cookie.isascii() or "." not in cookie:
             return None
         body, _, signature = cookie.rpartition(".")
-        if not hmac.compare_digest(signature, self._sign(body)):
+        if not hmac.compare_digest(signature.encode(), self._sign(body).encode()):
             return None
         try:
             lead, expires = json.loads(base64.urlsafe_b64decode(body.encode()))

@@ -24,6 +24,7 @@ from bot.engine import Context, question_message
 from storage.values import Status
 
 TOKEN_BYTES = 16  # of the HMAC kept in a token: 128 bits
+HEX_DIGITS = "0123456789abcdef"
 
 
 class PageState(StrEnum):
@@ -59,14 +60,16 @@ class WebSurveys:
         return f"{invitation_id:x}.{self._sign(invitation_id)}"
 
     def invitation_of(self, token: str) -> int | None:
-        """The invitation a token names; None for anything forged, altered or malformed."""
-        if len(token) > 64 or token.count(".") != 1:
+        """The invitation a token names; None for anything forged, altered or malformed, and
+        for the id written any other way than :meth:`token` writes it (a leading zero), so that
+        an invitation has one URL."""
+        if len(token) > 64 or not token.isascii() or token.count(".") != 1:
             return None
         number, signature = token.split(".")
-        if not number or len(number) > 12 or any(c not in "0123456789abcdef" for c in number):
+        if not 0 < len(number) <= 12 or number[0] == "0" or number.strip(HEX_DIGITS):
             return None
         invitation_id = int(number, 16)
-        if not hmac.compare_digest(signature, self._sign(invitation_id)):
+        if not hmac.compare_digest(signature.encode(), self._sign(invitation_id).encode()):
             return None
         return invitation_id
 

@@ -39,6 +39,7 @@ EMAIL_TRAITS = ChannelTraits(
     supports_buttons=True, default_expiry=timedelta(days=7), links_to_page=True
 )
 SMTP_TIMEOUT = 30.0
+SUBJECT_LENGTH = 120
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class EmailChannel:
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = address
-        mail["Subject"] = outbound.text if len(outbound.text) <= 120 else outbound.text[:117] + "…"
+        mail["Subject"] = _subject(outbound.text)
         mail["Date"] = formatdate(localtime=False)
         domain = parseaddr(self.sender)[1].rpartition("@")[2] or None
         mail["Message-ID"] = make_msgid(domain=domain)
@@ -165,6 +166,14 @@ class EmailChannel:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransientSendError(f"SMTP: {type(exc).__name__}: {exc}") from None
         return SendResult(provider_message_id=str(mail["Message-ID"]))
+
+
+def _subject(text: str) -> str:
+    """The question on one line: a survey file's text may break lines, a header may not."""
+    line = " ".join(text.split())
+    if len(line) <= SUBJECT_LENGTH:
+        return line
+    return line[: SUBJECT_LENGTH - 1].rsplit(" ", 1)[0].rstrip(" ,;:") + "…"
 
 
 def _failure(code: int, text: str) -> TransientSendError | PermanentSendError:

@@ -34,6 +34,7 @@ later mark, which the next round takes).
 
 from __future__ import annotations
 
+import logging
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -62,7 +63,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from storage.models import Answer, Invitation
@@ -78,6 +81,7 @@ CHUNK_DAYS = 7  # days counted per transaction: a short hold of the write turn
 DIMENSIONS = ("channel", "agent", "team", "touchpoint", "survey", "locale")
 NONE_GROUP = "(none)"
 OVERALL = ""  # the dim and grp of the rows without a dimension
+log = logging.getLogger("csat.rollup")
 
 metadata = MetaData()  # beside SQLModel's: these tables have no ORM model
 state_table = Table(
@@ -295,21 +299,41 @@ def _database_now(connection: Connection) -> datetime:
 
 def _take_zone(connection: Connection, zone: str, now: datetime) -> str | None:
     """Make ``zone`` the rollups' zone and note that its keeper is alive; the reason to skip
-    this round, if another zone's keeper is."""
-    row = connection.execute(select(state_table.c.zone, state_table.c.refreshed_at)).first()
+    this round, if another zone's keeper is.
+
+    The state row is read ``FOR UPDATE`` (PostgreSQL; SQLite has one writer at a time), so a
+    keeper of the old zone that is writing holds the takeover until it commits, and the takeover
+    then decides on what it wrote. The zone changes only where the version read is still the
+    version (a keeper's write bumps it), and the rows go only after that change, in the same
+    transaction: no day counted in the old zone survives under the new one."""
+    row = connection.execute(
+        select(state_table.c.zone, state_table.c.refreshed_at, state_table.c.version)
+        .where(state_table.c.id == 1)
+        .with_for_update()
+    ).first()
     if row is None:
-        connection.execute(insert(state_table).values(id=1, zone=zone, refreshed_at=now, version=0))
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        first = dialect.insert(state_table).values(id=1, zone=zone, refreshed_at=now, version=0)
+        made = first.on_conflict_do_nothing().returning(state_table.c.id)
+        if connection.execute(made).first() is None:
+            return "another process began the rollups meanwhile"
         return None
-    current, refreshed_at = row
-    values: dict[str, Any] = {"refreshed_at": now}
-    if current != zone:
-        if refreshed_at > now - TAKEOVER:
-            return f"the rollups are kept in {current}"
-        tables = (answer_table, sent_table, day_table, mark_table)
-        for table in (*tables, month_answer_table, month_sent_table, month_table):
-            connection.execute(delete(table))
-        values.update(zone=zone, version=state_table.c.version + 1)
-    connection.execute(state_table.update().values(**values))
+    current, refreshed_at, version = row
+    if current == zone:
+        connection.execute(state_table.update().values(refreshed_at=now))
+        return None
+    if refreshed_at > now - TAKEOVER:
+        return f"the rollups are kept in {current}"
+    taken = connection.execute(
+        state_table.update()
+        .where(state_table.c.version == version, state_table.c.zone == current)
+        .values(zone=zone, refreshed_at=now, version=version + 1)
+    )
+    if taken.rowcount != 1:
+        return f"the rollups' keeper in {current} wrote meanwhile"
+    tables = (answer_table, sent_table, day_table, mark_table)
+    for table in (*tables, month_answer_table, month_sent_table, month_table):
+        connection.execute(delete(table))
     return None
 
 
@@ -443,7 +467,10 @@ def _refresh_once(engine: Engine, timezone: str, now: datetime, turn: Any) -> Re
             )
         for month, whole in counted.months.items():
             _sum_month(connection, month, counted.database_now if whole else None)
-        # A mark goes once every day it touches was counted in this round (so is closed).
+        # A mark goes once every day it touches was counted in this round (so is closed). Its
+        # id may be reused on SQLite (no AUTOINCREMENT), and that is harmless: marks are deleted
+        # only by a write that bumps the version, as this one did, so since the snapshot none
+        # was deleted and every mark written meanwhile took an id above those read.
         work = set(counted.work)
         done_marks = [
             mark_id for mark_id, hour in counted.marks if _touched(_naive(hour), zone) <= work
@@ -728,16 +755,23 @@ def counts(
     now = datetime.now(UTC)
     if len(bounds) < 2 or not _enough_closed_days(bounds, _zone(timezone), now):
         return None  # decided without a connection: "today" costs what it did
-    with engine.connect() as connection:
-        found = plan(connection, bounds, timezone, now)
-        if found is None:
-            return None
-        parts: list[list[Mapping[str | None, Counts]]] = [
-            [share] for share in rolled_counts(connection, found, len(bounds) - 1, by)
-        ]
-        for low, high in found.raw:
-            first = bisect_right(bounds, low) - 1
-            inner = [low, *(bound for bound in bounds if low < bound < high), high]
-            for offset, share in enumerate(grouped_counts(connection, inner, by)):
-                parts[first + offset].append(share)
+    faults = (DBAPIError, engine.dialect.loaded_dbapi.Error)  # the reads' cursor is the driver's
+    try:
+        with engine.connect() as connection:
+            found = plan(connection, bounds, timezone, now)
+            if found is None:
+                return None
+            parts: list[list[Mapping[str | None, Counts]]] = [
+                [share] for share in rolled_counts(connection, found, len(bounds) - 1, by)
+            ]
+            for low, high in found.raw:
+                first = bisect_right(bounds, low) - 1
+                inner = [low, *(bound for bound in bounds if low < bound < high), high]
+                for offset, share in enumerate(grouped_counts(connection, inner, by)):
+                    parts[first + offset].append(share)
+    except faults as exc:
+        # The rollups only make reports faster: a report the raw rows can answer is not lost
+        # to a fault in them. A fault of the database itself fails the raw read as well.
+        log.warning("reading the rollups failed, counting raw rows instead: %s", exc)
+        return None
     return [add(shares) for shares in parts]

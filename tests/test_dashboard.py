@@ -111,3 +111,25 @@ def test_the_api_token_signs_in_and_a_session_expires(led: Service, clock: Clock
         assert bad.status_code == 422
 
     browse(led, scenario)
+
+
+def test_a_link_or_cookie_with_other_characters_signs_nobody_in(led: Service) -> None:
+    good = led.signin.session("memory:lead-7")
+    body, _, signature = good.rpartition(".")
+    assert led.signin.lead_of(f"{body}.é{signature[1:]}") is None
+    link = urlparse(led.signin.link_for("memory", LEAD))
+    token = link.query.removeprefix("token=")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for forged in (f"{body}.{signature[:-1]}é", f"{body}é.{signature}", "é" * 40):
+            cookie = f"csat_session={forged}".encode("latin-1")
+            page = await http.get("/dashboard", headers={"cookie": cookie})
+            assert page.status_code == 401, page.text[:200]
+            assert "/csat dashboard" in page.text
+        for bad in (f"{token[:-1]}é", "ü" * 43, f"{token}\u200b"):
+            entered = await http.get("/dashboard/login", params={"token": bad})
+            assert entered.status_code == 401 and "used up or has expired" in entered.text
+        entered = await http.get(f"{link.path}?{link.query}")  # the link itself still works
+        assert entered.status_code == 303
+
+    browse(led, scenario)

@@ -373,3 +373,42 @@ def test_mail_goes_over_tls_as_the_url_says(
     finally:
         controller.stop()
     assert [mail["To"] for mail in inbox.mails] == ["tls@example.com"]
+
+
+def test_a_question_over_several_lines_makes_a_one_line_subject(
+    mailer: Service, smtp: tuple[Inbox, int], tmp_path: Any
+) -> None:
+    """A survey file's text may hold line breaks; a mail header may not. The subject is the
+    question on one line (and short); the body keeps the lines."""
+    from pathlib import Path
+
+    from bot.survey_files import load_surveys
+
+    file = Path(tmp_path) / "surveys.toml"
+    long_line = "and please take your time, " * 8
+    file.write_text(
+        "[surveys.visit]\n[[surveys.visit.questions]]\n"
+        'id = "csat"\nkind = "csat"\n'
+        'text = { en = """Thanks for visiting {brand} today.\r\n'
+        'How would you rate   the visit?\t\n\n""" }\n'
+        "[surveys.long]\n[[surveys.long.questions]]\n"
+        'id = "csat"\nkind = "csat"\n'
+        f'text = {{ en = """How was it?\n{long_line}\nthanks""" }}\n',
+        encoding="utf-8",
+    )
+    mailer.ctx.surveys.update(load_surveys(file))
+    survey(mailer, "visit@example.com", survey="visit")
+    survey(mailer, "long@example.com", survey="long")
+    inbox, _ = smtp
+    subjects = {mail["To"]: mail["Subject"] for mail in inbox.mails}
+    assert subjects["visit@example.com"] == (
+        "Thanks for visiting Acme today. How would you rate the visit?"
+    )
+    trimmed = subjects["long@example.com"]
+    assert trimmed.startswith("How was it? and please") and trimmed.endswith("…")
+    assert len(trimmed) <= 120 and "\n" not in trimmed
+    text, _ = parts(next(m for m in inbox.mails if m["To"] == "visit@example.com"))
+    assert "Thanks for visiting Acme today.\nHow would you rate" in text.replace("\r\n", "\n")
+    with Session(mailer.store.engine) as session:  # type: ignore[attr-defined]
+        statuses = session.execute(select(Invitation.status, Invitation.last_error)).all()
+    assert [tuple(row) for row in statuses] == [("sent", None), ("sent", None)]

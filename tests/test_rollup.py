@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 
 from bot.periods import ScoreQuery, buckets, parse_query
 from bot.sender import Sender
@@ -382,3 +383,88 @@ def test_the_sender_loop_counts_the_days(
     asyncio.run(scenario())
     assert counted() >= 38
     _check_all(service.store, zone, expect_rollups=True)  # type: ignore[arg-type]
+
+
+def test_a_takeover_never_keeps_what_the_old_zone_wrote_meanwhile(db_engine: Engine) -> None:
+    """The old zone's keeper has claimed the state and written a day, not yet committed, when a
+    process in another zone takes over: once both are done, no row of the old zone is left."""
+    old_day = datetime(2001, 1, 1).date()
+    with db_engine.begin() as connection:
+        connection.execute(
+            insert(rollup.state_table).values(
+                id=1, zone="Europe/Amsterdam", refreshed_at=_now() - timedelta(hours=1), version=3
+            )
+        )
+    outcome: list[rollup.Refreshed | BaseException] = []
+
+    def take_over() -> None:
+        try:
+            outcome.append(rollup.refresh(db_engine, "America/New_York", _now()))
+        except BaseException as exc:  # pragma: no cover - reported below
+            outcome.append(exc)
+
+    with db_engine.connect() as keeper:
+        writing = keeper.begin()
+        claimed = keeper.execute(
+            update(rollup.state_table).where(rollup.state_table.c.version == 3).values(version=4)
+        )
+        assert claimed.rowcount == 1
+        keeper.execute(insert(rollup.day_table).values(day=old_day, built_at=_now()))
+        keeper.execute(
+            insert(rollup.answer_table).values(
+                dim="", day=old_day, grp="", kind="csat", scale_min=1, scale_max=5, value=5,
+                positive=True, negative=False, n=7,
+            )
+        )  # fmt: skip
+        thread = threading.Thread(target=take_over)
+        thread.start()
+        _wait_until_blocked(db_engine, thread)
+        writing.commit()
+    thread.join(30)
+    assert len(outcome) == 1 and not isinstance(outcome[0], BaseException), outcome
+    with db_engine.connect() as connection:
+        zone = connection.execute(select(rollup.state_table.c.zone)).scalar_one()
+        days = list(connection.execute(select(rollup.day_table.c.day)).scalars())
+        rows = connection.execute(select(func.count()).select_from(rollup.answer_table)).scalar()
+    if db_engine.dialect.name == "postgresql":
+        assert zone == "America/New_York"  # it waited for the keeper, then took over
+    if zone == "America/New_York":
+        assert (days, rows) == ([], 0)
+    else:  # the keeper was seen writing: this round is skipped, its rows are its own
+        assert outcome[0].skipped is not None and days == [old_day]  # type: ignore[union-attr]
+
+
+def _wait_until_blocked(engine: Engine, thread: threading.Thread) -> None:
+    """Until ``thread`` waits for a lock (PostgreSQL tells; on SQLite, a moment)."""
+    if engine.dialect.name != "postgresql":
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + 20
+    with engine.connect() as watcher:
+        while time.monotonic() < deadline and thread.is_alive():
+            waiting = watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )
+            ).scalar()
+            watcher.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the takeover never waited for the keeper")
+
+
+def test_a_fault_in_the_rollups_reads_the_raw_rows(db_engine: Engine) -> None:
+    zone = "Europe/Amsterdam"
+    store = SqlStore(db_engine)
+    _seed(db_engine, random.Random(11), 200, oldest=timedelta(days=20))
+    _refresh_all(store, zone)
+    with db_engine.begin() as connection:
+        connection.execute(text("ALTER TABLE rollup_day_sent RENAME TO rollup_day_sent_away"))
+    try:
+        assert _check_all(store, zone, expect_rollups=False) == 0
+    finally:
+        with db_engine.begin() as connection:
+            connection.execute(text("ALTER TABLE rollup_day_sent_away RENAME TO rollup_day_sent"))
+    _check_all(store, zone, expect_rollups=True)

@@ -321,3 +321,38 @@ def test_a_page_opened_before_the_sender_handed_it_out_waits_and_reloads(
         assert 'name="value"' in page.text and 'http-equiv="refresh"' not in page.text
 
     browse(web, later)
+
+
+def test_a_token_with_other_characters_or_leading_zeros_is_not_valid(
+    web: Service, db_engine: Engine
+) -> None:
+    """Not a server error: any token that is not the invitation's own, letter for letter, shows
+    the page of a link that is not valid; and each invitation has exactly one URL."""
+    url = link_survey(web)
+    token = url.rsplit("/", 1)[1]
+    number, signature = token.split(".")
+    unicode_tokens = [
+        f"{number}.é{signature[1:]}",
+        f"{number}.{signature[:-1]}ü",
+        f"{number}.{'ß' * len(signature)}",
+        f"{number}.{signature}\u200b",
+        f"١.{signature}",  # an Arabic-Indic digit one
+        "é",
+    ]
+    padded = [f"0{number}.{signature}", f"00{number}.{signature}", f"+{number}.{signature}"]
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for bad in unicode_tokens + padded:
+            for path in ("s", "u"):
+                target = f"/{path}/{quote(bad, safe='')}"
+                page = await http.get(target)
+                assert page.status_code == 404, (bad, page.text[:200])
+                assert "This survey link is not valid" in page.text
+                sent = await http.post(
+                    target, data={"question": "csat", "value": "5"}, headers={"origin": ORIGIN}
+                )
+                assert sent.status_code == 404, (bad, sent.text[:200])
+        assert (await http.get(url)).status_code == 200  # the one URL still works
+
+    browse(web, scenario)
+    assert answers(db_engine) == [] and inbound(db_engine) == 0
