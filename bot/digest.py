@@ -4,7 +4,8 @@
 local time the digest of the period just ended (yesterday, or the seven days before) goes to
 ``SLACK_DIGEST_CHANNEL`` and ``TELEGRAM_DIGEST_CHAT``: the score with its interval, the change
 against the period before and whether it is significant, the response rate, the three weakest
-agents and teams among those with enough answers, the latest low-score comments, and the trend.
+agents and teams among those with enough answers, the top reasons of low scores (when a survey
+asks for them), the latest low-score comments, and the trend.
 
 Every ``csat serve`` and ``csat worker`` looks (in the sender loop's housekeeping), so a digest is
 claimed in the database before it is built: exactly one process sends it. A claim is a lease; a
@@ -28,8 +29,8 @@ from bot.comments import Comments
 from bot.context import ServiceContext
 from bot.errors import ConfigError
 from bot.followups import figures_text
-from bot.periods import Period, ScoreQuery, calendar_span, local_midnight
-from bot.report_text import group_line
+from bot.periods import REASON, Period, ScoreQuery, calendar_span, local_midnight
+from bot.report_text import group_line, top_reasons
 from bot.reports import Reports
 from bot.settings import DIGEST_SCHEDULE
 
@@ -174,6 +175,9 @@ class Digests:
             weakest = self._weakest(period, dimension)
             if weakest:
                 lines.append(f"Weakest by {dimension}: " + "; ".join(weakest))
+        reasons = top_reasons(self.reports.scores(ScoreQuery(period=period, by=REASON)))
+        if reasons:
+            lines.append(reasons)
         page = self.comments.latest(self.comments.parse(f"{period.label} low"), limit=3)
         if page["comments"]:
             lines.append("Latest low-score comments:")

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.errors import InvalidInput
 
 DIMENSIONS: tuple[str, ...] = ("channel", "agent", "team", "touchpoint", "survey", "locale")
+# Why low scores were low: the options chosen on choice questions (bot.reports.Reports.reasons).
+REASON = "reason"
 # Time as a dimension: calendar days, weeks (Monday to Sunday) and months in the team's zone.
 TIME_UNITS: tuple[str, ...] = ("day", "week", "month")
 MAX_DAYS = 366
@@ -30,7 +32,7 @@ PERIODS_HELP = (
 )
 _USAGE = (
     f"Write '[period] [by dimension]', e.g. 'week by agent'. Periods: {PERIODS_HELP}. "
-    f"Dimensions: {', '.join(DIMENSIONS)}; over time: {', '.join(TIME_UNITS)}."
+    f"Dimensions: {', '.join(DIMENSIONS)}, {REASON}; over time: {', '.join(TIME_UNITS)}."
 )
 
 
@@ -138,6 +140,10 @@ class ScoreQuery:
     def over_time(self) -> bool:
         return self.by in TIME_UNITS
 
+    @property
+    def by_reason(self) -> bool:
+        return self.by == REASON
+
 
 def parse_query(text: str, *, now: datetime, timezone: str) -> ScoreQuery:
     """Parse ``[period] [by dimension]``; every refusal names the offending word and the grammar.
@@ -177,11 +183,11 @@ def _words(text: str) -> list[str]:
 
 def _dimension(rest: list[str]) -> str:
     if not rest:
-        raise InvalidInput(f"'by' needs a dimension: one of {', '.join(DIMENSIONS)}.")
+        raise InvalidInput(f"'by' needs a dimension: one of {', '.join((*DIMENSIONS, REASON))}.")
     word = rest[0]
-    if word not in DIMENSIONS and word not in TIME_UNITS:
+    if word not in DIMENSIONS and word not in TIME_UNITS and word != REASON:
         hint = " (periods go before 'by')" if _looks_like_period(word) else ""
-        known = ", ".join((*DIMENSIONS, *TIME_UNITS))
+        known = ", ".join((*DIMENSIONS, REASON, *TIME_UNITS))
         raise InvalidInput(f"Unknown dimension {word!r}{hint}; use one of {known}.")
     if len(rest) > 1:
         raise InvalidInput(f"Unexpected {rest[1]!r} after 'by {word}'. {_USAGE}")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.followups import figures_text
-from bot.periods import TIME_UNITS
+from bot.periods import REASON, TIME_UNITS
 
 
 def pct(value: float | None) -> str:
@@ -60,6 +60,8 @@ def short_summary(report: Mapping[str, Any], limit: int = 6) -> str:
     period = report["period"]
     lines = [f"Score {period['label']} ({period['timezone']}): {group_line(report['overall'])}"]
     groups: Mapping[str, Any] = report.get("groups") or {}
+    if report.get("by") == REASON:
+        return "\n".join([*lines, *reason_lines(report, limit)])
     if report.get("by") in TIME_UNITS:
         # Over time the newest buckets matter most: the last ones, oldest first.
         names = list(groups)
@@ -76,3 +78,34 @@ def short_summary(report: Mapping[str, Any], limit: int = 6) -> str:
     if follow_up:
         lines.append(follow_up)
     return "\n".join(lines)
+
+
+def reason_line(name: str, group: Mapping[str, Any]) -> str:
+    """``Speed: 3 (37.5%)``: how many low ratings came with this reason, and their share."""
+    return f"{group.get('label') or name}: {group['count']} ({group['share'] * 100:.1f}%)"
+
+
+def reason_lines(report: Mapping[str, Any], limit: int = 6) -> list[str]:
+    """The reasons of the period's low ratings, most frequent first (``by reason``)."""
+    low = int(report.get("low") or 0)
+    if low == 0:
+        return ["No low ratings in this period."]
+    groups: Mapping[str, Any] = report.get("groups") or {}
+    lines = [f"Reasons of {low} low rating{'s' if low != 1 else ''}:"]
+    lines += [reason_line(name, group) for name, group in list(groups.items())[:limit]]
+    if len(groups) > limit:
+        lines.append(f"+{len(groups) - limit} more")
+    return lines
+
+
+def top_reasons(report: Mapping[str, Any], count: int = 3) -> str | None:
+    """One line naming the most frequent reasons of low ratings (the digest's), or None when
+    no low rating came with a reason."""
+    named = [
+        f"{group.get('label') or name} {group['count']}"
+        for name, group in (report.get("groups") or {}).items()
+        if name != "(none)"
+    ][:count]
+    if not named:
+        return None
+    return f"Top reasons of {report.get('low', 0)} low ratings: {', '.join(named)}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from bot.channel import OutboundMessage
@@ -12,8 +14,21 @@ from bot.followups import follow_up_report
 from bot.periods import Period, ScoreQuery, buckets, parse_query, resolve_period
 from bot.results import InboundResult
 from bot.scoring import group_report, report
+from bot.surveys import Survey
 from bot.texts import message
 from storage.values import Reason, group_keys
+
+NO_REASON = "(none)"  # low ratings given without a reason; no option id has parentheses
+
+
+def option_labels(surveys: Iterable[Survey]) -> Mapping[str, str]:
+    """Each option id's text in its survey's fallback language (the first survey naming it)."""
+    labels: dict[str, str] = {}
+    for survey in surveys:
+        for question in survey.questions:
+            for option in question.options:
+                labels.setdefault(option.id, option.text(survey.fallback_locale, "en"))
+    return labels
 
 
 class Reports:
@@ -31,11 +46,18 @@ class Reports:
         period, previous = query.period, query.period.previous()
         assert previous.end == period.start, "a previous period ends where its period starts"
         store = self.ctx.store
-        by = None if query.over_time else query.by
+        by = None if query.over_time or query.by_reason else query.by
         now, before = store.period_counts(
             previous.start, period.start, period.end, by, timezone=period.timezone
         )
         overall = group_report(now.overall(), before.overall())
+        if query.by_reason:
+            low = sum(bucket.count for bucket in now.overall().buckets if bucket.negative)
+            result = report(
+                period=period, overall=overall, groups=self.reasons(period, low), by=query.by
+            )
+            result["low"] = low
+            return result
         if query.over_time:
             assert query.by is not None
             groups = self.buckets(period, query.by)
@@ -49,6 +71,35 @@ class Reports:
             times = store.follow_up_times(period.start, period.end)
             result["follow_up"] = follow_up_report(times, query.by)
         return result
+
+    def reasons(self, period: Period, low: int) -> dict[str, dict[str, Any]]:
+        """``by reason``: the period's low ratings (``low`` of them) by the option chosen with
+        them, most frequent first, each with its count and its share of ``low``; the low
+        ratings given no reason last, as ``(none)``, so the shares add up to 1."""
+        if low <= 0:
+            return {}
+        counts = self.ctx.store.reason_counts(period.start, period.end, self.open_window())
+        labels = option_labels(self.ctx.surveys.values())
+        groups: dict[str, dict[str, Any]] = {}
+        for option, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+            groups[option] = {
+                "count": count,
+                "share": count / low,
+                "label": labels.get(option, option),
+            }
+        rest = low - sum(counts.values())
+        if rest > 0:
+            groups[NO_REASON] = {"count": rest, "share": rest / low, "label": "no reason given"}
+        return groups
+
+    def open_window(self) -> timedelta:
+        """The longest a survey stays open (so the longest between a rating and its reason),
+        with a day to spare for a survey whose expiry was shortened since."""
+        spans = [survey.expires_after for survey in self.ctx.surveys.values()]
+        spans += [channel.traits.default_expiry for channel in self.ctx.channels.values()]
+        return max((span for span in spans if span is not None), default=timedelta(days=7)) + (
+            timedelta(days=1)
+        )
 
     def buckets(self, period: Period, unit: str) -> dict[str, dict[str, Any]]:
         """The period's calendar buckets (``unit`` in TIME_UNITS), each with the group fields

@@ -15,7 +15,7 @@ from typing import Any
 from bot.alerts import Alert, action_label, alert_text, follow_up_line
 from bot.channel import Button, OutboundMessage, plain_text
 from bot.locales import normalise_locale
-from bot.report_text import change_text, group_line, pct, short_summary
+from bot.report_text import change_text, group_line, pct, reason_lines, short_summary
 from bot.results import Tap
 from storage.values import FollowUpAction
 
@@ -417,6 +417,9 @@ def report_blocks(report: Mapping[str, Any]) -> list[Block]:
         {"type": "section", "fields": _group_fields("Overall", report["overall"])},
     ]
     groups: Mapping[str, Any] = report.get("groups") or {}
+    if report.get("by") == "reason":  # the low ratings' reasons, a line each
+        blocks += [{"type": "divider"}, _section("\n".join(reason_lines(report, MAX_GROUPS)))]
+        return blocks
     if groups:
         blocks.append({"type": "divider"})
     for name in list(groups)[:MAX_GROUPS]:

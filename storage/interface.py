@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypedDict, TypeVar
 
 from storage.values import (
@@ -545,6 +545,10 @@ class Store(Protocol):
     ) -> list[CommentRow]:
         """Comments answered in [start, end), newest first; ``before`` is the last row's
         (answered_at, answer_id) of the previous page."""
+
+    def reason_counts(self, start: datetime, end: datetime, window: timedelta) -> dict[str, int]:
+        """Low ratings given in [start, end) per option id chosen in the same survey (the
+        reasons report); ``window`` is the longest a survey stays open."""
 
     def responses(
         self, since: datetime | None, until: datetime | None, limit: int | None

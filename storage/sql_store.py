@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -330,6 +330,11 @@ class SqlStore:
         return latest_comments(
             self.engine, start, end, low_only=low_only, limit=limit, before=before
         )
+
+    def reason_counts(self, start: datetime, end: datetime, window: timedelta) -> dict[str, int]:
+        from storage.reasons import reason_counts
+
+        return reason_counts(self.engine, start, end, window)
 
     def responses(
         self, since: datetime | None, until: datetime | None, limit: int | None

@@ -46,6 +46,7 @@ def _answer_row(invitation_id: int, **extra: object) -> dict[str, object]:
         "kind": "csat",
         "value": 4,
         "comment": None,
+        "choice": None,
         "scale_min": 1,
         "scale_max": 5,
         "positive": True,

@@ -132,6 +132,7 @@ def page(
     # The trend needs only the buckets: the overall figures are the breakdown's own.
     trend = {**report, "by": unit, "groups": service.reports.buckets(query.period, unit)}
     feed = service.comments.latest(service.comments.parse(f"{period} {comments}"), limit=10)
+    reasons = service.scores(service.parse_query(f"{period} by reason"))
     html = (
         _templates()
         .get_template("dashboard.html")
@@ -140,6 +141,7 @@ def page(
             trend=trend,
             trend_chart=trend_svg(trend),
             comments=feed,
+            reasons=reasons,
             period=period,
             by=by,
             filter=comments,

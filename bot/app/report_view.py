@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.followups import minutes_text
-from bot.periods import TIME_UNITS
-from bot.report_text import pct
+from bot.periods import REASON, TIME_UNITS
+from bot.report_text import group_line, pct
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:
@@ -19,6 +19,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     the distribution of ratings as bars. Every number of the JSON report is here or in --json."""
     from rich import box
 
+    if report.get("by") == REASON:
+        print_reasons(report, console)
+        return
     period = report["period"]
     rows = [("overall", report["overall"]), *report["groups"].items()]
     has_nps = any(group.get("nps") for _, group in rows)
@@ -100,6 +103,36 @@ def _print_follow_up(figures: dict[str, Any], console: Console) -> None:
 
 SPARKS = "▁▂▃▄▅▆▇█"
 TREND_WIDTH = 40  # bar columns: label 23 + bar 40 + figures 16 stay within 80
+
+
+def print_reasons(report: dict[str, Any], console: Console) -> None:
+    """``by reason``: the overall line, then a row per reason of the low ratings."""
+    from rich import box
+
+    period = report["period"]
+    console.print(f"CSAT {period['label']} ({period['timezone']}): {group_line(report['overall'])}")
+    low = int(report.get("low") or 0)
+    if low == 0:
+        console.print("No low ratings in this period.")
+        return
+    table = Table(
+        title=f"Reasons of {low} low rating{'s' if low != 1 else ''}",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        collapse_padding=True,
+    )
+    table.add_column("reason", overflow="fold", ratio=1)
+    table.add_column("low ratings", justify="right", no_wrap=True)
+    table.add_column("share", justify="right", no_wrap=True)
+    for name, group in report["groups"].items():
+        label = group.get("label") or name
+        table.add_row(
+            label if name in (label, "(none)") else f"{label} ({name})",
+            str(group["count"]),
+            pct(group["share"] * 100),
+        )
+    table.add_row("total", str(low), pct(100.0))
+    console.print(table)
 
 
 def print_trend(report: dict[str, Any], console: Console) -> None:
