@@ -297,6 +297,10 @@ async def answer_follow_up(desk: Desk, follow_up: str) -> None:
 async def check_reasons(http: httpx.AsyncClient) -> None:
     alerts = (await http.get("/v1/alerts", headers=AUTH)).json()["alerts"]
     assert [(a["reason"], a["status"]) for a in alerts] == [("speed", "resolved")]
+    report = (await http.get("/v1/scores?period=today&by=reason", headers=AUTH)).json()
+    assert report["low"] == 1
+    speed = report["groups"]["speed"]
+    assert (speed["label"], speed["count"], speed["share"]) == ("Speed", 1, 1.0)
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
