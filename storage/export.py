@@ -22,7 +22,7 @@ _INVITATION = (
     "id, interaction_id, survey, survey_version, channel, agent, team, touchpoint, locale, "
     "status, reason, delivery_status, last_error, created_at, sent_at, responded_at"
 )
-_ANSWER = "invitation_id, question_id, kind, value, scale_max, comment"
+_ANSWER = "invitation_id, question_id, kind, value, scale_max, comment, choice"
 
 
 def iter_responses(
@@ -36,7 +36,8 @@ def iter_responses(
     """Rows in :data:`COLUMNS` order, oldest invitation first; ``limit`` rows at most, if given.
 
     Times come as ISO 8601 strings in UTC. The rating is the first answer with a value (in the
-    order the questions were answered), the comment the first answer with one.
+    order the questions were answered), the comment the first answer with one, the choice (the
+    option id of a reason) likewise.
 
     The statements run on the driver's own cursor: a million rows through SQLAlchemy's result
     machinery and back to text cost three times what the query and the CSV writer do.
@@ -113,12 +114,15 @@ def _joined(
             position += 1
         rating: Any = None
         comment: str | None = None
+        choice: str | None = None
         while position < count and answers[position][0] == inv_id:
             answer = answers[position]
             if rating is None and answer[3] is not None:
                 rating = answer
             if comment is None and answer[5]:
                 comment = answer[5]
+            if choice is None and answer[6]:
+                choice = answer[6]
             position += 1
         yield (
             *inv[:13],
@@ -130,4 +134,5 @@ def _joined(
             rating[3] if rating is not None else None,
             rating[4] if rating is not None else None,
             comment,
+            choice,
         )

@@ -239,4 +239,5 @@ COLUMNS = (
     "rating",
     "scale_max",
     "comment",
+    "choice",
 )

@@ -94,3 +94,17 @@ def test_csv_and_jsonl_round_trip(service: Service, memory: MemoryChannel, clock
     lines = "".join(jsonl_lines(rows, chunk=4)).splitlines()
     assert [json.loads(line)["interaction_id"] for line in lines] == [r[1] for r in rows]
     assert json.loads(lines[3])["comment"] == "=HYPERLINK('x') from 3"
+
+
+def test_the_reason_of_a_low_rating_is_exported_by_its_id(service: Service) -> None:
+    trigger(service, interaction="T-R", survey="reasons")
+    trigger(service, to="cust-2", interaction="T-S")
+    deliver(service)
+    service.handle_text("memory", "cust-1", "2")
+    service.handle_text("memory", "cust-1", "4")  # the fourth reason: speed
+    service.handle_text("memory", "cust-2", "5")
+    rows = {r[1]: dict(zip(COLUMNS, r, strict=True)) for r in iter_responses(service.store.engine)}
+    assert (rows["T-R"]["rating"], rows["T-R"]["choice"]) == (2, "speed")
+    assert (rows["T-S"]["rating"], rows["T-S"]["choice"]) == (5, None)
+    header = next(csv.reader(io.StringIO(next(csv_lines(iter([]))))))
+    assert header[-1] == "choice"
