@@ -398,3 +398,55 @@ def test_a_slow_alert_channel_never_holds_up_the_customers_answer(service: Servi
     took = asyncio.run(answer())
     assert took < 1.0, f"the answer waited {took:.2f} s for the alert channel"
     assert len(slow.posted) == 1
+
+
+def test_two_workers_on_their_own_connections_remind_each_alert_once(
+    service: Service, clock: Clock, database_url: str
+) -> None:
+    """Like two `csat worker` processes: each its own engine and thread, racing on one database."""
+    import random as random_module
+
+    from storage.db import make_engine
+    from storage.sql_store import SqlStore
+
+    board = Board()
+    hub = Hub(service, [board])
+    for n in range(40):
+        trigger(service, to=f"cust-{n}", interaction=f"T-{n}")
+    deliver(service)
+    for n in range(40):
+        _low_rating(service, hub, "1", to=f"cust-{n}")
+    clock.advance(hours=4, minutes=1)
+    engines = [make_engine(database_url) for _ in range(2)]
+    boards = [Board(), Board()]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def work(index: int) -> None:
+        worker = Service(
+            settings=service.ctx.settings,
+            store=SqlStore(engines[index]),
+            surveys=service.surveys,
+            channels={},
+            clock=clock,
+            rng=random_module.Random(index),
+        )
+        sender = Sender(worker, alert_sinks=[boards[index]])
+        start.wait()
+        try:
+            while asyncio.run(sender.remind()):
+                pass
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    reminded = [alert.id for board in boards for alert in board.posted]
+    assert sorted(reminded) == sorted(alert.id for alert in service.store.alerts(None, 100))
+    assert len(set(reminded)) == len(reminded) == 40
