@@ -44,7 +44,16 @@ class ButtonReply:
     value: int
 
 
-Event = TextReply | ButtonReply
+@dataclass(frozen=True)
+class CommentReply:
+    """What was typed into a form's comment box for ``question_id``: the comment as written,
+    never read as a rating, a skip or a keyword (a page's "5" or "no" is a comment)."""
+
+    question_id: str
+    text: str
+
+
+Event = TextReply | ButtonReply | CommentReply
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,8 @@ def _after_answer(
 
 def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Transition | None:
     """A bare rating after the rating question was answered replaces it (latest counts)."""
+    if isinstance(event, CommentReply):
+        return None
     if isinstance(event, ButtonReply):
         index = next((i for i, q in enumerate(survey.questions) if q.id == event.question_id), None)
         if index is None:
@@ -226,6 +237,15 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
     )
 
 
+def _comment(survey: Survey, state: State, index: int, text: str, ctx: Context) -> Transition:
+    if not text:
+        return _same(state, Reason.EMPTY_COMMENT)
+    question = survey.questions[index]
+    answers = {**state.answers, question.id: None}
+    record = Record(question, comment=text[:4000])
+    return _after_answer(survey, state, index, answers, ctx, record, Reason.COMMENT)
+
+
 def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition:
     """Advance one reply. Never raises for any text."""
     if not _is_open(state, ctx.now) or state.status in (Status.EXPIRED, Status.CANCELLED):
@@ -258,6 +278,11 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
             survey, state, index, answers, ctx, Record(question, value=event.value), Reason.RATING
         )
 
+    if isinstance(event, CommentReply):
+        if event.question_id != question.id or question.scale is not None:
+            return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))
+        return _comment(survey, state, index, event.text.strip(), ctx)
+
     text = event.text.strip()
     if question.scale is None:
         if not question.required and is_skip(text):
@@ -269,18 +294,7 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
                 replies=(_say(ctx, "thanks"),),
                 closed=True,
             )
-        if not text:
-            return _same(state, Reason.EMPTY_COMMENT)
-        answers = {**state.answers, question.id: None}
-        return _after_answer(
-            survey,
-            state,
-            index,
-            answers,
-            ctx,
-            Record(question, comment=text[:4000]),
-            Reason.COMMENT,
-        )
+        return _comment(survey, state, index, text, ctx)
 
     scale = question.scale
     parsed = (
