@@ -202,7 +202,7 @@ async def answer(
         invitation_id = view.invitation_id
         if value is not None:
             changing = asked is None or asked.question_id != question
-            if changing and not service.web.may_change(view):
+            if changing and not await hub.run(service.web.may_change, view):
                 return _notice(service, "page_too_many", view.locale, 429)
             tap = Tap(invitation_id, question, value)
             await hub.receive(
