@@ -128,6 +128,21 @@ class Conversations:
             invitation_id=invitation_id,
         )
 
+    def handle_comment(
+        self,
+        channel: str,
+        address: str,
+        invitation_id: int,
+        question_id: str,
+        text: str,
+        provider_message_id: str | None = None,
+    ) -> InboundResult:
+        """A comment from a form's comment box, stored as written (see ``CommentReply``)."""
+        event = conv.CommentReply(question_id=question_id, text=text)
+        return self._converse(
+            channel, address, event, text, provider_message_id, invitation_id=invitation_id
+        )
+
     def _duplicate(
         self, tx: ReplyTransaction | None, channel: str, provider_message_id: str | None
     ) -> InboundResult | None:

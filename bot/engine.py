@@ -45,7 +45,16 @@ class ButtonReply:
     value: int
 
 
-Event = TextReply | ButtonReply
+@dataclass(frozen=True)
+class CommentReply:
+    """What was typed into a form's comment box for ``question_id``: the comment as written,
+    never read as a rating, a skip or a keyword (a page's "5" or "no" is a comment)."""
+
+    question_id: str
+    text: str
+
+
+Event = TextReply | ButtonReply | CommentReply
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,8 @@ def _after_answer(
 
 def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Transition | None:
     """A bare rating after the rating question was answered replaces it (latest counts)."""
+    if isinstance(event, CommentReply):
+        return None
     if isinstance(event, ButtonReply):
         index = next((i for i, q in enumerate(survey.questions) if q.id == event.question_id), None)
         if index is None:
@@ -264,6 +275,15 @@ def _correction(survey: Survey, state: State, event: Event, ctx: Context) -> Tra
     )
 
 
+def _comment(survey: Survey, state: State, index: int, text: str, ctx: Context) -> Transition:
+    if not text:
+        return _same(state, Reason.EMPTY_COMMENT)
+    question = survey.questions[index]
+    answers = {**state.answers, question.id: None}
+    record = Record(question, comment=text[:4000])
+    return _after_answer(survey, state, index, answers, ctx, record, Reason.COMMENT)
+
+
 def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition:
     """Advance one reply. Never raises for any text."""
     if not _is_open(state, ctx.now) or state.status in (Status.EXPIRED, Status.CANCELLED):
@@ -298,22 +318,16 @@ def step(survey: Survey, state: State, event: Event, ctx: Context) -> Transition
             survey, state, index, answers, ctx, Record(question, value=event.value), Reason.RATING
         )
 
+    if isinstance(event, CommentReply):
+        if event.question_id != question.id or question.scale is not None:
+            return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))
+        return _comment(survey, state, index, event.text.strip(), ctx)
+
     text = event.text.strip()
     if question.scale is None:
         if not question.required and is_skip(text):
             return _skipped(survey, state, ctx)
-        if not text:
-            return _same(state, Reason.EMPTY_COMMENT)
-        answers = {**state.answers, question.id: None}
-        return _after_answer(
-            survey,
-            state,
-            index,
-            answers,
-            ctx,
-            Record(question, comment=text[:4000]),
-            Reason.COMMENT,
-        )
+        return _comment(survey, state, index, text, ctx)
 
     scale = question.scale
     parsed = (
@@ -381,6 +395,8 @@ def _choose(survey: Survey, state: State, event: Event, ctx: Context) -> Transit
     question = survey.questions[index]
     answered = {**state.answers, question.id: None}
     count = len(question.options)
+    if isinstance(event, CommentReply):  # the page's comment box, posted at a choice question
+        return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))
     if isinstance(event, ButtonReply):
         if event.question_id != question.id:
             return _same(state, Reason.STALE_BUTTON, (_say(ctx, "already_answered"),))

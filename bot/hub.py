@@ -107,6 +107,18 @@ class Hub:
                 incoming.provider_message_id,
             )
             return await self._finish(channel, result)
+        comment = incoming.comment
+        if comment is not None:
+            result = await self.write(
+                self.service.handle_comment,
+                channel,
+                address,
+                comment.invitation_id,
+                comment.question_id,
+                comment.text,
+                incoming.provider_message_id,
+            )
+            return await self._finish(channel, result)
         text, invitation_id = incoming.text, incoming.invitation_id
         routed = self.service.route_text(channel, address, text, invitation_id)
         use = self.run if routed.route is TextRoute.LEAD_SCORE else self.write

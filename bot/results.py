@@ -52,13 +52,24 @@ class Tap:
 
 
 @dataclass(frozen=True)
+class Comment:
+    """Text typed into a form's comment box (the web survey page): a comment as written, where
+    a typed reply would be read as a rating, a skip or a keyword first."""
+
+    invitation_id: int
+    question_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Incoming:
     """One message from a customer or a lead: what every adapter hands the hub
     (:meth:`bot.hub.Hub.receive`), whatever the provider sent.
 
     ``text`` is what was typed (keywords, answers, a lead's SCORE); ``tap`` a rating button
-    instead. ``provider_message_id`` makes a provider's retry a no-op that gets the first answer
-    back; ``invitation_id`` names the survey when the channel knows it (a Slack modal).
+    instead, ``comment`` a comment box's text. ``provider_message_id`` makes a provider's retry
+    a no-op that gets the first answer back; ``invitation_id`` names the survey when the
+    channel knows it (a Slack modal).
     """
 
     channel: str
@@ -66,6 +77,7 @@ class Incoming:
     text: str = ""
     _: KW_ONLY
     tap: Tap | None = None
+    comment: Comment | None = None
     provider_message_id: str | None = None
     invitation_id: int | None = None
 

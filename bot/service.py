@@ -77,6 +77,7 @@ class Service:
         self.handle_text = self.conversations.handle_text
         self.route_text = self.conversations.route_text
         self.handle_button = self.conversations.handle_button
+        self.handle_comment = self.conversations.handle_comment
         self.record_delivery = self.receipts.record_delivery
         self.opt_out = self.optouts.opt_out
         self.opt_in = self.optouts.opt_in

@@ -323,6 +323,75 @@ _MESSAGES: dict[str, dict[str, str]] = {
         "fr": "C'est fait : vous ne recevrez plus de questionnaires de {brand} à cette adresse.",
         "pt": "Pronto: você não receberá mais pesquisas de {brand} neste endereço.",
     },
+    "page_link_gone": {
+        "en": "This link no longer works: the address it was sent to is no longer on file.",
+        "nl": (
+            "Deze link werkt niet meer: het adres waar hij naartoe ging, is niet meer bij "
+            "ons bekend."
+        ),
+        "nb": (
+            "Denne lenken virker ikke lenger: adressen den ble sendt til, er ikke lenger "
+            "registrert."
+        ),
+        "de": (
+            "Dieser Link funktioniert nicht mehr: Die Adresse, an die er ging, ist nicht "
+            "mehr gespeichert."
+        ),
+        "es": "Este enlace ya no funciona: la dirección a la que se envió ya no consta.",
+        "zh": "此链接已失效：它所发往的地址已不在记录中。",
+        "fr": (
+            "Ce lien ne fonctionne plus : l'adresse à laquelle il a été envoyé n'est plus "
+            "enregistrée."
+        ),
+        "pt": (
+            "Este link não funciona mais: o endereço para o qual foi enviado não está mais "
+            "registrado."
+        ),
+    },
+    "page_too_many": {
+        "en": (
+            "Your rating has been changed several times already, so this change was not "
+            "recorded. Thank you!"
+        ),
+        "nl": (
+            "Je score is al een paar keer aangepast, dus deze wijziging is niet opgeslagen. "
+            "Bedankt!"
+        ),
+        "nb": (
+            "Vurderingen din er allerede endret flere ganger, så denne endringen ble ikke "
+            "lagret. Takk!"
+        ),
+        "de": (
+            "Ihre Bewertung wurde schon mehrmals geändert, daher wurde diese Änderung nicht "
+            "gespeichert. Vielen Dank!"
+        ),
+        "es": (
+            "Su nota ya se ha cambiado varias veces, así que este cambio no se ha guardado. "
+            "¡Gracias!"
+        ),
+        "zh": "您的评分已修改多次，本次修改未被记录。谢谢！",
+        "fr": (
+            "Votre note a déjà été modifiée plusieurs fois : ce changement n'a pas été "
+            "enregistré. Merci !"
+        ),
+        "pt": (
+            "Sua nota já foi alterada várias vezes, por isso esta alteração não foi "
+            "registrada. Obrigado!"
+        ),
+    },
+    "page_invalid": {
+        "en": "This answer could not be read. Please go back and send it again.",
+        "nl": "Dit antwoord kon niet worden gelezen. Ga terug en verstuur het opnieuw.",
+        "nb": "Dette svaret kunne ikke leses. Gå tilbake og send det på nytt.",
+        "de": (
+            "Diese Antwort konnte nicht gelesen werden. Bitte gehen Sie zurück und senden "
+            "Sie sie erneut."
+        ),
+        "es": "No se ha podido leer esta respuesta. Vuelva atrás y envíela de nuevo.",
+        "zh": "无法读取此回答。请返回后重新提交。",
+        "fr": "Cette réponse n'a pas pu être lue. Revenez en arrière et envoyez-la à nouveau.",
+        "pt": "Não foi possível ler esta resposta. Volte e envie-a novamente.",
+    },
     "comment_optional_hint": {
         "en": "(Optional: reply SKIP to skip this question.)",
         "nl": "(Optioneel: antwoord OVERSLAAN om deze vraag over te slaan.)",

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from bot.channel import OutboundMessage
@@ -24,6 +25,7 @@ from bot.engine import Context, question_message
 from storage.values import Status
 
 TOKEN_BYTES = 16  # of the HMAC kept in a token: 128 bits
+MAX_CHANGES = 5  # rating changes of one invitation the page records
 HEX_DIGITS = "0123456789abcdef"
 
 
@@ -43,6 +45,7 @@ class PageView:
     address: str | None
     question: OutboundMessage | None = None  # when asking
     first_question: OutboundMessage | None = None  # for a correction from the thanks page
+    send_at: datetime | None = None
 
 
 class WebSurveys:
@@ -96,6 +99,12 @@ class WebSurveys:
             unsubscribe=self.unsubscribe_url(outbound.invitation_id),
         )
 
+    def may_change(self, view: PageView) -> bool:
+        """Whether the page may record one more change of the rating: a few, not an endless
+        stream (each is a reply stored and reported like any other)."""
+        since = view.send_at or datetime.min.replace(tzinfo=UTC)
+        return self.ctx.store.corrections(view.invitation_id, since) < MAX_CHANGES
+
     def view(self, invitation_id: int) -> PageView | None:
         """What the page of an invitation shows now; None when there is no such invitation."""
         target = self.ctx.store.page_target(invitation_id)
@@ -115,6 +124,7 @@ class WebSurveys:
                 address=target.address,
                 question=question,
                 first_question=first,
+                send_at=target.send_at,
             )
 
         survey = self.ctx.surveys.get(target.survey)

@@ -195,6 +195,12 @@ def build_adapter(settings: Settings) -> EmailAdapter:
     url = settings.csat_smtp_url
     if url is None or not settings.csat_email_from:
         raise ConfigError("CSAT_SMTP_URL and CSAT_EMAIL_FROM are both required for e-mail")
+    public = urlsplit(settings.csat_public_url or "")
+    if public.scheme not in ("http", "https") or not public.hostname:
+        raise ConfigError(
+            "CSAT_PUBLIC_URL is required for the email channel, as https://csat.example.com: "
+            "the mail's star links and its List-Unsubscribe header must be absolute URLs"
+        )
     channel = EmailChannel(
         server=SmtpServer.parse(url.get_secret_value()),
         sender=settings.csat_email_from,

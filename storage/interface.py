@@ -493,6 +493,9 @@ class Store(Protocol):
     def page_target(self, invitation_id: int) -> PageTarget | None:
         """The invitation a web survey page shows, or None when there is none."""
 
+    def corrections(self, invitation_id: int, since: datetime) -> int:
+        """How many replies since ``since`` (the invitation's sending) changed its rating."""
+
     def claim_events(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxEvent]:
         """Due webhook events, held for this process until ``lease_until``."""
 

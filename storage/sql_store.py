@@ -28,17 +28,17 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, and_, bindparam, or_, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from storage import db, rollup
 from storage.errors import DuplicateKey
 from storage.export import iter_responses
-from storage.models import Invitation, Respondent, Suppression
+from storage.models import InboundMessage, Invitation, Respondent, Suppression
 from storage.scores import two_periods
 from storage.turn import WriteTurn, is_busy
-from storage.values import AlertStatus, Counts, PeriodCounts, Refreshed, Status
+from storage.values import AlertStatus, Counts, PeriodCounts, Reason, Refreshed, Status
 
 if TYPE_CHECKING:  # the write paths' modules load on first use: `csat score` never needs them
     from storage.interface import (
@@ -255,6 +255,20 @@ class SqlStore:
             send_at=send_at,
             expires_at=expires_at,
         )
+
+    def corrections(self, invitation_id: int, since: datetime) -> int:
+        # Bounded by received_at (indexed): inbound_message has no index on its invitation.
+        statement = (
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                col(InboundMessage.received_at) >= since,
+                col(InboundMessage.invitation_id) == invitation_id,
+                col(InboundMessage.reason) == Reason.CORRECTION,
+            )
+        )
+        with self._reading() as session:
+            return int(session.execute(statement).scalar_one())
 
     def claim_events(self, now: datetime, lease_until: datetime, limit: int) -> list[OutboxEvent]:
         from storage import outbox

@@ -412,3 +412,37 @@ def test_a_question_over_several_lines_makes_a_one_line_subject(
     with Session(mailer.store.engine) as session:  # type: ignore[attr-defined]
         statuses = session.execute(select(Invitation.status, Invitation.last_error)).all()
     assert [tuple(row) for row in statuses] == [("sent", None), ("sent", None)]
+
+
+@pytest.mark.parametrize("public", ["", "csat.example.com", "/survey"])
+def test_email_without_an_absolute_public_url_refuses_to_start(
+    database_url: str, public: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mail's links and its List-Unsubscribe header must be absolute: every command that
+    would send mail stops at start-up naming CSAT_PUBLIC_URL, and nothing is queued."""
+    from typer.testing import CliRunner
+
+    from bot.app.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    env = {
+        "CSAT_DATABASE_URL": database_url,
+        "CSAT_SMTP_URL": "smtp://127.0.0.1:2525",
+        "CSAT_EMAIL_FROM": SENDER,
+        "CSAT_PUBLIC_URL": public,
+    }
+    runner = CliRunner()
+    send = ["send", "--channel", "email", "--to", "ann@example.com", "--interaction", "T-1"]
+    for args in (["worker", "--once"], send, ["serve", "--port", str(free_port())]):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 2, (args, result.output)
+        assert "CSAT_PUBLIC_URL" in result.output and "email" in result.output, result.output
+        assert "Traceback" not in result.output
+    from storage.db import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            assert session.execute(select(Invitation.id)).all() == []
+    finally:
+        engine.dispose()

@@ -17,6 +17,7 @@ from bot.engine import (
     CLOSED_STATES,
     MAX_REPROMPTS,
     ButtonReply,
+    CommentReply,
     Context,
     Event,
     Record,
@@ -1003,3 +1004,20 @@ def test_conversations_stay_valid_reply_after_reply(survey: Survey, replies: lis
             condition = survey.questions[1].ask_if
             if condition is not None:
                 assert condition.holds(current.answers.get(condition.question_id))
+
+
+@pytest.mark.parametrize("typed", ["5", "no", "skip", "STOP", "4/5", " 1 "])
+def test_a_comment_box_text_is_the_comment_as_typed(typed: str) -> None:
+    done = step(SUPPORT, AT_COMMENT, CommentReply("comment", typed), ctx())
+    assert done.reason == "comment" and done.status == "completed"
+    assert done.records == (Record(COMMENT_Q, comment=typed.strip()),)
+
+
+def test_a_comment_box_text_for_another_question_changes_nothing() -> None:
+    for current, question in ((AT_COMMENT, "csat"), (state(), "comment"), (state(), "csat")):
+        assert_unchanged(current, step(SUPPORT, current, CommentReply(question, "5"), ctx()))
+    done = step(SUPPORT, SUPPORT_DONE, CommentReply("comment", "later"), ctx())
+    assert_unchanged(SUPPORT_DONE, done)
+    assert done.reason == "after_completion"
+    blank = step(SUPPORT, AT_COMMENT, CommentReply("comment", "  \n "), ctx())
+    assert_unchanged(AT_COMMENT, blank)

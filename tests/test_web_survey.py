@@ -356,3 +356,169 @@ def test_a_token_with_other_characters_or_leading_zeros_is_not_valid(
 
     browse(web, scenario)
     assert answers(db_engine) == [] and inbound(db_engine) == 0
+
+
+async def rate_and_open_the_comment(http: httpx.AsyncClient, url: str) -> None:
+    """The rating pressed, so that the page asks for the comment."""
+    rated = await http.post(
+        url, data={"question": "csat", "value": "2"}, headers={"origin": ORIGIN}
+    )
+    assert rated.status_code == 303 and "<textarea" in (await http.get(url)).text
+
+
+def test_a_comment_from_the_box_is_stored_as_typed(web: Service, db_engine: Engine) -> None:
+    """What an SMS reply would be read as (a rating, a skip word) is, in the comment box, a
+    comment; the rating stays."""
+    typed = {"visitor-a": "5", "visitor-b": "no", "visitor-c": " 1/5 \r\nSTOP "}
+    urls = {person: link_survey(web, person) for person in typed}
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        for person, comment in typed.items():
+            await rate_and_open_the_comment(http, urls[person])
+            sent = await http.post(
+                urls[person],
+                data={"question": "comment", "comment": comment},
+                headers={"origin": ORIGIN},
+            )
+            assert sent.status_code == 303
+            assert "Thank you" in (await http.get(urls[person])).text
+
+    browse(web, scenario)
+    assert answers(db_engine) == [
+        ("csat", 2, None),
+        ("comment", None, "5"),
+        ("csat", 2, None),
+        ("comment", None, "no"),
+        ("csat", 2, None),
+        ("comment", None, "1/5 \nSTOP"),
+    ]
+
+
+def test_a_full_comment_box_with_line_breaks_is_kept(web: Service, db_engine: Engine) -> None:
+    """The box's maxlength counts a line break once; the browser sends CRLF. A comment that
+    fits the box is stored (with plain line breaks); one that does not is refused whole."""
+    url = link_survey(web)
+    lines = ["x" * 199] * 10
+    fits = "\r\n".join(lines) + "\r\n"  # 2000 characters in the box, 2010 sent
+    too_long = fits + "y"
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        await rate_and_open_the_comment(http, url)
+        refused = await http.post(
+            url, data={"question": "comment", "comment": too_long}, headers={"origin": ORIGIN}
+        )
+        assert refused.status_code == 422 and "could not be read" in refused.text
+        assert refused.headers["cache-control"] == "no-store"
+        sent = await http.post(
+            url, data={"question": "comment", "comment": fits}, headers={"origin": ORIGIN}
+        )
+        assert sent.status_code == 303
+
+    browse(web, scenario)
+    stored = answers(db_engine)
+    assert [(q, v) for q, v, _ in stored] == [("csat", 2), ("comment", None)]
+    comment = stored[1][2]
+    assert comment is not None and "\r" not in comment
+    assert comment == "\n".join(lines)  # stored stripped, as every channel's comment
+
+
+def test_every_refusal_of_the_page_carries_its_headers(web: Service, db_engine: Engine) -> None:
+    url = link_survey(web)
+    token = url.rsplit("/", 1)[1]
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        origin = {"origin": ORIGIN}
+        refusals = [
+            await http.post(url, data={"question": "csat", "value": "x"}, headers=origin),
+            await http.post(url, data={"value": "3"}, headers=origin),
+            await http.post(url, data={"question": "q" * 65, "value": "3"}, headers=origin),
+            await http.get(f"{url}?star=lots"),
+            await http.get(f"/s/{'a' * 65}"),
+            await http.get(f"/u/{'a' * 65}"),
+            await http.put(url, data={"question": "csat", "value": "3"}, headers=origin),
+            await http.delete(f"/u/{token}"),
+        ]
+        for response in refusals:
+            assert 400 <= response.status_code < 500, response.text[:200]
+            assert response.headers["cache-control"] == "no-store", response.status_code
+            assert response.headers["referrer-policy"] == "same-origin", response.status_code
+            assert "Traceback" not in response.text
+        assert refusals[0].status_code == 422 and "could not be read" in refusals[0].text
+        assert refusals[-1].status_code == 405
+
+    browse(web, scenario)
+    assert answers(db_engine) == [] and inbound(db_engine) == 0
+
+
+def test_after_erasure_the_opt_out_link_says_it_no_longer_works(web: Service) -> None:
+    url = link_survey(web, "gone-1")
+    token = url.rsplit("/", 1)[1]
+    web.forget("link", "gone-1")
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        shown = await http.get(f"/u/{token}")
+        assert shown.status_code == 410 and "no longer works" in shown.text
+        assert "<button" not in shown.text
+        pressed = await http.post(f"/u/{token}", headers={"origin": ORIGIN})
+        assert pressed.status_code == 410 and "no longer works" in pressed.text
+        assert "no more surveys" not in pressed.text
+
+    browse(web, scenario)
+    assert not web.store.is_suppressed("link", web.ctx.pseudonym("link", "gone-1"))
+
+
+@pytest.mark.parametrize(
+    "public",
+    ["https://Csat.Example.COM", "https://csat.example.com:443", "HTTPS://csat.example.com/"],
+)
+def test_the_public_url_is_compared_as_an_origin(
+    web: Service, settings: Settings, public: str, db_engine: Engine
+) -> None:
+    """Case of the host and an explicit default port make no other origin."""
+    web.settings = settings.model_copy(update={"csat_public_url": public})
+    url = "/s/" + link_survey(web).rsplit("/s/", 1)[1]
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        data = {"question": "csat", "value": "5"}
+        for other in (
+            "https://csat.example.com:8443",
+            "http://csat.example.com",
+            "https://evil.example.com",
+            "https://csat.example.com.evil",
+        ):
+            refused = await http.post(url, data=data, headers={"origin": other})
+            assert refused.status_code == 403, other
+        ok = await http.post(url, data=data, headers={"origin": "https://csat.example.com"})
+        assert ok.status_code == 303
+        # The request's own host, with its default port written out, is this site too.
+        again = await http.post(url, data=data, headers={"origin": ORIGIN, "host": "CSAT.test:80"})
+        assert again.status_code == 303
+
+    browse(web, scenario)
+    assert [(q, v) for q, v, _ in answers(db_engine)] == [("csat", 5)]
+
+
+def test_a_rating_changes_a_few_times_then_the_page_says_enough(
+    web: Service, db_engine: Engine
+) -> None:
+    url = link_survey(web)
+    headers = {"origin": ORIGIN}
+
+    async def scenario(http: httpx.AsyncClient) -> None:
+        await http.post(url, data={"question": "csat", "value": "1"}, headers=headers)
+        await http.post(url, data={"question": "comment", "skip": "1"}, headers=headers)
+        for value in ["2", "3", "4", "5", "4"]:
+            changed = await http.post(url, data={"question": "csat", "value": value})
+            assert changed.status_code == 303, value
+        for value in ["1", "2"]:
+            refused = await http.post(url, data={"question": "csat", "value": value})
+            assert refused.status_code == 429
+            assert "not recorded" in refused.text and "Traceback" not in refused.text
+            assert refused.headers["cache-control"] == "no-store"
+        assert "Thank you" in (await http.get(url)).text
+
+    browse(web, scenario)
+    assert [(q, v) for q, v, _ in answers(db_engine)] == [("csat", 4)]
+    with Session(db_engine) as session:
+        reasons = session.execute(select(InboundMessage.reason)).scalars().all()
+    assert reasons.count("correction") == 5

@@ -68,9 +68,15 @@ def build_service(
 ) -> Service:
     from bot.service import Service
 
+    own = store is None
     store = store or open_store(settings)
     if channels is None:
-        found = adapters if adapters is not None else build_adapters(settings, store)
+        try:
+            found = adapters if adapters is not None else build_adapters(settings, store)
+        except ConfigError:
+            if own:
+                store.dispose()
+            raise
         channels = {adapter.channel.name: adapter.channel for adapter in found}
     return Service(
         settings=settings,
@@ -83,7 +89,11 @@ def build_service(
 def build_all(settings: Settings) -> tuple[Service, list[ChannelAdapter]]:
     """The store, the adapters on it, and the service over both: what ``csat serve`` runs."""
     store = open_store(settings)
-    adapters = build_adapters(settings, store)
+    try:
+        adapters = build_adapters(settings, store)
+    except ConfigError:
+        store.dispose()  # the command stops here: no connection is left behind
+        raise
     return build_service(settings, adapters=adapters, store=store), adapters
 
 
